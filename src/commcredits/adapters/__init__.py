@@ -1,0 +1,1 @@
+"""Adapters: the edges that talk to the outside world (database, payment gateway, SMTP, clock)."""

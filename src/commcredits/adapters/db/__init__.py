@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 Core storage, the same schema and migrations on SQLite and PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Repositories: translate between rows and domain objects. No business rules here."""

@@ -1,0 +1,124 @@
+"""Lots, the ledger, payment methods and orders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from commcredits.adapters.db.schema import (
+    ledger_postings,
+    ledger_transactions,
+    lots,
+    orders,
+    payment_methods,
+)
+from commcredits.domain.ledger import Transaction
+from commcredits.domain.lots import Lot, LotSource
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    id: str
+    seq: int
+    kind: str
+    at: datetime
+    amount: Decimal
+    balance_after: Decimal
+    lot_id: str | None
+    reference: str | None
+
+
+def _lot(r: sa.Row) -> Lot:
+    return Lot(r.id, r.seq, r.amount, r.remaining, r.purchased_at, r.expires_at,
+               LotSource(r.source))
+
+
+class CreditsRepo:
+    def __init__(self, conn: sa.Connection, postgres: bool) -> None:
+        self.conn = conn
+        self.postgres = postgres
+
+    # -- lots ------------------------------------------------------------------------------
+    def add_lot(self, tenant_id: str, lot: Lot, order_id: str | None) -> None:
+        self.conn.execute(sa.insert(lots).values(
+            id=lot.id, tenant_id=tenant_id, seq=lot.seq, amount=lot.amount,
+            remaining=lot.remaining, purchased_at=lot.purchased_at, expires_at=lot.expires_at,
+            source=lot.source.value, order_id=order_id, expiring_notified=False))
+
+    def lots(self, tenant_id: str) -> list[Lot]:
+        q = sa.select(lots).where(lots.c.tenant_id == tenant_id).order_by(
+            lots.c.purchased_at, lots.c.seq)
+        return [_lot(r) for r in self.conn.execute(q)]
+
+    def set_remaining(self, lot_id: str, remaining: Decimal) -> None:
+        self.conn.execute(sa.update(lots).where(lots.c.id == lot_id).values(remaining=remaining))
+
+    def tenants_with_lots_due(self, before: datetime) -> list[str]:
+        """Tenants having a lot with money left that expires before ``before``."""
+        q = (sa.select(lots.c.tenant_id).distinct()
+             .where(lots.c.expires_at <= before, lots.c.remaining > 0))
+        return sorted(self.conn.scalars(q))
+
+    def expiring_notified(self, tenant_id: str) -> set[str]:
+        q = sa.select(lots.c.id).where(lots.c.tenant_id == tenant_id, lots.c.expiring_notified)
+        return set(self.conn.scalars(q))
+
+    def mark_expiring_notified(self, lot_id: str) -> None:
+        self.conn.execute(sa.update(lots).where(lots.c.id == lot_id)
+                          .values(expiring_notified=True))
+
+    # -- ledger ----------------------------------------------------------------------------
+    def record(self, txn_id: str, tenant_id: str, seq: int, txn: Transaction, at: datetime,
+               balance_after: Decimal) -> None:
+        self.conn.execute(sa.insert(ledger_transactions).values(
+            id=txn_id, tenant_id=tenant_id, seq=seq, kind=txn.kind.value, at=at,
+            amount=txn.wallet_delta, balance_after=balance_after, lot_id=txn.lot_id,
+            reference=txn.reference))
+        self.conn.execute(sa.insert(ledger_postings), [
+            {"transaction_id": txn_id, "tenant_id": tenant_id, "debit_account": p.debit,
+             "credit_account": p.credit, "amount": p.amount} for p in txn.postings])
+
+    def ledger(self, tenant_id: str, *, limit: int | None = None,
+               newest_first: bool = False) -> list[LedgerLine]:
+        order = ledger_transactions.c.seq.desc() if newest_first else ledger_transactions.c.seq
+        q = (sa.select(ledger_transactions).where(ledger_transactions.c.tenant_id == tenant_id)
+             .order_by(order).limit(limit))
+        return [LedgerLine(r.id, r.seq, r.kind, r.at, r.amount, r.balance_after, r.lot_id,
+                           r.reference) for r in self.conn.execute(q)]
+
+    def postings(self, tenant_id: str) -> list[tuple[str, str, str, Decimal]]:
+        q = (sa.select(ledger_postings.c.transaction_id, ledger_postings.c.debit_account,
+                       ledger_postings.c.credit_account, ledger_postings.c.amount)
+             .where(ledger_postings.c.tenant_id == tenant_id).order_by(ledger_postings.c.id))
+        return [tuple(r) for r in self.conn.execute(q)]  # type: ignore[misc]
+
+    # -- payment methods -------------------------------------------------------------------
+    def add_payment_method(self, **values: Any) -> None:
+        self.conn.execute(sa.insert(payment_methods).values(**values))
+
+    def payment_method(self, tenant_id: str, pm_id: str) -> sa.Row | None:
+        q = sa.select(payment_methods).where(payment_methods.c.id == pm_id,
+                                             payment_methods.c.tenant_id == tenant_id)
+        return self.conn.execute(q).first()
+
+    def payment_methods(self, tenant_id: str) -> list[sa.Row]:
+        q = (sa.select(payment_methods).where(payment_methods.c.tenant_id == tenant_id)
+             .order_by(payment_methods.c.created_at, payment_methods.c.id))
+        return list(self.conn.execute(q))
+
+    # -- orders ----------------------------------------------------------------------------
+    def add_order(self, **values: Any) -> None:
+        self.conn.execute(sa.insert(orders).values(**values))
+
+    def order(self, tenant_id: str, order_id: str) -> sa.Row | None:
+        q = sa.select(orders).where(orders.c.id == order_id, orders.c.tenant_id == tenant_id)
+        return self.conn.execute(q).first()
+
+    def orders(self, tenant_id: str) -> list[sa.Row]:
+        q = (sa.select(orders).where(orders.c.tenant_id == tenant_id)
+             .order_by(orders.c.created_at.desc(), orders.c.id))
+        return list(self.conn.execute(q))

@@ -1,0 +1,77 @@
+"""Tenants and their wallets (the row every balance change locks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from commcredits.adapters.db.schema import tenants, wallets
+from commcredits.domain.money import ZERO
+from commcredits.domain.tenancy import Commerce, Tenant
+from commcredits.domain.wallet import AutoRecharge, RechargeStatus
+
+
+@dataclass(slots=True)
+class WalletRow:
+    tenant_id: str
+    currency: str
+    balance: Decimal
+    reserved: Decimal
+    lot_seq: int
+    txn_seq: int
+    auto_recharge: AutoRecharge
+
+
+def _tenant(row: sa.Row) -> Tenant:
+    return Tenant(row.id, row.name, row.country, row.currency, Commerce(row.commerce))
+
+
+class TenantRepo:
+    def __init__(self, conn: sa.Connection, postgres: bool) -> None:
+        self.conn = conn
+        self.postgres = postgres
+
+    def add(self, tenant: Tenant, now: datetime) -> None:
+        self.conn.execute(sa.insert(tenants).values(
+            id=tenant.id, name=tenant.name, country=tenant.country, currency=tenant.currency,
+            commerce=tenant.commerce.value, created_at=now))
+        self.conn.execute(sa.insert(wallets).values(
+            tenant_id=tenant.id, currency=tenant.currency, balance=ZERO, reserved=ZERO,
+            lot_seq=0, txn_seq=0, ar_enabled=False, ar_status=RechargeStatus.OFF.value))
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        row = self.conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).first()
+        return _tenant(row) if row else None
+
+    def list(self) -> list[Tenant]:
+        return [_tenant(r) for r in self.conn.execute(sa.select(tenants).order_by(tenants.c.name))]
+
+    def ids(self) -> list[str]:
+        return list(self.conn.scalars(sa.select(tenants.c.id).order_by(tenants.c.id)))
+
+    def set_commerce(self, tenant_id: str, commerce: Commerce) -> None:
+        self.conn.execute(sa.update(tenants).where(tenants.c.id == tenant_id)
+                          .values(commerce=commerce.value))
+
+    # -- wallet -----------------------------------------------------------------------------
+    def wallet(self, tenant_id: str, *, lock: bool = False) -> WalletRow:
+        """The wallet row; ``lock=True`` holds it until commit (PostgreSQL row lock)."""
+        query = sa.select(wallets).where(wallets.c.tenant_id == tenant_id)
+        if lock and self.postgres:
+            query = query.with_for_update()
+        r = self.conn.execute(query).one()
+        return WalletRow(
+            r.tenant_id, r.currency, r.balance, r.reserved, r.lot_seq, r.txn_seq,
+            AutoRecharge(r.ar_enabled, r.ar_recharge_amount, r.ar_trigger_amount,
+                         r.ar_payment_method_id, RechargeStatus(r.ar_status)))
+
+    def save_wallet(self, w: WalletRow) -> None:
+        ar = w.auto_recharge
+        self.conn.execute(sa.update(wallets).where(wallets.c.tenant_id == w.tenant_id).values(
+            balance=w.balance, reserved=w.reserved, lot_seq=w.lot_seq, txn_seq=w.txn_seq,
+            ar_enabled=ar.enabled, ar_recharge_amount=ar.recharge_amount,
+            ar_trigger_amount=ar.trigger_amount, ar_payment_method_id=ar.payment_method_id,
+            ar_status=ar.status.value))

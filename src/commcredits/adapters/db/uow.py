@@ -1,0 +1,79 @@
+"""The unit of work: one database transaction, the repositories over it, and ``now``.
+
+Services receive a ``UnitOfWork``; entry points open one per request or job step::
+
+    with db.uow() as uow:
+        credits.place_order(uow, ...)
+        uow.commit()
+
+Leaving the block without ``commit()`` rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from commcredits.adapters.clock import Clock, ManualClock, SystemClock
+from commcredits.adapters.db.repositories.access import AccessRepo
+from commcredits.adapters.db.repositories.credits import CreditsRepo
+from commcredits.adapters.db.repositories.directory import DirectoryRepo
+from commcredits.adapters.db.repositories.notifications import NotificationRepo
+from commcredits.adapters.db.repositories.tenants import TenantRepo
+
+
+class UnitOfWork:
+    now: datetime
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self._engine = engine
+        self.clock = clock
+        self.conn: sa.Connection
+
+    def __enter__(self) -> UnitOfWork:
+        self.conn = self._engine.connect()
+        self._tx = self.conn.begin()
+        self.now = self.clock.now(self.conn)
+        self.postgres = self.conn.dialect.name == "postgresql"
+        self.tenants = TenantRepo(self.conn, self.postgres)
+        self.directory = DirectoryRepo(self.conn)
+        self.credits = CreditsRepo(self.conn, self.postgres)
+        self.access = AccessRepo(self.conn)
+        self.notifications = NotificationRepo(self.conn, self.postgres)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+
+    def commit(self) -> None:
+        self._tx.commit()
+
+    def rollback(self) -> None:
+        self._tx.rollback()
+
+
+class Database:
+    """Owns the engine and the clock; hands out units of work."""
+
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+
+    @contextmanager
+    def uow(self) -> Iterator[UnitOfWork]:
+        with UnitOfWork(self.engine, self.clock) as uow:
+            yield uow
+
+    @property
+    def manual_clock(self) -> bool:
+        return isinstance(self.clock, ManualClock)

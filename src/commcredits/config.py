@@ -1,0 +1,23 @@
+"""Settings from the environment (``COMMCREDITS_*``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB = "sqlite:///var/commcredits.sqlite3"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMMCREDITS_", extra="ignore")
+
+    db: str = DEFAULT_DB
+    smtp_url: str | None = None
+    smtp_from: str = "commcredits@localhost"
+    payment_gateway: str = "test"
+    manual_clock: bool = False
+    min_order: Decimal = Decimal(50)
+    jobs_interval_s: int = 30
+    secret_key: str = "change-me-in-production"  # signs console session cookies
+    log_json: bool = False

@@ -1,0 +1,80 @@
+"""Exact money: ``decimal.Decimal`` amounts tied to an ISO 4217 currency.
+
+* Amounts are never floats. Parsing refuses floats and refuses more decimal places than the
+  currency has (``12.345`` USD is an error, not a rounding).
+* A currency's number of decimal places comes from Babel's CLDR data (USD 2, JPY 0, BHD 3).
+* On the wire an amount is a string rendered with exactly the currency's places (``"12.50"``).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+from commcredits.domain.errors import invalid
+
+ZERO = Decimal(0)
+
+
+@lru_cache(maxsize=512)
+def is_currency(code: str) -> bool:
+    return len(code) == 3 and code.isupper() and code in list_currencies()
+
+
+@lru_cache(maxsize=512)
+def places(currency: str) -> int:
+    """Decimal places of ``currency`` (2 for USD, 0 for JPY)."""
+    return int(get_currency_precision(currency))
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-places(currency))
+
+
+def parse_amount(value: object, currency: str, *, field: str = "amount") -> Decimal:
+    """Turn a JSON/CLI value into an exact amount in ``currency``.
+
+    Accepts a decimal string (``"50"``, ``"50.00"``), an int or a Decimal; refuses floats,
+    NaN/Infinity, and more places than the currency allows.
+    """
+    if isinstance(value, bool | float):
+        raise invalid("validation_error", f"{field} must be a decimal string such as \"50.00\"")
+    if isinstance(value, int | Decimal):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise invalid("validation_error",
+                          f"{field} {value!r} is not a decimal number") from None
+    else:
+        raise invalid("validation_error", f"{field} must be a decimal string")
+    if not amount.is_finite():
+        raise invalid("validation_error", f"{field} must be a finite number")
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent < -places(currency) and amount != amount.quantize(quantum(currency)):
+        raise invalid(
+            "validation_error",
+            f"{field} {value} has more decimal places than {currency} allows ({places(currency)})",
+        )
+    return to_currency(amount, currency)
+
+
+def to_currency(amount: Decimal, currency: str) -> Decimal:
+    """Quantize an amount that is already exact to the currency's places (no loss allowed)."""
+    q = amount.quantize(quantum(currency))
+    if q != amount:
+        raise ValueError(f"{amount} is not exact in {currency}")
+    return q
+
+
+def round_half_up(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def fmt(amount: Decimal, currency: str) -> str:
+    """Wire format: the amount with exactly the currency's decimal places, as a string."""
+    return f"{amount.quantize(quantum(currency)):f}"

@@ -1,0 +1,78 @@
+"""The wallet: one balance per tenant, the sum of its lots' remainders, in one currency.
+
+``reserved`` is money held for calls in progress (the charging issue fills it); ``available``
+is what may still be promised. The funding rules live here: the minimum order, and the
+auto-recharge settings ("recharge with X when the balance falls below T").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from commcredits.domain import lots as lotrules
+from commcredits.domain.errors import invalid
+from commcredits.domain.lots import Draw, Lot
+from commcredits.domain.money import ZERO
+
+
+class RechargeStatus(StrEnum):
+    OFF = "off"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoRecharge:
+    enabled: bool = False
+    recharge_amount: Decimal | None = None
+    trigger_amount: Decimal | None = None
+    payment_method_id: str | None = None
+    status: RechargeStatus = RechargeStatus.OFF
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    tenant_id: str
+    currency: str
+    lots: tuple[Lot, ...]
+    reserved: Decimal = ZERO
+
+    @property
+    def balance(self) -> Decimal:
+        return sum((lot.remaining for lot in self.lots), ZERO)
+
+    def spendable(self, now: datetime) -> Decimal:
+        return sum((lot.remaining for lot in self.lots if lot.is_live(now)), ZERO)
+
+    def available(self, now: datetime) -> Decimal:
+        return max(self.spendable(now) - self.reserved, ZERO)
+
+    def draws_for(self, amount: Decimal, now: datetime) -> list[Draw]:
+        return lotrules.allocate(self.lots, amount, now)
+
+
+def check_order_amount(amount: Decimal, minimum: Decimal, *, field: str = "amount") -> None:
+    if amount < minimum:
+        raise invalid("amount_below_minimum", f"{field} {amount} is below the minimum of {minimum}")
+
+
+def check_auto_recharge(settings: AutoRecharge, minimum: Decimal) -> AutoRecharge:
+    """Validate new settings; returns them with the status they imply."""
+    if not settings.enabled:
+        return AutoRecharge(False, settings.recharge_amount, settings.trigger_amount,
+                            settings.payment_method_id, RechargeStatus.OFF)
+    if settings.recharge_amount is None:
+        raise invalid("validation_error", "recharge_amount is required to enable auto-recharge")
+    if settings.trigger_amount is None:
+        raise invalid("validation_error", "trigger_amount is required to enable auto-recharge")
+    if settings.payment_method_id is None:
+        raise invalid("payment_method_required",
+                      "a payment method is required to enable auto-recharge")
+    check_order_amount(settings.recharge_amount, minimum, field="recharge_amount")
+    if settings.trigger_amount < ZERO:
+        raise invalid("validation_error", "trigger_amount must be zero or more")
+    return AutoRecharge(True, settings.recharge_amount, settings.trigger_amount,
+                        settings.payment_method_id, RechargeStatus.ACTIVE)

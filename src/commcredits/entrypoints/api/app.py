@@ -1,0 +1,58 @@
+"""The FastAPI application: the REST API (``/v1``), the web console, health and metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import Counter, Histogram
+
+from commcredits import __version__
+from commcredits.config import Settings
+from commcredits.entrypoints.api import errors
+from commcredits.entrypoints.api.routes import credits, operator, system, tenant_admin
+from commcredits.entrypoints.runtime import Runtime
+from commcredits.entrypoints.worker import JobThread
+
+REQUESTS = Counter("commcredits_http_requests_total", "HTTP requests", ["method", "route",
+                                                                       "status"])
+LATENCY = Histogram("commcredits_http_request_seconds", "HTTP request latency", ["route"])
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
+               run_jobs: bool = False) -> FastAPI:
+    rt = runtime or Runtime.from_settings(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = JobThread(rt, rt.settings.jobs_interval_s) if run_jobs else None
+        if worker:
+            worker.start()
+        yield
+        if worker:
+            worker.stop()
+
+    app = FastAPI(title="commcredits", version=__version__, lifespan=lifespan,
+                  description="Communications credits: prepaid balance and real-time PSTN "
+                              "charging. Money is a decimal string; errors are "
+                              '`{"error": {"code", "message"}}`.')
+    app.state.runtime = rt
+    errors.install(app)
+    for module in (operator, tenant_admin, credits, system):
+        app.include_router(module.router)
+    from commcredits.entrypoints.console import pages
+    pages.install(app)
+
+    @app.middleware("http")
+    async def measure(request: Request,
+                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(route).observe(time.perf_counter() - start)
+        return response
+
+    return app

@@ -1,0 +1,81 @@
+"""Request plumbing: the runtime, the caller, and running a service call in a transaction
+(with ``Idempotency-Key`` handling for writes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from commcredits.adapters.db.uow import UnitOfWork
+from commcredits.domain.access import Principal
+from commcredits.domain.errors import DomainError, ErrorKind, conflict
+from commcredits.entrypoints.api.schemas import Body
+from commcredits.entrypoints.runtime import Runtime
+from commcredits.services.access import authenticate
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def caller(request: Request) -> Principal:
+    """The API key's principal. 401 ``unauthorized`` when missing or unknown."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise DomainError("unauthorized", "send Authorization: Bearer <api key>",
+                          ErrorKind.UNAUTHORIZED)
+    with runtime(request).db.uow() as uow:
+        who = authenticate(uow, key.strip())
+    if who is None:
+        raise DomainError("unauthorized", "unknown API key", ErrorKind.UNAUTHORIZED)
+    return who
+
+
+def read(request: Request, work: Callable[[UnitOfWork], Any]) -> Any:
+    with runtime(request).db.uow() as uow:
+        return jsonable_encoder(work(uow))
+
+
+def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | None], Any],
+          body: Body | None = None, status_code: int = 200,
+          secret_fields: tuple[str, ...] = ()) -> JSONResponse:
+    """Run ``work`` in one transaction and commit.
+
+    With an ``Idempotency-Key`` header the key is claimed inside the same transaction: a
+    repeat returns the stored first answer and changes nothing; a concurrent repeat waits for
+    the first to finish; the same key with a different request is refused. An error rolls
+    the claim back too, so a failed request can be retried with its key. ``secret_fields``
+    (a new API key) are never stored: a replay answers them as null.
+    """
+    key = request.headers.get("idempotency-key")
+    fingerprint = hashlib.sha256(
+        f"{request.method} {request.url.path} "
+        f"{body.fingerprint() if body is not None else ''}".encode()).hexdigest()
+    with runtime(request).db.uow() as uow:
+        if key is not None:
+            key = key.strip()
+            if not key or len(key) > 200:
+                raise DomainError("validation_error", "Idempotency-Key must be 1-200 characters")
+            if not uow.access.claim_idempotency_key(who.id, key, fingerprint, uow.now):
+                record = uow.access.idempotency_record(who.id, key)
+                assert record is not None
+                if record.request_hash != fingerprint:
+                    raise conflict("idempotency_key_reused",
+                                   "this Idempotency-Key was used for a different request")
+                return JSONResponse(json.loads(record.response_body), record.status_code,
+                                    headers={"Idempotent-Replayed": "true"})
+        payload = jsonable_encoder(work(uow, key))
+        if key is not None:
+            stored = {k: (None if k in secret_fields else v) for k, v in payload.items()} \
+                if isinstance(payload, dict) else payload
+            uow.access.complete_idempotency_key(who.id, key, status_code, json.dumps(stored))
+        uow.commit()
+    return JSONResponse(payload, status_code)

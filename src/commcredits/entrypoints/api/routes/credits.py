@@ -1,0 +1,104 @@
+"""Credits: payment methods, orders, balance and lots, auto-recharge, ledger, notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from commcredits.adapters.db.uow import UnitOfWork
+from commcredits.domain.access import Action, Principal, authorize
+from commcredits.domain.errors import invalid
+from commcredits.entrypoints.api.deps import caller, read, runtime, write
+from commcredits.entrypoints.api.schemas import AutoRechargeIn, OrderIn, PaymentMethodIn
+from commcredits.services import credits, notify
+from commcredits.services.tenants import get_tenant
+
+router = APIRouter(prefix="/v1/tenants/{tid}", tags=["credits"])
+
+
+@router.post("/payment-methods", status_code=201)
+def add_payment_method(tid: str, body: PaymentMethodIn, request: Request,
+                       who: Principal = Depends(caller)) -> JSONResponse:
+    """A card (tokenized by the gateway; only token, brand, last4 and expiry are kept) or an
+    Enterprise Agreement number."""
+    authorize(who, Action.BILLING, tid)
+    gateway = runtime(request).gateway
+
+    def work(uow: UnitOfWork, _: str | None) -> dict[str, Any]:
+        if body.type == "card":
+            if not body.card_number or body.exp_month is None or body.exp_year is None:
+                raise invalid("validation_error",
+                              "a card needs card_number, exp_month and exp_year")
+            return credits.add_card(uow, gateway, tid, body.card_number, body.exp_month,
+                                    body.exp_year)
+        if not body.agreement_number:
+            raise invalid("validation_error", "an enterprise agreement needs agreement_number")
+        return credits.add_agreement(uow, tid, body.agreement_number)
+    return write(request, who, work, body, 201)
+
+
+@router.get("/payment-methods")
+def list_payment_methods(tid: str, request: Request, who: Principal = Depends(caller)) -> Any:
+    authorize(who, Action.READ, tid)
+
+    def work(uow: UnitOfWork) -> list[dict[str, Any]]:
+        get_tenant(uow, tid)
+        return [credits.payment_method_view(r) for r in uow.credits.payment_methods(tid)]
+    return read(request, work)
+
+
+@router.post("/credits/orders", status_code=201)
+def place_order(tid: str, body: OrderIn, request: Request,
+                who: Principal = Depends(caller)) -> JSONResponse:
+    """Buy credits: one lot per order, expiring 12 months later. Optionally sets auto-recharge
+    in the same step. Errors: payment_declined, card_expired (402),
+    not_available_for_commerce_model, not_available_in_country (409),
+    amount_below_minimum (422)."""
+    authorize(who, Action.BILLING, tid)
+    rt = runtime(request)
+    ar = body.auto_recharge.model_dump() if body.auto_recharge else None
+    return write(request, who, lambda uow, key: credits.place_order(
+        uow, rt.gateway, rt.settings.min_order, tid, body.amount, body.payment_method_id,
+        body.po_number, ar, payment_key=f"{who.id}:{key}" if key else None), body, 201)
+
+
+@router.get("/credits/orders")
+def list_orders(tid: str, request: Request, who: Principal = Depends(caller)) -> Any:
+    authorize(who, Action.READ, tid)
+
+    def work(uow: UnitOfWork) -> list[dict[str, Any]]:
+        get_tenant(uow, tid)
+        return [credits.order_view(r) for r in uow.credits.orders(tid)]
+    return read(request, work)
+
+
+@router.get("/credits")
+def get_credits(tid: str, request: Request, who: Principal = Depends(caller)) -> Any:
+    """Balance, reserved, available, lots (FIFO order) and auto-recharge settings."""
+    authorize(who, Action.READ, tid)
+    return read(request, lambda uow: credits.credits_view(uow, tid))
+
+
+@router.put("/credits/auto-recharge")
+def set_auto_recharge(tid: str, body: AutoRechargeIn, request: Request,
+                      who: Principal = Depends(caller)) -> JSONResponse:
+    """Recharge with ``recharge_amount`` when the balance falls below ``trigger_amount``."""
+    authorize(who, Action.BILLING, tid)
+    rt = runtime(request)
+    return write(request, who, lambda uow, _: credits.set_auto_recharge(
+        uow, rt.settings.min_order, tid, body.model_dump()), body)
+
+
+@router.get("/credits/transactions")
+def transactions(tid: str, request: Request, who: Principal = Depends(caller)) -> Any:
+    """The ledger, oldest first: every movement with its signed amount and balance after."""
+    authorize(who, Action.READ, tid)
+    return read(request, lambda uow: credits.transactions_view(uow, tid))
+
+
+@router.get("/notifications")
+def notifications(tid: str, request: Request, who: Principal = Depends(caller)) -> Any:
+    authorize(who, Action.READ, tid)
+    return read(request, lambda uow: notify.notifications_view(uow, tid))

@@ -1,0 +1,63 @@
+"""Operator set-up: tenants and API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize, forbidden
+from commcredits.entrypoints.api import views
+from commcredits.entrypoints.api.deps import caller, read, write
+from commcredits.entrypoints.api.schemas import ApiKeyIn, TenantIn, TenantPatch
+from commcredits.services import access, tenants
+
+router = APIRouter(prefix="/v1", tags=["operator"])
+
+
+@router.post("/tenants", status_code=201)
+def create_tenant(body: TenantIn, request: Request,
+                  who: Principal = Depends(caller)) -> JSONResponse:
+    """Create a tenant; its currency follows its country (CLDR) unless given."""
+    authorize(who, Action.OPERATE)
+    return write(request, who, lambda uow, _: views.tenant(tenants.create_tenant(
+        uow, body.name, body.country, body.commerce, body.currency)), body, 201)
+
+
+@router.get("/tenants")
+def list_tenants(request: Request, who: Principal = Depends(caller)) -> Any:
+    authorize(who, Action.OPERATE)
+    return read(request, lambda uow: [views.tenant(t) for t in uow.tenants.list()])
+
+
+@router.get("/tenants/{tid}")
+def get_tenant(tid: str, request: Request, who: Principal = Depends(caller)) -> Any:
+    authorize(who, Action.READ, tid)
+    return read(request, lambda uow: views.tenant(tenants.get_tenant(uow, tid)))
+
+
+@router.patch("/tenants/{tid}")
+def patch_tenant(tid: str, body: TenantPatch, request: Request,
+                 who: Principal = Depends(caller)) -> JSONResponse:
+    """Change the commerce model. legacy → nce requires auto-recharge off."""
+    authorize(who, Action.OPERATE, tid)
+    return write(request, who, lambda uow, _: views.tenant(
+        tenants.change_commerce(uow, tid, body.commerce)), body)
+
+
+@router.post("/api-keys", status_code=201)
+def create_api_key(body: ApiKeyIn, request: Request,
+                   who: Principal = Depends(caller)) -> JSONResponse:
+    """Create a key; the answer is the only time the key is shown. Operators create any key;
+    a tenant's global admin creates tenant-role keys for its own tenant."""
+    if who.role is not Role.OPERATOR:
+        if Role(body.role) not in TENANT_ROLES:
+            raise forbidden(f"the {who.role} role may not create {body.role} keys")
+        authorize(who, Action.ADMINS, body.tenant_id or who.tenant_id)
+    tenant_id = body.tenant_id if who.role is Role.OPERATOR else (body.tenant_id or who.tenant_id)
+
+    def work(uow: Any, _: str | None) -> dict[str, Any]:
+        key_id, key, role = access.create_api_key(uow, body.role, tenant_id)
+        return {"id": key_id, "key": key, "role": role.value, "tenant_id": tenant_id}
+    return write(request, who, work, body, 201, secret_fields=("key",))

@@ -1,0 +1,23 @@
+"""JSON shapes of API.md for domain objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from commcredits.adapters.db.repositories.directory import User
+from commcredits.domain.tenancy import Tenant
+
+
+def tenant(t: Tenant) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "country": t.country, "currency": t.currency,
+            "commerce": t.commerce.value}
+
+
+def user(u: User) -> dict[str, Any]:
+    return {"id": u.id, "upn": u.upn, "display_name": u.display_name,
+            "usage_location": u.usage_location, "phone_number": u.phone_number,
+            "licenses": sorted(u.licenses)}
+
+
+def subscription(sku: str, quantity: int, assigned: int) -> dict[str, Any]:
+    return {"sku": sku, "quantity": quantity, "assigned": assigned}

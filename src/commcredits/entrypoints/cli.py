@@ -1,0 +1,212 @@
+"""The ``commcredits`` command line (API.md §CLI)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from commcredits.config import Settings
+from commcredits.domain.errors import DomainError
+
+app = typer.Typer(help="Communications credits: prepaid balance and real-time PSTN charging.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+licenses_app = typer.Typer(help="Licenses.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Background jobs.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (keys_app, "keys"), (licenses_app, "licenses"),
+                  (jobs_app, "jobs"), (ledger_app, "ledger")):
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (else COMMCREDITS_DB)")]
+
+
+def _settings(db: str | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"db": db}) if db else settings
+
+
+def _runtime(db: str | None, *, migrate: bool = True) -> Any:
+    from commcredits.adapters.db.migrate import upgrade
+    from commcredits.entrypoints.runtime import Runtime
+    settings = _settings(db)
+    if migrate:
+        upgrade(settings.db)
+    return Runtime.from_settings(settings)
+
+
+def _fail(e: DomainError) -> None:
+    err.print(f"[red]error[/red] {e.code}: {e.message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
+          jobs: bool = typer.Option(True, help="run background jobs in this process")) -> None:
+    """API + console + background jobs in one process."""
+    import uvicorn
+
+    from commcredits.entrypoints.api.app import create_app
+    rt = _runtime(db)
+    out.print(f"commcredits on http://{host}:{port}  (db: {rt.settings.db.split('@')[-1]})")
+    uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
+                log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Apply migrations."""
+    from commcredits.adapters.db.migrate import upgrade
+    settings = _settings(db)
+    upgrade(settings.db)
+    out.print("database is up to date")
+
+
+@keys_app.command("create")
+def keys_create(role: Annotated[str, typer.Option(help="operator, switch, global_admin, ...")],
+                tenant: Annotated[str | None, typer.Option(help="tenant id (tenant roles)")] = None,
+                db: DbOption = None) -> None:
+    """Print a new API key (the key alone on the last line)."""
+    from commcredits.services.access import create_api_key
+    rt = _runtime(db)
+    with rt.db.uow() as uow:
+        try:
+            key_id, key, parsed = create_api_key(uow, role, tenant)
+        except DomainError as e:
+            _fail(e)
+        uow.commit()
+    err.print(f"created {parsed} key {key_id}" + (f" for tenant {tenant}" if tenant else ""))
+    print(key)
+
+
+@app.command()
+def demo(db: DbOption = None) -> None:
+    """Load a demo operator key, tenant, users and credits; print the keys."""
+    from commcredits.entrypoints.demo import load_demo
+    rt = _runtime(db)
+    for line in load_demo(rt):
+        print(line)
+
+
+def _read_upns(path: Path) -> list[str]:
+    """A CSV with a ``upn`` column (or ``UserPrincipalName``), or one UPN per line."""
+    text = path.read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        return []
+    header = [h.strip().lower() for h in rows[0]]
+    for name in ("upn", "userprincipalname"):
+        if name in header:
+            i = header.index(name)
+            return [r[i].strip() for r in rows[1:] if len(r) > i and r[i].strip()]
+    return [r[0].strip() for r in rows if r and r[0].strip() and "@" in r[0]]
+
+
+@licenses_app.command("assign")
+def licenses_assign(
+    tenant: Annotated[str, typer.Option(help="tenant id")],
+    sku: Annotated[str, typer.Option(help="SKU to assign, e.g. MCOPSTNPP")],
+    users_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                                    help="CSV with a upn column")] = None,
+    all_eligible: Annotated[bool, typer.Option(help="every user who may get it")] = False,
+    db: DbOption = None,
+) -> None:
+    """Bulk assignment with a progress bar and a per-user result table."""
+    from commcredits.services import directory
+    if (users_file is None) == (not all_eligible):
+        err.print("[red]error[/red] give exactly one of --users-file or --all-eligible")
+        raise typer.Exit(2)
+    rt = _runtime(db)
+    with rt.db.uow() as uow:
+        try:
+            upns = (_read_upns(users_file) if users_file
+                    else directory.eligible_upns(uow, tenant, sku))
+            directory.get_tenant(uow, tenant)
+        except DomainError as e:
+            _fail(e)
+
+    def run_one(step: Any) -> Any:
+        with rt.db.uow() as uow:
+            result = step(uow)
+            uow.commit()
+            return result
+
+    with Progress(TextColumn("assigning {task.fields[sku]}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task("assign", total=len(upns), sku=sku)
+        try:
+            results = directory.bulk_assign(run_one, tenant, sku, upns,
+                                            progress=lambda _: bar.advance(task))
+        except DomainError as e:
+            _fail(e)
+    table = Table("UPN", "Result", "Detail", title=f"{sku} for {len(results)} users")
+    for r in results:
+        colour = {"assigned": "green", "already_assigned": "cyan"}.get(r.status, "red")
+        table.add_row(r.upn, f"[{colour}]{r.status}[/{colour}]", r.message or "")
+    out.print(table)
+    counts = {s: sum(r.status == s for r in results)
+              for s in ("assigned", "already_assigned", "error")}
+    out.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+    if counts["error"]:
+        raise typer.Exit(1)
+
+
+class JobName(StrEnum):
+    expire = "expire"
+    recharge = "recharge"
+    notify = "notify"
+    pools = "pools"
+    all = "all"
+
+
+@jobs_app.command("run")
+def jobs_run(which: Annotated[JobName, typer.Argument()] = JobName.all,
+             db: DbOption = None) -> None:
+    """Run due jobs once."""
+    from commcredits.services import jobs
+    rt = _runtime(db)
+    done = jobs.run(rt.jobs(), which.value)
+    table = Table("job", "items")
+    for name, n in done.items():
+        table.add_row(name, str(n))
+    out.print(table)
+
+
+@ledger_app.command("verify")
+def ledger_verify(db: DbOption = None) -> None:
+    """Re-derive every balance and lot from the ledger; exit 1 on any mismatch."""
+    from commcredits.services import ledger
+    rt = _runtime(db, migrate=False)
+    with rt.db.uow() as uow:
+        checked, problems = ledger.verify(uow)
+    if problems:
+        table = Table("tenant", "what", "stored", "derived", title="ledger mismatches")
+        for p in problems:
+            table.add_row(p.tenant_id, p.what, str(p.stored), str(p.derived))
+        out.print(table)
+        err.print(f"[red]FAILED[/red] {len(problems)} mismatches in {checked} tenants")
+        raise typer.Exit(1)
+    out.print(f"ledger OK: {checked} tenants, every balance and lot matches the ledger")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Demo data for a first look: an operator key, a tenant with users, seats, a card and
+credits, a console admin. Running it again adds fresh keys to the same demo tenant."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from commcredits.entrypoints.runtime import Runtime
+from commcredits.services import access, credits, directory, tenants
+
+DEMO_NAME = "Contoso (demo)"
+ADMIN_EMAIL = "admin@contoso.example"
+ADMIN_PASSWORD = "demo-password"
+USERS = [
+    ("alice@contoso.example", "Alice Adams", "US", "+14255550101", ["SPE_E5", "MCOPSTN1",
+                                                                    "MCOPSTNPP"]),
+    ("bob@contoso.example", "Bob Brown", "US", "+14255550102", ["MCOEV", "MCOPSTN2",
+                                                                "MCOPSTNPP"]),
+    ("carol@contoso.example", "Carol Chen", "GB", "+442079460103", ["MCOMEETADD"]),
+    ("dave@contoso.example", "Dave Diaz", "US", None, ["MCOEV"]),
+]
+SEATS = {"SPE_E5": 5, "MCOEV": 25, "MCOPSTN1": 20, "MCOPSTN2": 10, "MCOMEETADD": 10}
+
+
+def load_demo(rt: Runtime) -> list[str]:
+    lines: list[str] = []
+    with rt.db.uow() as uow:
+        existing = [t for t in uow.tenants.list() if t.name == DEMO_NAME]
+        if existing:
+            tenant = existing[0]
+            lines.append(f"# demo tenant already loaded: {tenant.id}")
+        else:
+            tenant = tenants.create_tenant(uow, DEMO_NAME, "US", "legacy")
+            for sku, qty in SEATS.items():
+                directory.add_seats(uow, tenant.id, sku, qty)
+            for upn, name, loc, phone, skus in USERS:
+                directory.create_user(uow, tenant.id, upn, name, loc, phone)
+                for sku in skus:
+                    directory.assign_license(uow, tenant.id, upn, sku)
+            directory.set_billing_contacts(uow, tenant.id, ["billing@contoso.example"])
+            card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2030)
+            credits.place_order(uow, rt.gateway, rt.settings.min_order, tenant.id, "100.00",
+                                card["id"], auto_recharge={
+                                    "enabled": True, "recharge_amount": "50.00",
+                                    "trigger_amount": "10.00"})
+            access.add_admin(uow, tenant.id, ADMIN_EMAIL, ADMIN_PASSWORD, "global_admin")
+            lines.append(f"# demo tenant {tenant.id}: 4 users, 100.00 {tenant.currency} of "
+                         f"credits (min order {Decimal(rt.settings.min_order)})")
+        keys = [access.create_api_key(uow, "operator", None),
+                access.create_api_key(uow, "switch", None),
+                access.create_api_key(uow, "global_admin", tenant.id)]
+        uow.commit()
+    lines.append(f"# console: /login as {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
+    lines.append(f"COMMCREDITS_DEMO_TENANT={tenant.id}")
+    for _, key, role in keys:
+        lines.append(f"COMMCREDITS_{role.value.upper()}_KEY={key}")
+    return lines

@@ -1,0 +1,32 @@
+"""Wiring: settings → database, clock, payment gateway, mailer. Shared by API, CLI and jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commcredits.adapters.clock import ManualClock, SystemClock
+from commcredits.adapters.db.engine import make_engine
+from commcredits.adapters.db.uow import Database
+from commcredits.adapters.mailer import SmtpMailer
+from commcredits.adapters.payments import gateway_named
+from commcredits.config import Settings
+from commcredits.services.jobs import JobContext
+from commcredits.services.ports import Mailer, PaymentGateway
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    gateway: PaymentGateway
+    mailer: Mailer | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        clock = ManualClock() if settings.manual_clock else SystemClock()
+        db = Database(make_engine(settings.db), clock)
+        mailer = SmtpMailer(settings.smtp_url, settings.smtp_from) if settings.smtp_url else None
+        return cls(settings, db, gateway_named(settings.payment_gateway), mailer)
+
+    def jobs(self) -> JobContext:
+        return JobContext(self.db, self.mailer)

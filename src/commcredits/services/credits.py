@@ -1,0 +1,205 @@
+"""Buying credits: payment methods, orders, lots, auto-recharge settings, and reading them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from commcredits.domain import ledger as ledger_rules
+from commcredits.domain import lots, tenancy
+from commcredits.domain.errors import invalid, not_found
+from commcredits.domain.lots import Lot, LotSource
+from commcredits.domain.money import ZERO, fmt, parse_amount
+from commcredits.domain.tenancy import Tenant
+from commcredits.domain.wallet import AutoRecharge, check_auto_recharge, check_order_amount
+from commcredits.services import ledger
+from commcredits.services.ids import new_id
+from commcredits.services.ports import CardToken, PaymentGateway
+from commcredits.services.tenants import get_tenant
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from commcredits.adapters.db.repositories.tenants import WalletRow
+    from commcredits.adapters.db.uow import UnitOfWork
+
+
+# -- payment methods ----------------------------------------------------------------------------
+def add_card(uow: UnitOfWork, gateway: PaymentGateway, tenant_id: str, card_number: str,
+             exp_month: int, exp_year: int) -> dict[str, Any]:
+    get_tenant(uow, tenant_id)
+    token = gateway.tokenize(card_number, exp_month, exp_year)
+    pm_id = new_id("pm")
+    uow.credits.add_payment_method(
+        id=pm_id, tenant_id=tenant_id, type="card", gateway=gateway.name, token=token.token,
+        brand=token.brand, last4=token.last4, exp_month=token.exp_month,
+        exp_year=token.exp_year, created_at=uow.now)
+    return payment_method_view(uow.credits.payment_method(tenant_id, pm_id))
+
+
+def add_agreement(uow: UnitOfWork, tenant_id: str, agreement_number: str) -> dict[str, Any]:
+    get_tenant(uow, tenant_id)
+    number = agreement_number.strip()
+    if not number or len(number) > 100:
+        raise invalid("validation_error", "agreement_number must be 1 to 100 characters")
+    pm_id = new_id("pm")
+    uow.credits.add_payment_method(id=pm_id, tenant_id=tenant_id, type="enterprise_agreement",
+                                   agreement_number=number, created_at=uow.now)
+    return payment_method_view(uow.credits.payment_method(tenant_id, pm_id))
+
+
+def payment_method_view(row: sa.Row | None) -> dict[str, Any]:
+    assert row is not None
+    if row.type == "card":
+        return {"id": row.id, "type": "card", "brand": row.brand, "last4": row.last4,
+                "exp_month": row.exp_month, "exp_year": row.exp_year}
+    return {"id": row.id, "type": row.type, "agreement_number": row.agreement_number}
+
+
+def _payment_method(uow: UnitOfWork, tenant_id: str, pm_id: str) -> sa.Row:
+    row = uow.credits.payment_method(tenant_id, pm_id)
+    if row is None:
+        raise not_found("payment method", pm_id)
+    return row
+
+
+# -- funding -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Funding:
+    order_id: str
+    lot: Lot
+
+
+def fund(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, pm: sa.Row, amount: Decimal,
+         source: LotSource, gateway: PaymentGateway, *, po_number: str | None = None,
+         payment_key: str | None = None) -> Funding:
+    """Take the money, then create the lot and post it. ``wallet`` must be locked.
+
+    If the gateway refuses, it raises before anything is written.
+    """
+    order_id = new_id("ord")
+    if pm.type == "card":
+        card = CardToken(pm.token, pm.brand, pm.last4, pm.exp_month, pm.exp_year)
+        reference = gateway.charge(card, amount, tenant.currency,
+                                   idempotency_key=payment_key or order_id,
+                                   description=f"communications credits {tenant.id}",
+                                   now=uow.now)
+    else:
+        reference = f"EA {pm.agreement_number}" + (f" PO {po_number}" if po_number else "")
+    wallet.lot_seq += 1
+    lot = Lot(new_id("lot"), wallet.lot_seq, amount, ZERO, uow.now, lots.expiry_for(uow.now),
+              source)
+    uow.credits.add_lot(tenant.id, lot, order_id)
+    kind = (ledger_rules.TxnKind.ORDER if source is LotSource.ORDER
+            else ledger_rules.TxnKind.AUTO_RECHARGE)
+    txn = ledger_rules.funding(tenant.id, lot.id, amount, kind, reference=order_id)
+    ledger.post(uow, wallet, txn)
+    uow.credits.add_order(
+        id=order_id, tenant_id=tenant.id, source=source.value, amount=amount,
+        currency=tenant.currency, payment_method_id=pm.id, po_number=po_number,
+        status="completed", lot_id=lot.id, gateway_reference=reference, created_at=uow.now)
+    return Funding(order_id, lot)
+
+
+def place_order(uow: UnitOfWork, gateway: PaymentGateway, min_order: Decimal, tenant_id: str,
+                amount: object, payment_method_id: str, po_number: str | None = None,
+                auto_recharge: dict[str, Any] | None = None,
+                payment_key: str | None = None) -> dict[str, Any]:
+    tenant = get_tenant(uow, tenant_id)
+    tenancy.check_can_buy_credits(tenant)
+    value = parse_amount(amount, tenant.currency)
+    check_order_amount(value, min_order)
+    pm = _payment_method(uow, tenant_id, payment_method_id)
+    if po_number is not None and pm.type != "enterprise_agreement":
+        raise invalid("validation_error", "po_number applies to Enterprise Agreement orders")
+    settings = None
+    if auto_recharge is not None:
+        settings = _auto_recharge_settings(uow, tenant, min_order, {
+            "payment_method_id": payment_method_id, **auto_recharge})
+    wallet = uow.tenants.wallet(tenant_id, lock=True)
+    funded = fund(uow, wallet, tenant, pm, value, LotSource.ORDER, gateway,
+                  po_number=po_number, payment_key=payment_key)
+    if settings is not None:
+        wallet.auto_recharge = settings
+        uow.tenants.save_wallet(wallet)
+    row = uow.credits.order(tenant_id, funded.order_id)
+    return order_view(row)
+
+
+def order_view(row: sa.Row | None) -> dict[str, Any]:
+    assert row is not None
+    return {"id": row.id, "status": row.status, "amount": fmt(row.amount, row.currency),
+            "currency": row.currency, "lot_id": row.lot_id, "source": row.source,
+            "payment_method_id": row.payment_method_id, "po_number": row.po_number,
+            "created_at": row.created_at.isoformat()}
+
+
+# -- auto-recharge ----------------------------------------------------------------------------
+def _auto_recharge_settings(uow: UnitOfWork, tenant: Tenant, min_order: Decimal,
+                            body: dict[str, Any]) -> AutoRecharge:
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise invalid("validation_error", "enabled must be true or false")
+    current = uow.tenants.wallet(tenant.id).auto_recharge
+    def amount(field: str, old: Decimal | None) -> Decimal | None:
+        raw = body.get(field)
+        return old if raw is None else parse_amount(raw, tenant.currency, field=field)
+    pm_id = body.get("payment_method_id") or current.payment_method_id
+    if enabled:
+        tenancy.check_can_buy_credits(tenant)
+        if pm_id is not None:
+            _payment_method(uow, tenant.id, pm_id)
+    return check_auto_recharge(AutoRecharge(
+        enabled, amount("recharge_amount", current.recharge_amount),
+        amount("trigger_amount", current.trigger_amount), pm_id), min_order)
+
+
+def set_auto_recharge(uow: UnitOfWork, min_order: Decimal, tenant_id: str,
+                      body: dict[str, Any]) -> dict[str, Any]:
+    tenant = get_tenant(uow, tenant_id)
+    settings = _auto_recharge_settings(uow, tenant, min_order, body)
+    wallet = uow.tenants.wallet(tenant_id, lock=True)
+    wallet.auto_recharge = settings
+    uow.tenants.save_wallet(wallet)
+    return auto_recharge_view(settings, tenant.currency)
+
+
+def auto_recharge_view(ar: AutoRecharge, currency: str) -> dict[str, Any]:
+    def money(v: Decimal | None) -> str | None:
+        return None if v is None else fmt(v, currency)
+    return {"enabled": ar.enabled, "recharge_amount": money(ar.recharge_amount),
+            "trigger_amount": money(ar.trigger_amount),
+            "payment_method_id": ar.payment_method_id, "status": ar.status.value}
+
+
+# -- reading ----------------------------------------------------------------------------------
+def credits_view(uow: UnitOfWork, tenant_id: str) -> dict[str, Any]:
+    tenant = get_tenant(uow, tenant_id)
+    wallet = uow.tenants.wallet(tenant_id)
+    cur = tenant.currency
+    lot_list = uow.credits.lots(tenant_id)
+    spendable = sum((lot.remaining for lot in lot_list if lot.is_live(uow.now)), ZERO)
+    available = max(spendable - wallet.reserved, ZERO)
+    return {
+        "currency": cur,
+        "balance": fmt(wallet.balance, cur),
+        "reserved": fmt(wallet.reserved, cur),
+        "available": fmt(available, cur),
+        "lots": [{"id": lot.id, "amount": fmt(lot.amount, cur),
+                  "remaining": fmt(lot.remaining, cur),
+                  "purchased_at": lot.purchased_at.isoformat(),
+                  "expires_at": lot.expires_at.isoformat(), "source": lot.source.value}
+                 for lot in lot_list],
+        "auto_recharge": auto_recharge_view(wallet.auto_recharge, cur),
+    }
+
+
+def transactions_view(uow: UnitOfWork, tenant_id: str) -> list[dict[str, Any]]:
+    tenant = get_tenant(uow, tenant_id)
+    cur = tenant.currency
+    return [{"id": line.id, "at": line.at.isoformat(), "kind": line.kind,
+             "amount": fmt(line.amount, cur), "balance_after": fmt(line.balance_after, cur),
+             "lot_id": line.lot_id, "reference": line.reference}
+            for line in uow.credits.ledger(tenant_id)]
+

@@ -1,0 +1,102 @@
+"""The only way a balance changes: post a ledger transaction.
+
+``post`` takes the wallet row already locked by the caller, applies the transaction's lot legs
+to the lots, writes the transaction and its postings, and updates the cached balance, all in
+the caller's unit of work. Lots and the wallet row are caches of the ledger; ``verify``
+re-derives them and reports every mismatch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from commcredits.domain import ledger
+from commcredits.domain.ledger import Transaction
+from commcredits.domain.money import ZERO
+from commcredits.services.ids import new_id
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.repositories.tenants import WalletRow
+    from commcredits.adapters.db.uow import UnitOfWork
+
+
+def post(uow: UnitOfWork, wallet: WalletRow, txn: Transaction) -> str:
+    """Write ``txn`` and apply it to lots and the wallet. ``wallet`` must be locked."""
+    if not txn.postings:
+        raise ValueError("a ledger transaction needs at least one posting")
+    lots = {lot.id: lot for lot in uow.credits.lots(wallet.tenant_id)}
+    changes: dict[str, Decimal] = {}
+    for p in txn.postings:
+        for account, sign in ((p.credit, 1), (p.debit, -1)):
+            lot_id = ledger.lot_of(account)
+            if lot_id is not None:
+                changes[lot_id] = changes.get(lot_id, ZERO) + sign * p.amount
+    for lot_id, delta in changes.items():
+        lot = lots[lot_id]
+        remaining = lot.remaining + delta
+        if remaining < ZERO or remaining > lot.amount:
+            raise ValueError(f"posting would take lot {lot_id} out of range ({remaining})")
+        uow.credits.set_remaining(lot_id, remaining)
+    wallet.balance += txn.wallet_delta
+    wallet.txn_seq += 1
+    txn_id = new_id("txn")
+    uow.credits.record(txn_id, wallet.tenant_id, wallet.txn_seq, txn, uow.now, wallet.balance)
+    uow.tenants.save_wallet(wallet)
+    return txn_id
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    tenant_id: str
+    what: str
+    stored: Decimal
+    derived: Decimal
+
+
+def verify(uow: UnitOfWork) -> tuple[int, list[Mismatch]]:
+    """Re-derive every tenant's balance and lot remainders from postings.
+
+    Returns (tenants checked, mismatches). Also checks that each transaction's recorded
+    ``amount`` equals its lot legs and that ``balance_after`` is the running sum.
+    """
+    problems: list[Mismatch] = []
+    tenant_ids = uow.tenants.ids()
+    for tid in tenant_ids:
+        postings = uow.credits.postings(tid)
+        balances = ledger.derive((d, c, a) for _, d, c, a in postings)
+        lots = uow.credits.lots(tid)
+        derived_total = ZERO
+        for lot in lots:
+            derived = balances.get(ledger.lot_account(lot.id), ZERO)
+            derived_total += derived
+            if derived != lot.remaining:
+                problems.append(Mismatch(tid, f"lot {lot.id} remaining", lot.remaining, derived))
+            if derived < ZERO:
+                problems.append(Mismatch(tid, f"lot {lot.id} is negative", ZERO, derived))
+        known = {ledger.lot_account(lot.id) for lot in lots}
+        for account, amount in balances.items():
+            if account.startswith(ledger.LOT_PREFIX) and account not in known and amount:
+                problems.append(Mismatch(tid, f"{account} has no lot", ZERO, amount))
+        wallet = uow.tenants.wallet(tid)
+        if wallet.balance != derived_total:
+            problems.append(Mismatch(tid, "balance", wallet.balance, derived_total))
+        per_txn: dict[str, Decimal] = {}
+        for txn_id, debit, credit, amount in postings:
+            delta = (amount if credit.startswith(ledger.LOT_PREFIX) else ZERO) - (
+                amount if debit.startswith(ledger.LOT_PREFIX) else ZERO)
+            per_txn[txn_id] = per_txn.get(txn_id, ZERO) + delta
+        running = ZERO
+        for line in uow.credits.ledger(tid):
+            running += per_txn.get(line.id, ZERO)
+            if line.id not in per_txn:
+                problems.append(Mismatch(tid, f"transaction {line.id} has no postings",
+                                         ZERO, ZERO))
+            if per_txn.get(line.id, ZERO) != line.amount:
+                problems.append(Mismatch(tid, f"transaction {line.id} amount", line.amount,
+                                         per_txn.get(line.id, ZERO)))
+            if running != line.balance_after:
+                problems.append(Mismatch(tid, f"transaction {line.id} balance_after",
+                                         line.balance_after, running))
+    return len(tenant_ids), problems

@@ -1,0 +1,70 @@
+"""Queue notifications in the outbox (same transaction as the event) and deliver them.
+
+Delivery is at-least-once: a message is marked sent only after the SMTP server accepted it;
+a failure is retried with growing delays (1, 5, 15, 60 minutes, then hourly), never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from commcredits.domain.notifications import Notice
+from commcredits.domain.tenancy import Tenant
+from commcredits.services.ids import new_id
+from commcredits.services.ports import Mailer
+from commcredits.services.tenants import get_tenant
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15),
+                timedelta(hours=1))
+
+
+def queue(uow: UnitOfWork, tenant: Tenant, notice: Notice) -> int:
+    """One outbox row per billing contact (or one ``no_recipient`` row). Returns rows added."""
+    contacts = uow.directory.billing_contacts(tenant.id)
+    added = 0
+    for to in contacts or [""]:
+        added += uow.notifications.add(
+            id=new_id("ntf"), tenant_id=tenant.id, kind=notice.kind.value, recipient=to,
+            subject=notice.subject, body=notice.body, dedupe=notice.dedupe,
+            status="pending" if to else "no_recipient", now=uow.now)
+    return added
+
+
+def deliver_due(db: Database, mailer: Mailer | None, batch: int = 50) -> int:
+    """Send every message that is due. Returns how many were sent."""
+    if mailer is None:
+        return 0
+    sent = 0
+    while True:
+        with db.uow() as uow:
+            due = uow.notifications.claim_due(uow.now, batch)
+            for note in due:
+                try:
+                    mailer.send(note.recipient, note.subject, note.body)
+                except Exception as exc:  # any SMTP/network failure: retry later
+                    delay = RETRY_DELAYS[min(note.attempts, len(RETRY_DELAYS) - 1)]
+                    uow.notifications.mark_failed(note.id, f"{type(exc).__name__}: {exc}",
+                                                  uow.now + delay)
+                    log.warning("notification %s to %s failed: %s", note.id, note.recipient,
+                                exc)
+                else:
+                    uow.notifications.mark_sent(note.id, uow.now)
+                    sent += 1
+            uow.commit()
+        if len(due) < batch:
+            return sent
+
+
+def notifications_view(uow: UnitOfWork, tenant_id: str) -> list[dict[str, Any]]:
+    get_tenant(uow, tenant_id)
+    return [{"id": n.id, "kind": n.kind, "to": n.recipient or None, "subject": n.subject,
+             "created_at": n.created_at.isoformat(), "status": n.status,
+             "attempts": n.attempts,
+             "sent_at": n.sent_at.isoformat() if n.sent_at else None}
+            for n in uow.notifications.list(tenant_id)]

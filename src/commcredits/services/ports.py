@@ -1,0 +1,37 @@
+"""The interfaces services need from the outside world; adapters implement them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CardToken:
+    """What the gateway gives back for a card. The only card data we ever store."""
+
+    token: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+class PaymentGateway(Protocol):
+    """A card processor. ``charge`` must be idempotent per ``idempotency_key`` (Stripe is)."""
+
+    name: str
+
+    def tokenize(self, card_number: str, exp_month: int, exp_year: int) -> CardToken: ...
+
+    def charge(self, card: CardToken, amount: Decimal, currency: str, *, idempotency_key: str,
+               description: str, now: datetime) -> str:
+        """Take the money; return the gateway's charge reference. Raises ``DomainError``
+        ``payment_declined`` or ``card_expired`` (kind PAYMENT) when refused."""
+        ...
+
+
+class Mailer(Protocol):
+    def send(self, to: str, subject: str, body: str) -> None: ...
