@@ -115,8 +115,9 @@ def place_order(uow: UnitOfWork, gateway: PaymentGateway, min_order: Decimal, te
         raise invalid("validation_error", "po_number applies to Enterprise Agreement orders")
     settings = None
     if auto_recharge is not None:
+        given = {k: v for k, v in auto_recharge.items() if v is not None}
         settings = _auto_recharge_settings(uow, tenant, min_order, {
-            "payment_method_id": payment_method_id, **auto_recharge})
+            "payment_method_id": payment_method_id, **given})
     wallet = uow.tenants.wallet(tenant_id, lock=True)
     funded = fund(uow, wallet, tenant, pm, value, LotSource.ORDER, gateway,
                   po_number=po_number, payment_key=payment_key)
