@@ -13,7 +13,7 @@ from commcredits.domain.errors import invalid, payment
 
 def digits(card_number: str) -> str:
     number = card_number.replace(" ", "").replace("-", "")
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    if not (number.isascii() and number.isdigit()) or not 12 <= len(number) <= 19:
         raise invalid("validation_error", "card_number must be 12 to 19 digits")
     if not luhn_ok(number):
         raise invalid("validation_error", "card_number fails the Luhn check")

@@ -89,6 +89,7 @@ def funding(tenant_id: str, lot_id: str, amount: Decimal, kind: TxnKind,
 def spend(tenant_id: str, draws: Iterable[Draw], kind: TxnKind, sink: str,
           reference: str | None = None) -> Transaction:
     """Money leaving lots (usage, expiry) towards an external account named ``sink``."""
+    draws = list(draws)  # iterated twice below; a generator would be exhausted by the first
     postings = tuple(Posting(lot_account(d.lot_id), external_account(tenant_id, sink), d.amount)
                      for d in draws if d.amount > ZERO)
     lot_ids = {d.lot_id for d in draws}

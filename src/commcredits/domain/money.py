@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -16,6 +17,8 @@ from babel.numbers import get_currency_precision, list_currencies
 from commcredits.domain.errors import invalid
 
 ZERO = Decimal(0)
+MAX_DIGITS = 15  # integer digits: a quadrillion in any currency is more than enough
+_DECIMAL = re.compile(rf"[+-]?[0-9]{{1,{MAX_DIGITS}}}(\.[0-9]{{1,12}})?")
 
 
 @lru_cache(maxsize=512)
@@ -36,31 +39,35 @@ def quantum(currency: str) -> Decimal:
 def parse_amount(value: object, currency: str, *, field: str = "amount") -> Decimal:
     """Turn a JSON/CLI value into an exact amount in ``currency``.
 
-    Accepts a decimal string (``"50"``, ``"50.00"``), an int or a Decimal; refuses floats,
-    NaN/Infinity, and more places than the currency allows.
+    Accepts a plain decimal string (``"50"``, ``"50.00"``, ASCII digits, no exponent or
+    separators), an int or a Decimal; refuses floats, NaN/Infinity, and more places than the
+    currency allows.
     """
     if isinstance(value, bool | float):
         raise invalid("validation_error", f"{field} must be a decimal string such as \"50.00\"")
     if isinstance(value, int | Decimal):
         amount = Decimal(value)
     elif isinstance(value, str):
-        try:
-            amount = Decimal(value.strip())
-        except InvalidOperation:
+        if not _DECIMAL.fullmatch(value.strip()):
             raise invalid("validation_error",
-                          f"{field} {value!r} is not a decimal number") from None
+                          f"{field} {value[:40]!r} is not a decimal number like \"50.00\"")
+        amount = Decimal(value.strip())
     else:
         raise invalid("validation_error", f"{field} must be a decimal string")
     if not amount.is_finite():
         raise invalid("validation_error", f"{field} must be a finite number")
     exponent = amount.as_tuple().exponent
     assert isinstance(exponent, int)
-    if exponent < -places(currency) and amount != amount.quantize(quantum(currency)):
-        raise invalid(
-            "validation_error",
-            f"{field} {value} has more decimal places than {currency} allows ({places(currency)})",
-        )
-    return to_currency(amount, currency)
+    try:
+        if exponent < -places(currency) and amount != amount.quantize(quantum(currency)):
+            raise invalid(
+                "validation_error",
+                f"{field} {value} has more decimal places than {currency} allows "
+                f"({places(currency)})",
+            )
+        return to_currency(amount, currency)
+    except InvalidOperation:  # more digits than the decimal context holds
+        raise invalid("validation_error", f"{field} {value} is too large") from None
 
 
 def to_currency(amount: Decimal, currency: str) -> Decimal:

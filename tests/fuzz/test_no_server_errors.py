@@ -1,0 +1,61 @@
+"""Schemathesis generates requests (valid and invalid) for every operation of the OpenAPI
+schema; as an operator, and with a real tenant id most of the time, no answer may be a 5xx
+and every error must be in the contract's shape."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from commcredits.adapters.clock import ManualClock
+from commcredits.adapters.db.engine import make_engine
+from commcredits.adapters.db.migrate import upgrade
+from commcredits.adapters.db.uow import Database
+from commcredits.adapters.payments import TestGateway
+from commcredits.config import Settings
+from commcredits.entrypoints.api.app import create_app
+from commcredits.entrypoints.runtime import Runtime
+from commcredits.services import access, tenants
+
+
+def _build() -> tuple[Any, str, str]:
+    path = Path(tempfile.mkdtemp(prefix="cc-fuzz-")) / "fuzz.sqlite3"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    rt = Runtime(Settings(db=url, manual_clock=True), Database(make_engine(url), ManualClock()),
+                 TestGateway(), None)
+    with rt.db.uow() as uow:
+        key = access.create_api_key(uow, "operator", None)[1]
+        tid = tenants.create_tenant(uow, "Fuzz", "US", "legacy").id
+        uow.commit()
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime=rt)), key, tid
+
+
+SCHEMA, KEY, TID = _build()
+OPERATIONS = [op.ok() for op in SCHEMA.get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method.upper()} {op.path}")
+def test_no_server_errors(operation: Any) -> None:
+    if operation.path == "/v1/clock" and operation.method == "post":
+        pytest.skip("moving the shared clock is covered by the clock tests")
+
+    @given(case=operation.as_strategy(), real_tenant=st.booleans())
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck),
+              database=None)
+    def check(case: Any, real_tenant: bool) -> None:
+        if case.path_parameters and "tid" in case.path_parameters and real_tenant:
+            case.path_parameters["tid"] = TID
+        response = case.call(headers={"Authorization": f"Bearer {KEY}"})
+        assert response.status_code < 500, (case.method, case.formatted_path, response.text)
+        if response.status_code >= 400:
+            error = response.json()["error"]
+            assert isinstance(error["code"], str) and isinstance(error["message"], str)
+
+    check()
