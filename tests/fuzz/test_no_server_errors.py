@@ -38,14 +38,14 @@ def _build() -> tuple[Any, str, str]:
 
 
 SCHEMA, KEY, TID = _build()
-OPERATIONS = [op.ok() for op in SCHEMA.get_all_operations()]
+# POST /v1/clock is left out: jumping the shared clock years ahead only slows the other cases
+# (the clock has its own tests).
+OPERATIONS = [op for op in (o.ok() for o in SCHEMA.get_all_operations())
+              if (op.method, op.path) != ("post", "/v1/clock")]
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method.upper()} {op.path}")
 def test_no_server_errors(operation: Any) -> None:
-    if operation.path == "/v1/clock" and operation.method == "post":
-        pytest.skip("moving the shared clock is covered by the clock tests")
-
     @given(case=operation.as_strategy(), real_tenant=st.booleans())
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck),
               database=None)

@@ -1,9 +1,327 @@
-"""The web console (placeholder until the console pages land)."""
+"""The web console: server-rendered pages for tenant admins (Jinja2, plain HTML forms).
+
+A tenant admin (``POST /v1/tenants/{tid}/admins``) signs in at ``/login`` with email and
+password. The session is a signed, timed cookie (itsdangerous, ``settings.secret_key``)
+holding the admin's id, email, role, tenant and a CSRF token; it is HttpOnly and
+SameSite=Lax, and every form posts the CSRF token back. Pages only translate HTTP to
+service calls: reading goes through the same views as the REST API, so money is shown
+exactly as the service's decimal strings. Roles are checked with ``domain.access.authorize``:
+every role reads; only billing roles (global_admin, billing_admin) see and may post the
+"Add funds" and auto-recharge forms.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from commcredits.adapters.db.uow import UnitOfWork
+from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize
+from commcredits.domain.errors import DomainError, ErrorKind
+from commcredits.domain.licensing import CATALOG
+from commcredits.entrypoints.runtime import Runtime
+from commcredits.services import credits, notify
+from commcredits.services.access import authenticate_admin
+from commcredits.services.tenants import get_tenant
+
+HERE = Path(__file__).parent
+COOKIE = "cc_session"
+SESSION_MAX_AGE_S = 12 * 3600
+STATUS = {ErrorKind.INVALID: 422, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
+          ErrorKind.PAYMENT: 402, ErrorKind.FORBIDDEN: 403, ErrorKind.UNAUTHORIZED: 401}
+ROLE_LABELS = {Role.GLOBAL_ADMIN: "Global admin", Role.BILLING_ADMIN: "Billing admin",
+               Role.USER_ADMIN: "User admin", Role.REPORTS_READER: "Reports reader"}
+NOTICES = {"auto_recharge": "Auto-recharge settings saved."}
+NO_STORE = {"Cache-Control": "no-store"}
+
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _when(value: str | None) -> str:
+    """``2025-01-31T12:00:00+00:00`` → ``2025-01-31 12:00 UTC``."""
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return value
+
+
+templates.env.filters["when"] = _when
+
+router = APIRouter(tags=["console"], include_in_schema=True)
+
+
+# -- session ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Session:
+    principal: Principal
+    email: str
+    csrf: str
+
+    @property
+    def tenant_id(self) -> str:
+        assert self.principal.tenant_id is not None
+        return self.principal.tenant_id
+
+    def may(self, action: Action) -> bool:
+        try:
+            authorize(self.principal, action, self.tenant_id)
+        except DomainError:
+            return False
+        return True
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _serializer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_runtime(request).settings.secret_key,
+                                  salt="commcredits.console.session")
+
+
+def _session(request: Request) -> Session | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    try:
+        data = _serializer(request).loads(raw, max_age=SESSION_MAX_AGE_S)
+        role = Role(data["role"])
+        if role not in TENANT_ROLES or not data["tid"]:
+            return None
+        return Session(Principal(str(data["id"]), role, str(data["tid"])), str(data["email"]),
+                       str(data["csrf"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def _start_session(request: Request, response: Response, who: Principal, email: str) -> None:
+    value = _serializer(request).dumps({"id": who.id, "role": who.role.value,
+                                        "tid": who.tenant_id, "email": email,
+                                        "csrf": secrets.token_urlsafe(24)})
+    response.set_cookie(COOKIE, value, max_age=SESSION_MAX_AGE_S, path="/", httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https")
+
+
+def _csrf_ok(sess: Session, token: str) -> bool:
+    return hmac.compare_digest(sess.csrf.encode(), token.encode())
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+def _error_page(request: Request, sess: Session | None, status: int, title: str,
+                message: str) -> HTMLResponse:
+    return templates.TemplateResponse(request, "error.html", {
+        "sess": sess, "title": title, "message": message,
+        "role_label": ROLE_LABELS.get(sess.principal.role) if sess else None,
+    }, status_code=status, headers=NO_STORE)
+
+
+# -- sign in / out ------------------------------------------------------------------------------
+@router.get("/", include_in_schema=False)
+def home(request: Request) -> RedirectResponse:
+    return RedirectResponse("/console" if _session(request) else "/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    """The console sign-in page (email + password of a tenant admin)."""
+    if _session(request):
+        return RedirectResponse("/console", status_code=303)
+    return templates.TemplateResponse(request, "login.html", {"email": "", "error": None},
+                                      headers=NO_STORE)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, email: str = Form(""), password: str = Form("")) -> Response:
+    """Check the credentials; on success set the session cookie and go to ``/console``."""
+    email = email.strip()
+    who = None
+    if email and password:
+        with _runtime(request).db.uow() as uow:
+            who = authenticate_admin(uow, email, password)
+    if who is None or who.tenant_id is None:
+        return templates.TemplateResponse(request, "login.html", {
+            "email": email, "error": "Wrong email or password."}, headers=NO_STORE)
+    response = RedirectResponse("/console", status_code=303)
+    _start_session(request, response, who, email)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("")) -> RedirectResponse:
+    """End the session (forget the cookie) and go back to ``/login``."""
+    response = _to_login()
+    sess = _session(request)
+    if sess is None or _csrf_ok(sess, csrf):
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
+# -- credits ------------------------------------------------------------------------------------
+def _console_page(request: Request, sess: Session, *, error: DomainError | None = None,
+                  form: dict[str, str] | None = None, notice: str | None = None,
+                  added_order: str | None = None, status: int = 200) -> HTMLResponse:
+    tid = sess.tenant_id
+    authorize(sess.principal, Action.READ, tid)
+    with _runtime(request).db.uow() as uow:
+        tenant = get_tenant(uow, tid)
+        view = credits.credits_view(uow, tid)
+        ledger = list(reversed(credits.transactions_view(uow, tid)))
+        notes = notify.notifications_view(uow, tid)
+        methods = [credits.payment_method_view(r) for r in uow.credits.payment_methods(tid)]
+        if added_order:
+            row = uow.credits.order(tid, added_order)
+            if row is not None:
+                order = credits.order_view(row)
+                notice = f"Added {order['amount']} {order['currency']} (order {order['id']})."
+    return templates.TemplateResponse(request, "console.html", {
+        "sess": sess, "tenant": tenant, "role_label": ROLE_LABELS[sess.principal.role],
+        "credits": view, "ledger": ledger, "notifications": notes,
+        "methods": methods, "methods_by_id": {m["id"]: m for m in methods},
+        "can_bill": sess.may(Action.BILLING), "error": error, "notice": notice,
+        "form": form or {}, "order_token": secrets.token_urlsafe(16),
+    }, status_code=status, headers=NO_STORE)
+
+
+@router.get("/console", response_class=HTMLResponse)
+def console(request: Request, added: str = "", saved: str = "") -> Response:
+    """The tenant's credits: balance, lots (FIFO), auto-recharge, ledger, notifications."""
+    sess = _session(request)
+    if sess is None:
+        return _to_login()
+    try:
+        return _console_page(request, sess, added_order=added or None,
+                             notice=NOTICES.get(saved))
+    except DomainError as e:
+        return _error_page(request, sess, STATUS[e.kind], "Not available", e.message)
+
+
+def _guard_billing(request: Request, sess: Session | None, csrf: str) -> Response | None:
+    """None when ``sess`` may post a billing form, else the response to send."""
+    if sess is None:
+        return _to_login()
+    if not _csrf_ok(sess, csrf):
+        return _error_page(request, sess, 403, "Form expired",
+                           "The form was stale or not sent from this console; reload the page "
+                           "and try again.")
+    if not sess.may(Action.BILLING):
+        return _error_page(request, sess, 403, "Not allowed",
+                           f"The {ROLE_LABELS[sess.principal.role]} role cannot change billing.")
+    return None
+
+
+def _claim_form(uow: UnitOfWork, sess: Session, token: str, fields: dict[str, str]) -> bool:
+    """Claim a one-time form token so a double submit never pays twice. False if reused."""
+    if not token:
+        return True
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    return uow.access.claim_idempotency_key(sess.principal.id, f"console:{token[:100]}",
+                                            digest, uow.now)
+
+
+@router.post("/console/orders", response_class=HTMLResponse)
+def add_funds(request: Request, amount: str = Form(""), payment_method_id: str = Form(""),
+              po_number: str = Form(""), csrf: str = Form(""),
+              token: str = Form("")) -> Response:
+    """The "Add funds" form: a one-time order (billing roles only)."""
+    sess = _session(request)
+    refused = _guard_billing(request, sess, csrf)
+    if refused is not None:
+        return refused
+    assert sess is not None
+    rt = _runtime(request)
+    form = {"amount": amount.strip(), "payment_method_id": payment_method_id,
+            "po_number": po_number.strip()}
+    try:
+        with rt.db.uow() as uow:
+            if not _claim_form(uow, sess, token, form):
+                return RedirectResponse("/console", status_code=303)
+            order = credits.place_order(
+                uow, rt.gateway, rt.settings.min_order, sess.tenant_id, form["amount"],
+                payment_method_id, form["po_number"] or None,
+                payment_key=f"{sess.principal.id}:console:{token}" if token else None)
+            if token:
+                uow.access.complete_idempotency_key(sess.principal.id, f"console:{token[:100]}",
+                                                    303, json.dumps(order))
+            uow.commit()
+    except DomainError as e:
+        try:
+            return _console_page(request, sess, error=e, form=form, status=STATUS[e.kind])
+        except DomainError as e2:
+            return _error_page(request, sess, STATUS[e2.kind], "Not available", e2.message)
+    return RedirectResponse(f"/console?added={order['id']}", status_code=303)
+
+
+@router.post("/console/auto-recharge", response_class=HTMLResponse)
+def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: str = Form(""),
+                  trigger_amount: str = Form(""), payment_method_id: str = Form(""),
+                  csrf: str = Form("")) -> Response:
+    """Change or turn off auto-recharge (billing roles only)."""
+    sess = _session(request)
+    refused = _guard_billing(request, sess, csrf)
+    if refused is not None:
+        return refused
+    assert sess is not None
+    rt = _runtime(request)
+    body: dict[str, Any] = {
+        "enabled": enabled == "on",
+        "recharge_amount": recharge_amount.strip() or None,
+        "trigger_amount": trigger_amount.strip() or None,
+        "payment_method_id": payment_method_id or None,
+    }
+    try:
+        with rt.db.uow() as uow:
+            credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body)
+            uow.commit()
+    except DomainError as e:
+        form = {f"ar_{k}": ("on" if v is True else v or "") for k, v in body.items()}
+        try:
+            return _console_page(request, sess, error=e, form=form, status=STATUS[e.kind])
+        except DomainError as e2:
+            return _error_page(request, sess, STATUS[e2.kind], "Not available", e2.message)
+    return RedirectResponse("/console?saved=auto_recharge", status_code=303)
+
+
+# -- users --------------------------------------------------------------------------------------
+@router.get("/console/users", response_class=HTMLResponse)
+def users(request: Request) -> Response:
+    """The tenant's users with their licenses."""
+    sess = _session(request)
+    if sess is None:
+        return _to_login()
+    try:
+        authorize(sess.principal, Action.READ, sess.tenant_id)
+        with _runtime(request).db.uow() as uow:
+            tenant = get_tenant(uow, sess.tenant_id)
+            people = uow.directory.users(sess.tenant_id)
+    except DomainError as e:
+        return _error_page(request, sess, STATUS[e.kind], "Not available", e.message)
+    rows = [{"upn": u.upn, "display_name": u.display_name, "usage_location": u.usage_location,
+             "phone_number": u.phone_number,
+             "licenses": [(sku, CATALOG[sku].name if sku in CATALOG else sku)
+                          for sku in sorted(u.licenses)]} for u in people]
+    return templates.TemplateResponse(request, "users.html", {
+        "sess": sess, "tenant": tenant, "role_label": ROLE_LABELS[sess.principal.role],
+        "users": rows}, headers=NO_STORE)
 
 
 def install(app: FastAPI) -> None:
-    return None
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
