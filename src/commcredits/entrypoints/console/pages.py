@@ -29,8 +29,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize
-from commcredits.domain.errors import DomainError, ErrorKind
+from commcredits.domain.errors import DomainError
 from commcredits.domain.licensing import CATALOG
+from commcredits.entrypoints.api.errors import STATUS
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import credits, notify
 from commcredits.services.access import authenticate_admin
@@ -39,11 +40,10 @@ from commcredits.services.tenants import get_tenant
 HERE = Path(__file__).parent
 COOKIE = "cc_session"
 SESSION_MAX_AGE_S = 12 * 3600
-STATUS = {ErrorKind.INVALID: 422, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
-          ErrorKind.PAYMENT: 402, ErrorKind.FORBIDDEN: 403, ErrorKind.UNAUTHORIZED: 401}
 ROLE_LABELS = {Role.GLOBAL_ADMIN: "Global admin", Role.BILLING_ADMIN: "Billing admin",
                Role.USER_ADMIN: "User admin", Role.REPORTS_READER: "Reports reader"}
-NOTICES = {"auto_recharge": "Auto-recharge settings saved."}
+NOTICES = {"auto_recharge": "Auto-recharge settings saved.",
+           "duplicate": "That form was already submitted; nothing was charged twice."}
 NO_STORE = {"Cache-Control": "no-store"}
 
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -119,6 +119,11 @@ def _start_session(request: Request, response: Response, who: Principal, email: 
 
 def _csrf_ok(sess: Session, token: str) -> bool:
     return hmac.compare_digest(sess.csrf.encode(), token.encode())
+
+
+def _status(err: DomainError) -> int:
+    """The same HTTP status the REST API gives this error."""
+    return STATUS.get(err.kind, 400)
 
 
 def _to_login() -> RedirectResponse:
@@ -201,16 +206,16 @@ def _console_page(request: Request, sess: Session, *, error: DomainError | None 
 
 
 @router.get("/console", response_class=HTMLResponse)
-def console(request: Request, added: str = "", saved: str = "") -> Response:
+def console(request: Request, added: str = "", notice: str = "") -> Response:
     """The tenant's credits: balance, lots (FIFO), auto-recharge, ledger, notifications."""
     sess = _session(request)
     if sess is None:
         return _to_login()
     try:
         return _console_page(request, sess, added_order=added or None,
-                             notice=NOTICES.get(saved))
+                             notice=NOTICES.get(notice))
     except DomainError as e:
-        return _error_page(request, sess, STATUS[e.kind], "Not available", e.message)
+        return _error_page(request, sess, _status(e), "Not available", e.message)
 
 
 def _guard_billing(request: Request, sess: Session | None, csrf: str) -> Response | None:
@@ -252,7 +257,7 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
     try:
         with rt.db.uow() as uow:
             if not _claim_form(uow, sess, token, form):
-                return RedirectResponse("/console", status_code=303)
+                return RedirectResponse("/console?notice=duplicate", status_code=303)
             order = credits.place_order(
                 uow, rt.gateway, rt.settings.min_order, sess.tenant_id, form["amount"],
                 payment_method_id, form["po_number"] or None,
@@ -263,9 +268,9 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
             uow.commit()
     except DomainError as e:
         try:
-            return _console_page(request, sess, error=e, form=form, status=STATUS[e.kind])
+            return _console_page(request, sess, error=e, form=form, status=_status(e))
         except DomainError as e2:
-            return _error_page(request, sess, STATUS[e2.kind], "Not available", e2.message)
+            return _error_page(request, sess, _status(e2), "Not available", e2.message)
     return RedirectResponse(f"/console?added={order['id']}", status_code=303)
 
 
@@ -293,10 +298,10 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
     except DomainError as e:
         form = {f"ar_{k}": ("on" if v is True else v or "") for k, v in body.items()}
         try:
-            return _console_page(request, sess, error=e, form=form, status=STATUS[e.kind])
+            return _console_page(request, sess, error=e, form=form, status=_status(e))
         except DomainError as e2:
-            return _error_page(request, sess, STATUS[e2.kind], "Not available", e2.message)
-    return RedirectResponse("/console?saved=auto_recharge", status_code=303)
+            return _error_page(request, sess, _status(e2), "Not available", e2.message)
+    return RedirectResponse("/console?notice=auto_recharge", status_code=303)
 
 
 # -- users --------------------------------------------------------------------------------------
@@ -312,7 +317,7 @@ def users(request: Request) -> Response:
             tenant = get_tenant(uow, sess.tenant_id)
             people = uow.directory.users(sess.tenant_id)
     except DomainError as e:
-        return _error_page(request, sess, STATUS[e.kind], "Not available", e.message)
+        return _error_page(request, sess, _status(e), "Not available", e.message)
     rows = [{"upn": u.upn, "display_name": u.display_name, "usage_location": u.usage_location,
              "phone_number": u.phone_number,
              "licenses": [(sku, CATALOG[sku].name if sku in CATALOG else sku)
