@@ -23,10 +23,12 @@ class DomainError(Exception):
 
     kind: ErrorKind = ErrorKind.INVALID
 
-    def __init__(self, code: str, message: str, kind: ErrorKind | None = None) -> None:
+    def __init__(self, code: str, message: str, kind: ErrorKind | None = None,
+                 details: list[dict[str, object]] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details
         if kind is not None:
             self.kind = kind
 

@@ -32,7 +32,9 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 def error_response(err: DomainError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if err.kind is ErrorKind.UNAUTHORIZED else None
-    return JSONResponse(error_body(err.code, err.message), STATUS[err.kind], headers=headers)
+    extra = {"details": err.details} if err.details else {}
+    return JSONResponse(error_body(err.code, err.message, **extra), STATUS[err.kind],
+                        headers=headers)
 
 
 def _validation(request: Request, exc: Exception) -> JSONResponse:
