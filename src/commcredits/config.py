@@ -19,5 +19,9 @@ class Settings(BaseSettings):
     manual_clock: bool = False
     min_order: Decimal = Decimal(50)
     jobs_interval_s: int = 30
+    grant_slice_s: int = 300  # time granted per authorization/interim step
+    call_grace_s: int = 60  # a silent call is settled at its grant after this much more
+    call_idle_s: int = 4 * 3600  # an unlimited silent call is settled after this long
+    max_recharges_per_day: int = 5
     secret_key: str = "change-me-in-production"  # signs console session cookies
     log_json: bool = False

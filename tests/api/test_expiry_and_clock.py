@@ -60,9 +60,10 @@ def test_lot_expires_after_twelve_months_and_is_forfeited(api):
     assert len(api.get(f"/v1/tenants/{tid}/credits/transactions").json()) == 3
     assert len(kinds(api, tid)) == 2
 
-    # the second lot goes too, a year after its own purchase
+    # the second lot goes too, a year after its own purchase; the balance reaches zero
     api.set_clock("2031-06-15T00:00:00Z")
     assert api.credits(tid)["balance"] == "0.00"
+    assert kinds(api, tid).count("balance_zero") == 1
     ledger_ok(api)
 
 
@@ -86,7 +87,8 @@ def test_expiry_notice_without_contacts_is_recorded(api):
     api.set_clock("2031-01-02T00:00:00Z")
     notes = api.get(f"/v1/tenants/{tid}/notifications").json()
     assert {(n["kind"], n["to"], n["status"]) for n in notes} == {
-        ("lot_expiring", None, "no_recipient"), ("lot_expired", None, "no_recipient")}
+        ("lot_expiring", None, "no_recipient"), ("lot_expired", None, "no_recipient"),
+        ("balance_zero", None, "no_recipient")}
 
 
 def test_jumping_past_expiry_sends_no_late_warning(api):
@@ -94,7 +96,7 @@ def test_jumping_past_expiry_sends_no_late_warning(api):
     tid = api.tenant("US")
     api.order(tid, "50", api.card(tid))
     api.set_clock("2031-03-01T00:00:00Z")
-    assert kinds(api, tid) == ["lot_expired"]
+    assert sorted(kinds(api, tid)) == ["balance_zero", "lot_expired"]
 
 
 def test_clock_never_goes_backwards(api):

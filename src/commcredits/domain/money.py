@@ -85,3 +85,9 @@ def round_half_up(amount: Decimal, currency: str) -> Decimal:
 def fmt(amount: Decimal, currency: str) -> str:
     """Wire format: the amount with exactly the currency's decimal places, as a string."""
     return f"{amount.quantize(quantum(currency)):f}"
+
+
+def fmt_rate(rate: Decimal) -> str:
+    """A price that may have more places than the currency (0.0125): at least two places."""
+    cents = rate.quantize(Decimal("0.01"))
+    return f"{cents if cents == rate else rate.normalize():f}"

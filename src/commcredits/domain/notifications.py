@@ -13,6 +13,9 @@ class NoticeKind(StrEnum):
     RECHARGE_FAILED = "recharge_failed"
     RECHARGE_SUSPENDED = "recharge_suspended"
     BALANCE_ZERO = "balance_zero"
+    RECHARGE_CAPPED = "recharge_capped"
+    POOL_80 = "pool_80"
+    POOL_100 = "pool_100"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,4 +46,69 @@ def lot_expired(tenant_name: str, lot_id: str, forfeited: str, currency: str,
         f"Credits lot {lot_id} reached its 12-month expiry; {forfeited} {currency} were "
         f"forfeited. Your balance is now {balance} {currency}.",
         f"lot_expired:{lot_id}",
+    )
+
+
+def balance_zero(tenant_name: str, currency: str, dedupe: str) -> Notice:
+    return Notice(
+        NoticeKind.BALANCE_ZERO,
+        f"{tenant_name}: your communications credits balance is 0.00 {currency}",
+        "Your balance has reached zero. Calls that need credits (beyond included minutes, "
+        "international, pay-as-you-go, toll-free numbers) are refused until you add funds "
+        "or auto-recharge succeeds.",
+        dedupe,
+    )
+
+
+def recharge_succeeded(tenant_name: str, amount: str, currency: str, balance: str,
+                       recharge_id: str) -> Notice:
+    return Notice(
+        NoticeKind.RECHARGE_SUCCEEDED,
+        f"{tenant_name}: auto-recharge added {amount} {currency}",
+        f"Your balance fell below the trigger, so {amount} {currency} of communications credits "
+        f"were bought with your saved payment method. The balance is now {balance} {currency}.",
+        f"recharge_succeeded:{recharge_id}",
+    )
+
+
+def recharge_failed(tenant_name: str, amount: str, currency: str, reason: str,
+                    retry_at: str, recharge_id: str, attempt: int) -> Notice:
+    return Notice(
+        NoticeKind.RECHARGE_FAILED,
+        f"{tenant_name}: auto-recharge of {amount} {currency} failed",
+        f"The payment was refused ({reason}). We will try again at {retry_at}. Check the "
+        "payment method of your auto-recharge settings.",
+        f"recharge_failed:{recharge_id}:{attempt}",
+    )
+
+
+def recharge_suspended(tenant_name: str, amount: str, currency: str, reason: str,
+                       recharge_id: str) -> Notice:
+    return Notice(
+        NoticeKind.RECHARGE_SUSPENDED,
+        f"{tenant_name}: auto-recharge is suspended",
+        f"Auto-recharge of {amount} {currency} failed four times ({reason}), so it is "
+        "suspended. Update the payment method and turn auto-recharge on again.",
+        f"recharge_suspended:{recharge_id}",
+    )
+
+
+def recharge_capped(tenant_name: str, limit: int, recharge_id: str) -> Notice:
+    return Notice(
+        NoticeKind.RECHARGE_CAPPED,
+        f"{tenant_name}: auto-recharge daily limit reached",
+        f"Auto-recharge ran {limit} times today, the daily limit, so it did not run again. "
+        "Unusual usage can mean toll fraud: review recent calls.",
+        f"recharge_capped:{recharge_id}",
+    )
+
+
+def pool_alert(tenant_name: str, pool_label: str, percent: int, month: str,
+               pool_code: str) -> Notice:
+    return Notice(
+        NoticeKind.POOL_100 if percent >= 100 else NoticeKind.POOL_80,
+        f"{tenant_name}: {percent}% of the {pool_label} minutes used in {month}",
+        f"The {pool_label} minute pool is {percent}% used this month. Further minutes are "
+        "charged from credits (or refused without them).",
+        f"pool:{pool_code}:{month}:{percent}",
     )

@@ -56,6 +56,8 @@ class Tenant:
     country: str
     currency: str
     commerce: Commerce
+    allow_premium: bool = False  # premium-rate destinations are blocked unless allowed
+    blocked_prefixes: frozenset[str] = frozenset()  # E.164 digit prefixes never to call
 
 
 def check_can_buy_credits(tenant: Tenant) -> None:

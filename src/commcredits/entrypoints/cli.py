@@ -165,6 +165,7 @@ def licenses_assign(
 
 class JobName(StrEnum):
     expire = "expire"
+    calls = "calls"
     recharge = "recharge"
     notify = "notify"
     pools = "pools"

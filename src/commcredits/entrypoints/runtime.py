@@ -29,4 +29,6 @@ class Runtime:
         return cls(settings, db, gateway_named(settings.payment_gateway), mailer)
 
     def jobs(self) -> JobContext:
-        return JobContext(self.db, self.mailer)
+        s = self.settings
+        return JobContext(self.db, self.mailer, self.gateway, s.max_recharges_per_day,
+                          s.call_grace_s, s.call_idle_s)

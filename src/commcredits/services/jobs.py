@@ -4,8 +4,10 @@ does is keyed so that a second run finds nothing left to do.
 
 * ``expire``: forfeit what is left in lots past their 12-month expiry (ledger kind
   ``expiry``), send ``lot_expired``; and warn 30 days ahead with ``lot_expiring``.
+* ``recharge``: attempt due auto-recharges (first tries and the 1 h / 6 h / 24 h retries).
+* ``pools``: open the new month's pool counters at zero (the monthly reset).
+* ``calls``: settle calls the switch went silent on, at their granted length.
 * ``notify``: deliver the outbox over SMTP.
-* ``recharge`` and ``pools`` belong to real-time charging (issue #3); they run and report 0.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import lots as lotrules
 from commcredits.domain import notifications as notes
 from commcredits.domain.money import fmt
-from commcredits.services import ledger, notify
-from commcredits.services.ports import Mailer
+from commcredits.services import charging, ledger, notify, recharge
+from commcredits.services import pools as pools_service
+from commcredits.services.ports import Mailer, PaymentGateway
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
@@ -30,6 +33,10 @@ if TYPE_CHECKING:
 class JobContext:
     db: Database
     mailer: Mailer | None
+    gateway: PaymentGateway | None = None
+    max_recharges_per_day: int = 5
+    call_grace_s: int = 60
+    call_idle_s: int = 4 * 3600
 
 
 def expire_lots(ctx: JobContext) -> int:
@@ -79,18 +86,34 @@ def deliver(ctx: JobContext) -> int:
     return notify.deliver_due(ctx.db, ctx.mailer)
 
 
-def not_yet(ctx: JobContext) -> int:
-    """Auto-recharge runs and pool resets arrive with real-time charging (issue #3)."""
-    return 0
+def run_recharges(ctx: JobContext) -> int:
+    if ctx.gateway is None:
+        return 0
+    return recharge.run_due(ctx.db, ctx.gateway, ctx.max_recharges_per_day)
+
+
+def settle_silent_calls(ctx: JobContext) -> int:
+    return charging.settle_stale_calls(ctx.db, ctx.call_grace_s, ctx.call_idle_s)
+
+
+def open_month(ctx: JobContext) -> int:
+    """Create this month's zeroed counters for every pool used last month."""
+    with ctx.db.uow() as uow:
+        opened = pools_service.open_month(uow)
+        uow.commit()
+    return opened
 
 
 JOBS: dict[str, list[Callable[[JobContext], int]]] = {
     "expire": [warn_expiring, expire_lots],
-    "recharge": [not_yet],
-    "pools": [not_yet],
+    "calls": [settle_silent_calls],
+    "recharge": [run_recharges],
+    "pools": [open_month],
     "notify": [deliver],
 }
-ORDER = ("expire", "recharge", "pools", "notify")  # notify last: it sends what the others queued
+# expiry and silent calls first (they change balances), then the recharges they may start,
+# notify last: it sends what the others queued
+ORDER = ("expire", "calls", "recharge", "pools", "notify")
 
 
 def run(ctx: JobContext, which: str = "all") -> dict[str, int]:

@@ -13,8 +13,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from commcredits.domain import ledger
+from commcredits.domain import notifications as notes
 from commcredits.domain.ledger import Transaction
 from commcredits.domain.money import ZERO
+from commcredits.domain.wallet_events import after_change
+from commcredits.services import notify
 from commcredits.services.ids import new_id
 
 if TYPE_CHECKING:
@@ -43,8 +46,25 @@ def post(uow: UnitOfWork, wallet: WalletRow, txn: Transaction) -> str:
     wallet.txn_seq += 1
     txn_id = new_id("txn")
     uow.credits.record(txn_id, wallet.tenant_id, wallet.txn_seq, txn, uow.now, wallet.balance)
+    _balance_events(uow, wallet)
     uow.tenants.save_wallet(wallet)
     return txn_id
+
+
+def _balance_events(uow: UnitOfWork, wallet: WalletRow) -> None:
+    """Start an auto-recharge when the balance falls below the trigger (once per crossing);
+    tell the billing contacts when it reaches zero (once per time)."""
+    events = after_change(wallet.balance, wallet.auto_recharge, wallet.ar_armed,
+                          wallet.zero_notified)
+    wallet.ar_armed, wallet.zero_notified = events.armed, events.zero_notified
+    if events.start_recharge:
+        from commcredits.services import recharge
+        recharge.request(uow, wallet)
+    if events.notify_zero:
+        tenant = uow.tenants.get(wallet.tenant_id)
+        assert tenant is not None
+        notify.queue(uow, tenant, notes.balance_zero(tenant.name, tenant.currency,
+                                                     f"zero:{wallet.txn_seq}"))
 
 
 @dataclass(frozen=True, slots=True)

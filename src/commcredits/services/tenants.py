@@ -41,7 +41,24 @@ def change_commerce(uow: UnitOfWork, tenant_id: str, commerce: str) -> Tenant:
     new = _commerce(commerce)
     wallet = uow.tenants.wallet(tenant_id, lock=True)
     tenancy.check_commerce_change(tenant.commerce, new, wallet.auto_recharge.enabled)
-    uow.tenants.set_commerce(tenant_id, new)
+    uow.tenants.update(tenant_id, commerce=new.value)
+    return get_tenant(uow, tenant_id)
+
+
+def set_call_policy(uow: UnitOfWork, tenant_id: str, allow_premium: bool | None,
+                    blocked_prefixes: list[str] | None) -> Tenant:
+    """Toll-fraud guardrails: premium destinations, and prefixes never to call."""
+    get_tenant(uow, tenant_id)
+    values: dict[str, object] = {}
+    if allow_premium is not None:
+        values["allow_premium"] = allow_premium
+    if blocked_prefixes is not None:
+        cleaned = sorted({p.strip().lstrip("+") for p in blocked_prefixes if p.strip()})
+        if any(not p.isdigit() or len(p) > 15 for p in cleaned):
+            raise invalid("validation_error", "blocked_prefixes are E.164 digit prefixes")
+        values["blocked_prefixes"] = ",".join(cleaned)
+    if values:
+        uow.tenants.update(tenant_id, **values)
     return get_tenant(uow, tenant_id)
 
 

@@ -30,6 +30,8 @@ tenants = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("commerce", sa.String(10), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("allow_premium", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("blocked_prefixes", sa.String(1000), nullable=False, server_default=""),
 )
 
 wallets = sa.Table(
@@ -45,6 +47,8 @@ wallets = sa.Table(
     sa.Column("ar_trigger_amount", Amount),
     sa.Column("ar_payment_method_id", Id),
     sa.Column("ar_status", sa.String(20), nullable=False),
+    sa.Column("ar_armed", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("zero_notified", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint("balance >= 0", name="balance_not_negative"),
     sa.CheckConstraint("reserved >= 0", name="reserved_not_negative"),
 )
@@ -219,3 +223,121 @@ clock = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("now", UtcDateTime, nullable=False),
 )
+
+# -- rating and charging (issue #3) --------------------------------------------------------------
+rate_decks = sa.Table(
+    "rate_decks", metadata,
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("imported_at", UtcDateTime, nullable=False),
+)
+
+rate_rows = sa.Table(
+    "rate_rows", metadata,
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("prefix", sa.String(15), primary_key=True),
+    sa.Column("number_type", sa.String(20), primary_key=True),
+    sa.Column("destination", sa.String(200), nullable=False),
+    sa.Column("per_minute", Amount, nullable=False),
+    sa.Column("connection_fee", Amount, nullable=False),
+    sa.Column("increment_s", sa.Integer, nullable=False),
+)
+
+calls = sa.Table(
+    "calls", metadata,
+    sa.Column("call_id", sa.String(200), primary_key=True),
+    _tenant_fk(),
+    sa.Column("call_type", sa.String(20), nullable=False),
+    sa.Column("from_number", sa.String(40), nullable=False),
+    sa.Column("to_number", sa.String(40), nullable=False),
+    sa.Column("user_id", Id),
+    sa.Column("conference_id", sa.String(200)),
+    sa.Column("decision", sa.String(10), nullable=False),
+    sa.Column("reason", sa.String(40)),
+    sa.Column("route", sa.Text, nullable=False),  # JSON: how it is paid, the rate, the number
+    sa.Column("pool", sa.String(60)),
+    sa.Column("pool_month", sa.String(7)),
+    sa.Column("pool_s", sa.Integer, nullable=False),
+    sa.Column("credit_s", sa.Integer, nullable=False),
+    sa.Column("credit_reserved", Amount, nullable=False),
+    sa.Column("with_fee", sa.Boolean),
+    sa.Column("tail", sa.String(10)),
+    sa.Column("status", sa.String(10), nullable=False),  # active | ended | blocked
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("elapsed_s", sa.Integer, nullable=False),
+    sa.Column("ended_at", UtcDateTime),
+    sa.Column("result", sa.Text),
+)
+sa.Index("ix_calls_active", calls.c.status, calls.c.last_seen_at)
+
+pool_usage = sa.Table(
+    "pool_usage", metadata,
+    sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("pool", sa.String(60), primary_key=True),
+    sa.Column("used_minutes", sa.Integer, nullable=False),
+    sa.Column("reserved_s", sa.Integer, nullable=False),
+    sa.Column("alerted", sa.Integer, nullable=False),  # highest alert threshold sent
+    sa.CheckConstraint("reserved_s >= 0", name="reserved_not_negative"),
+)
+
+usage_records = sa.Table(
+    "usage_records", metadata,
+    sa.Column("id", Id, primary_key=True),
+    _tenant_fk(),
+    sa.Column("kind", sa.String(5), nullable=False),  # call | sms
+    sa.Column("ref", sa.String(200), nullable=False),  # call id or message id
+    sa.Column("conference_id", sa.String(200)),
+    sa.Column("user_location", sa.String(2)),
+    sa.Column("user_id", Id),
+    sa.Column("upn", sa.String(320)),
+    sa.Column("display_name", sa.String(200)),
+    sa.Column("caller_id", sa.String(40)),
+    sa.Column("call_type", sa.String(20), nullable=False),
+    sa.Column("number_type", sa.String(20)),
+    sa.Column("scope", sa.String(15)),
+    sa.Column("destination", sa.String(200)),
+    sa.Column("destination_number", sa.String(40)),
+    sa.Column("start_time", UtcDateTime, nullable=False),
+    sa.Column("end_time", UtcDateTime, nullable=False),
+    sa.Column("duration_s", sa.Integer, nullable=False),
+    sa.Column("segments", sa.Integer),
+    sa.Column("connection_fee", Amount, nullable=False),
+    sa.Column("charge", Amount, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("capability", sa.String(30), nullable=False),
+    sa.Column("funding", sa.String(10), nullable=False),
+    sa.Column("included_minutes", sa.Integer, nullable=False),
+    sa.Column("credits_charge", Amount, nullable=False),
+    sa.Column("overage_charge", Amount, nullable=False),
+    sa.Column("uncollected", Amount, nullable=False),
+    sa.Column("lots", sa.Text, nullable=False),  # JSON [[lot id, amount], ...]
+    sa.UniqueConstraint("tenant_id", "kind", "ref", name="uq_usage_records_ref"),
+)
+sa.Index("ix_usage_records_period", usage_records.c.tenant_id, usage_records.c.kind,
+         usage_records.c.start_time)
+
+messages = sa.Table(
+    "messages", metadata,
+    sa.Column("message_id", sa.String(200), primary_key=True),
+    _tenant_fk(),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+recharges = sa.Table(
+    "recharges", metadata,
+    sa.Column("id", Id, primary_key=True),
+    _tenant_fk(),
+    sa.Column("status", sa.String(12), nullable=False),  # pending | succeeded | failed | capped
+    sa.Column("amount", Amount, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("last_error", sa.String(300)),
+    sa.Column("order_id", Id),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+sa.Index("ix_recharges_due", recharges.c.status, recharges.c.next_attempt_at)

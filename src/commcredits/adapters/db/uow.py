@@ -21,18 +21,21 @@ from sqlalchemy.engine import Engine
 
 from commcredits.adapters.clock import Clock, ManualClock, SystemClock
 from commcredits.adapters.db.repositories.access import AccessRepo
+from commcredits.adapters.db.repositories.charging import ChargingRepo
 from commcredits.adapters.db.repositories.credits import CreditsRepo
 from commcredits.adapters.db.repositories.directory import DirectoryRepo
 from commcredits.adapters.db.repositories.notifications import NotificationRepo
+from commcredits.adapters.db.repositories.rating import DeckCache, RateRepo
 from commcredits.adapters.db.repositories.tenants import TenantRepo
 
 
 class UnitOfWork:
     now: datetime
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, decks: DeckCache) -> None:
         self._engine = engine
         self.clock = clock
+        self._decks = decks
         self.conn: sa.Connection
 
     def __enter__(self) -> UnitOfWork:
@@ -45,6 +48,9 @@ class UnitOfWork:
         self.credits = CreditsRepo(self.conn, self.postgres)
         self.access = AccessRepo(self.conn)
         self.notifications = NotificationRepo(self.conn, self.postgres)
+        self.rates = RateRepo(self.conn, self._decks)
+        self.charging = ChargingRepo(self.conn, self.postgres)
+        self.recharges_requested: set[str] = set()  # tenants to recharge after commit
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -68,10 +74,11 @@ class Database:
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
+        self.decks = DeckCache()
 
     @contextmanager
     def uow(self) -> Iterator[UnitOfWork]:
-        with UnitOfWork(self.engine, self.clock) as uow:
+        with UnitOfWork(self.engine, self.clock, self.decks) as uow:
             yield uow
 
     @property

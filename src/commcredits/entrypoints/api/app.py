@@ -12,7 +12,14 @@ from prometheus_client import Counter, Histogram
 from commcredits import __version__
 from commcredits.config import Settings
 from commcredits.entrypoints.api import errors
-from commcredits.entrypoints.api.routes import credits, operator, system, tenant_admin
+from commcredits.entrypoints.api.routes import (
+    credits,
+    operator,
+    rating,
+    system,
+    telephony,
+    tenant_admin,
+)
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.entrypoints.worker import JobThread
 
@@ -40,7 +47,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                               '`{"error": {"code", "message"}}`.')
     app.state.runtime = rt
     errors.install(app)
-    for module in (operator, tenant_admin, credits, system):
+    for module in (operator, tenant_admin, credits, rating, telephony, system):
         app.include_router(module.router)
     from commcredits.entrypoints.console import pages
     pages.install(app)

@@ -107,3 +107,37 @@ class OrderIn(Body):
 
 class ClockIn(Body):
     now: str = Field(examples=["2027-01-01T00:00:00Z"])
+
+
+class CallIn(Body):
+    call_id: str = Field(min_length=1, max_length=200)
+    tenant_id: str = Field(min_length=1, max_length=40)
+    call_type: Literal["user_in", "user_out", "user_out_conf", "conf_in", "conf_out",
+                       "ucap_in", "ucap_out"]
+    from_: str = Field("", alias="from", max_length=40)
+    to: str = Field(min_length=1, max_length=40)
+    upn: str | None = Field(None, max_length=320)
+    organizer_upn: str | None = Field(None, max_length=320)
+    conference_id: str | None = Field(None, max_length=200)
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+
+
+class InterimIn(Body):
+    elapsed_s: int = Field(ge=0, le=7 * 24 * 3600)
+
+
+class CallEndIn(Body):
+    duration_s: int = Field(ge=0, le=7 * 24 * 3600)
+
+
+class SmsIn(Body):
+    message_id: str = Field(min_length=1, max_length=200)
+    tenant_id: str = Field(min_length=1, max_length=40)
+    upn: str | None = Field(None, max_length=320)
+    from_: str = Field("", alias="from", max_length=40)
+    to: str = Field(min_length=1, max_length=40)
+    direction: Literal["out", "in"] = "out"
+    segments: int = Field(1, ge=1, le=100)
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)

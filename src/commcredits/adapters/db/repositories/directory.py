@@ -114,6 +114,18 @@ class DirectoryRepo:
         return [(s, int(bought.get(s, 0)), int(used.get(s, 0)))
                 for s in sorted(set(bought) | set(used))]
 
+    def count_holders(self, tenant_id: str, skus: frozenset[str],
+                      country: str | None = None) -> int:
+        """Users holding any of ``skus`` (in ``country`` when given): a pool's members."""
+        q = (sa.select(sa.func.count(sa.distinct(license_assignments.c.user_id)))
+             .select_from(license_assignments.join(users,
+                                                   users.c.id == license_assignments.c.user_id))
+             .where(license_assignments.c.tenant_id == tenant_id,
+                    license_assignments.c.sku.in_(skus)))
+        if country is not None:
+            q = q.where(users.c.usage_location == country)
+        return int(self.conn.scalar(q) or 0)
+
     # -- numbers and contacts --------------------------------------------------------------
     def add_number(self, tenant_id: str, number: str, kind: str, now: datetime) -> None:
         self.conn.execute(sa.insert(numbers).values(number=number, tenant_id=tenant_id,

@@ -23,10 +23,13 @@ class WalletRow:
     lot_seq: int
     txn_seq: int
     auto_recharge: AutoRecharge
+    ar_armed: bool = True
+    zero_notified: bool = False
 
 
 def _tenant(row: sa.Row) -> Tenant:
-    return Tenant(row.id, row.name, row.country, row.currency, Commerce(row.commerce))
+    return Tenant(row.id, row.name, row.country, row.currency, Commerce(row.commerce),
+                  row.allow_premium, frozenset(p for p in row.blocked_prefixes.split(",") if p))
 
 
 class TenantRepo:
@@ -52,9 +55,8 @@ class TenantRepo:
     def ids(self) -> list[str]:
         return list(self.conn.scalars(sa.select(tenants.c.id).order_by(tenants.c.id)))
 
-    def set_commerce(self, tenant_id: str, commerce: Commerce) -> None:
-        self.conn.execute(sa.update(tenants).where(tenants.c.id == tenant_id)
-                          .values(commerce=commerce.value))
+    def update(self, tenant_id: str, **values: object) -> None:
+        self.conn.execute(sa.update(tenants).where(tenants.c.id == tenant_id).values(**values))
 
     # -- wallet -----------------------------------------------------------------------------
     def wallet(self, tenant_id: str, *, lock: bool = False) -> WalletRow:
@@ -66,7 +68,8 @@ class TenantRepo:
         return WalletRow(
             r.tenant_id, r.currency, r.balance, r.reserved, r.lot_seq, r.txn_seq,
             AutoRecharge(r.ar_enabled, r.ar_recharge_amount, r.ar_trigger_amount,
-                         r.ar_payment_method_id, RechargeStatus(r.ar_status)))
+                         r.ar_payment_method_id, RechargeStatus(r.ar_status)),
+            r.ar_armed, r.zero_notified)
 
     def save_wallet(self, w: WalletRow) -> None:
         ar = w.auto_recharge
@@ -74,4 +77,4 @@ class TenantRepo:
             balance=w.balance, reserved=w.reserved, lot_seq=w.lot_seq, txn_seq=w.txn_seq,
             ar_enabled=ar.enabled, ar_recharge_amount=ar.recharge_amount,
             ar_trigger_amount=ar.trigger_amount, ar_payment_method_id=ar.payment_method_id,
-            ar_status=ar.status.value))
+            ar_status=ar.status.value, ar_armed=w.ar_armed, zero_notified=w.zero_notified))

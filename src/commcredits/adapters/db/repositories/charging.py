@@ -1,0 +1,134 @@
+"""Calls in progress, minute-pool counters, usage records, SMS, auto-recharge attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from commcredits.adapters.db.schema import (
+    calls,
+    messages,
+    pool_usage,
+    recharges,
+    usage_records,
+)
+
+
+class ChargingRepo:
+    def __init__(self, conn: sa.Connection, postgres: bool) -> None:
+        self.conn = conn
+        self.postgres = postgres
+
+    # -- calls -----------------------------------------------------------------------------
+    def call(self, call_id: str, *, lock: bool = False) -> sa.Row | None:
+        q = sa.select(calls).where(calls.c.call_id == call_id)
+        if lock and self.postgres:
+            q = q.with_for_update()
+        return self.conn.execute(q).first()
+
+    def add_call(self, **values: Any) -> None:
+        self.conn.execute(sa.insert(calls).values(**values))
+
+    def update_call(self, call_id: str, **values: Any) -> None:
+        self.conn.execute(sa.update(calls).where(calls.c.call_id == call_id).values(**values))
+
+    def stale_calls(self, seen_before: datetime, limit: int = 500) -> list[sa.Row]:
+        q = (sa.select(calls).where(calls.c.status == "active",
+                                    calls.c.last_seen_at < seen_before)
+             .order_by(calls.c.last_seen_at).limit(limit))
+        return list(self.conn.execute(q))
+
+    def active_calls(self, tenant_id: str | None = None) -> list[sa.Row]:
+        q = sa.select(calls).where(calls.c.status == "active")
+        if tenant_id:
+            q = q.where(calls.c.tenant_id == tenant_id)
+        return list(self.conn.execute(q))
+
+    # -- pools -----------------------------------------------------------------------------
+    def pool(self, tenant_id: str, month: str, pool: str, *, lock: bool = False) -> sa.Row:
+        """The month's counter for a pool, created at zero on first use."""
+        q = sa.select(pool_usage).where(pool_usage.c.tenant_id == tenant_id,
+                                        pool_usage.c.month == month, pool_usage.c.pool == pool)
+        row = self.conn.execute(q.with_for_update() if lock and self.postgres else q).first()
+        if row is not None:
+            return row
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(sa.insert(pool_usage).values(
+                    tenant_id=tenant_id, month=month, pool=pool, used_minutes=0, reserved_s=0,
+                    alerted=0))
+        except sa.exc.IntegrityError:
+            pass
+        return self.conn.execute(q.with_for_update() if lock and self.postgres else q).one()
+
+    def update_pool(self, tenant_id: str, month: str, pool: str, **values: Any) -> None:
+        self.conn.execute(sa.update(pool_usage).where(
+            pool_usage.c.tenant_id == tenant_id, pool_usage.c.month == month,
+            pool_usage.c.pool == pool).values(**values))
+
+    def pools(self, tenant_id: str, month: str) -> list[sa.Row]:
+        return list(self.conn.execute(sa.select(pool_usage).where(
+            pool_usage.c.tenant_id == tenant_id, pool_usage.c.month == month)))
+
+    # -- usage records -----------------------------------------------------------------------
+    def add_usage(self, **values: Any) -> None:
+        self.conn.execute(sa.insert(usage_records).values(**values))
+
+    def usage_exists(self, tenant_id: str, kind: str, ref: str) -> bool:
+        return self.conn.scalar(sa.select(sa.func.count()).select_from(usage_records).where(
+            usage_records.c.tenant_id == tenant_id, usage_records.c.kind == kind,
+            usage_records.c.ref == ref)) > 0
+
+    def usage(self, tenant_id: str, kind: str, start: datetime, end: datetime,
+              batch: int = 1000) -> Any:
+        """Stream records with ``start <= start_time < end`` in time order."""
+        q = (sa.select(usage_records).where(
+            usage_records.c.tenant_id == tenant_id, usage_records.c.kind == kind,
+            usage_records.c.start_time >= start, usage_records.c.start_time < end)
+            .order_by(usage_records.c.start_time, usage_records.c.id)
+            .execution_options(yield_per=batch))
+        yield from self.conn.execute(q)
+
+    def count_usage(self, tenant_id: str, kind: str, start: datetime, end: datetime) -> int:
+        return int(self.conn.scalar(sa.select(sa.func.count()).select_from(usage_records).where(
+            usage_records.c.tenant_id == tenant_id, usage_records.c.kind == kind,
+            usage_records.c.start_time >= start, usage_records.c.start_time < end)) or 0)
+
+    # -- SMS ---------------------------------------------------------------------------------
+    def message(self, message_id: str) -> sa.Row | None:
+        return self.conn.execute(sa.select(messages)
+                                 .where(messages.c.message_id == message_id)).first()
+
+    def add_message(self, message_id: str, tenant_id: str, result: str, now: datetime) -> None:
+        self.conn.execute(sa.insert(messages).values(message_id=message_id, tenant_id=tenant_id,
+                                                     result=result, created_at=now))
+
+    # -- auto-recharge attempts --------------------------------------------------------------
+    def add_recharge(self, **values: Any) -> None:
+        self.conn.execute(sa.insert(recharges).values(**values))
+
+    def open_recharge(self, tenant_id: str) -> sa.Row | None:
+        return self.conn.execute(sa.select(recharges).where(
+            recharges.c.tenant_id == tenant_id, recharges.c.status.in_(("pending", "failed")))
+            .order_by(recharges.c.created_at.desc())).first()
+
+    def update_recharge(self, recharge_id: str, **values: Any) -> None:
+        self.conn.execute(sa.update(recharges).where(recharges.c.id == recharge_id)
+                          .values(**values))
+
+    def due_recharges(self, now: datetime) -> list[str]:
+        q = (sa.select(recharges.c.tenant_id).distinct()
+             .where(recharges.c.status.in_(("pending", "failed")),
+                    recharges.c.next_attempt_at <= now))
+        return sorted(self.conn.scalars(q))
+
+    def recharges_since(self, tenant_id: str, since: datetime) -> int:
+        return int(self.conn.scalar(sa.select(sa.func.count()).select_from(recharges).where(
+            recharges.c.tenant_id == tenant_id, recharges.c.status == "succeeded",
+            recharges.c.updated_at >= since)) or 0)
+
+    def recharges(self, tenant_id: str) -> list[sa.Row]:
+        return list(self.conn.execute(sa.select(recharges).where(
+            recharges.c.tenant_id == tenant_id).order_by(recharges.c.created_at)))

@@ -1,0 +1,256 @@
+"""Call decisions, grants and settlement — pure rules (SPEC §2 What credits pay for).
+
+A call is *routed* once (who pays, in which order, at what rate), then *granted* time in
+slices as the switch asks (pool minutes first, then credits reserved as money, or an
+unlimited tail for overage / free calls), and finally *settled* from its real duration.
+
+Funding order: included pool → credits (user or organizer holds MCOPSTNPP and the tenant has
+available funds) → overage (``nce`` tenants) → blocked with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from commcredits.domain import licensing
+from commcredits.domain.money import ZERO
+from commcredits.domain.numbers import Number
+from commcredits.domain.pools import PoolKey, minutes_for
+from commcredits.domain.rating import Rate
+from commcredits.domain.tenancy import Commerce
+
+INBOUND = frozenset({"user_in", "conf_in", "ucap_in"})
+CONFERENCE_OUT = frozenset({"conf_out", "user_out_conf"})
+OUTBOUND = frozenset({"user_out", "ucap_out"}) | CONFERENCE_OUT
+CALL_TYPES = INBOUND | OUTBOUND
+
+FREECALL = "FREECALL"
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    id: str
+    upn: str
+    display_name: str
+    usage_location: str
+    licenses: frozenset[str]
+
+    @property
+    def has_credits_license(self) -> bool:
+        return licensing.CREDITS in self.licenses
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a call is paid for, before looking at balances."""
+
+    blocked: str | None = None
+    pool: PoolKey | None = None
+    credits: bool = False  # credits may pay (license held)
+    overage: bool = False  # nce tenant: usage beyond pools is billed later
+    free: bool = False  # nothing to pay (incoming, or unpriceable)
+    no_pay_reason: str = "no_credits_license"  # why it is blocked when nothing can pay
+    rate: Rate | None = None
+    capability: str = FREECALL
+    toll_free_inbound: bool = False
+
+
+def blocked(reason: str) -> Route:
+    return Route(blocked=reason)
+
+
+def route_call(call_type: str, *, commerce: Commerce, party: Party | None, number: Number,
+               rate: Rate | None, toll_free_inbound: bool, allow_premium: bool,
+               zone_a: frozenset[str], blocked_prefixes: frozenset[str] = frozenset()) -> Route:
+    """Decide who pays for a call. ``number`` is the destination, or for an inbound call to a
+    toll-free number the caller's origin. ``party`` is the user, or the meeting organizer."""
+    if call_type in INBOUND:
+        if not toll_free_inbound:
+            return Route(free=True, capability=_plan_capability(party))
+        # the tenant pays every minute of calls to its toll-free numbers, from credits
+        if rate is None:
+            return Route(free=True, capability=FREECALL, toll_free_inbound=True)
+        return Route(credits=True, overage=commerce is Commerce.NCE, rate=rate,
+                     capability=licensing.CREDITS, toll_free_inbound=True,
+                     no_pay_reason="insufficient_credits")
+    if any(number.digits.startswith(p) for p in blocked_prefixes):
+        return blocked("destination_blocked")
+    if number.number_type == "premium" and not allow_premium:
+        return blocked("destination_blocked")
+    if call_type == "ucap_out":  # auto attendants and call queues: the tenant pays
+        return _paid(Route(credits=True, overage=commerce is Commerce.NCE,
+                           capability=licensing.CREDITS, no_pay_reason="insufficient_credits"),
+                     rate)
+    if party is None:
+        return blocked("unknown_user")
+    have = licensing.effective(party.licenses)
+    overage = commerce is Commerce.NCE
+    if call_type in CONFERENCE_OUT:
+        if licensing.AUDIO_CONFERENCING not in have:
+            return blocked("no_calling_plan")
+        pool = None
+        if number.country in zone_a and number.number_type != "premium":
+            pool = PoolKey("conferencing")
+        return _paid(Route(pool=pool, credits=party.has_credits_license, overage=overage,
+                           capability=licensing.AUDIO_CONFERENCING), rate)
+    plans = have & licensing.CALLING_PLANS
+    if not plans:
+        return blocked("no_calling_plan")
+    domestic = number.is_domestic_for(party.usage_location)
+    pool = None
+    if domestic:
+        for plan in (licensing.DOMESTIC_PLAN, licensing.INTERNATIONAL_PLAN):
+            if plan in plans:
+                pool = PoolKey("domestic", party.usage_location, plan)
+                break
+    elif licensing.INTERNATIONAL_PLAN in plans:
+        pool = PoolKey("international", party.usage_location, licensing.INTERNATIONAL_PLAN)
+    capability = pool.plan if pool and pool.plan else sorted(plans)[0]
+    return _paid(Route(pool=pool, credits=party.has_credits_license, overage=overage,
+                       capability=capability), rate)
+
+
+def _paid(route: Route, rate: Rate | None) -> Route:
+    """Beyond any pool the call must be priced; if it cannot be, that part is free."""
+    if rate is None:
+        return replace(route, free=True, credits=False, overage=False)
+    return replace(route, rate=rate)
+
+
+def _plan_capability(party: Party | None) -> str:
+    if party is None:
+        return licensing.PHONE_SYSTEM
+    plans = licensing.effective(party.licenses) & licensing.CALLING_PLANS
+    return sorted(plans)[0] if plans else licensing.PHONE_SYSTEM
+
+
+# -- grants ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a call has been allowed so far."""
+
+    pool_s: int = 0
+    credit_s: int = 0
+    credit_reserved: Decimal = ZERO
+    with_fee: bool | None = None  # decided when credits first pay (fee only if they pay first)
+    tail: str | None = None  # "overage" or "free": unlimited time after the granted part
+
+    @property
+    def max_duration_s(self) -> int | None:
+        return None if self.tail else self.pool_s + self.credit_s
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    grant: Grant
+    pool_take_s: int  # pool seconds newly reserved
+    money_take: Decimal  # credits newly reserved
+
+
+def extend(route: Route, grant: Grant, want_s: int, pool_left_s: int, available: Decimal,
+           currency: str) -> Extension:
+    """Grant up to ``want_s`` more seconds: pool first, then credits, then an unlimited tail."""
+    if grant.tail:
+        return Extension(grant, 0, ZERO)
+    pool_take = 0
+    if route.pool and grant.credit_s == 0 and pool_left_s > 0:
+        pool_take = min(want_s, pool_left_s)
+        want_s -= pool_take
+    new = replace(grant, pool_s=grant.pool_s + pool_take)
+    money = ZERO
+    if want_s > 0:
+        if route.free:
+            new = replace(new, tail="free")
+        elif route.credits and route.rate is not None:
+            with_fee = new.with_fee if new.with_fee is not None else new.pool_s == 0
+            affordable = route.rate.seconds_for(new.credit_reserved + available, currency,
+                                                with_fee=with_fee)
+            if affordable is None:  # free per minute: the fee buys unlimited time
+                money = route.rate.charge(1, currency, with_fee=with_fee) - new.credit_reserved
+                money = max(money, ZERO)
+                new = replace(new, with_fee=with_fee, credit_reserved=new.credit_reserved + money,
+                              tail="free")
+            else:
+                target = min(new.credit_s + want_s, affordable)
+                if target > new.credit_s:
+                    cost = route.rate.charge(target, currency, with_fee=with_fee)
+                    money = cost - new.credit_reserved
+                    new = replace(new, credit_s=target, credit_reserved=cost, with_fee=with_fee)
+                if target < new.credit_s + want_s and route.overage and money == ZERO:
+                    new = replace(new, tail="overage")
+        elif route.overage:
+            new = replace(new, tail="overage")
+    return Extension(new, pool_take, money)
+
+
+def first_funding(route: Route, grant: Grant) -> str | None:
+    """The decision's ``funding``, or None when nothing was granted (blocked)."""
+    if grant.pool_s > 0:
+        return "included"
+    if grant.credit_s > 0 or (grant.credit_reserved > ZERO and grant.tail == "free"):
+        return "credits"
+    if grant.tail == "overage":
+        return "overage"
+    if grant.tail == "free":
+        return "free"
+    return None
+
+
+def block_reason(route: Route) -> str:
+    if route.blocked:
+        return route.blocked
+    if route.credits:
+        return "insufficient_credits"
+    return route.no_pay_reason
+
+
+# -- settlement ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    duration_s: int
+    pool_s: int
+    pool_minutes: int
+    credit_s: int
+    credit_charge: Decimal  # what the call costs on credits (before any shortfall cap)
+    overage_s: int
+    overage_charge: Decimal
+    connection_fee: Decimal
+
+    @property
+    def funding(self) -> str:
+        if self.credit_charge > ZERO:
+            return "credits"
+        if self.overage_charge > ZERO:
+            return "overage"
+        if self.pool_minutes > 0:
+            return "included"
+        return "free"
+
+
+def settle(route: Route, grant: Grant, duration_s: int, currency: str) -> Settlement:
+    """Split the real duration: pool seconds, then credit seconds, then the tail.
+
+    Seconds past the whole grant (a switch that did not cut the call) fall to the tail, or
+    to credits when there is no tail (the charge is then capped by what the wallet holds).
+    """
+    duration_s = max(0, duration_s)
+    pool_s = min(duration_s, grant.pool_s)
+    rest = duration_s - pool_s
+    if grant.tail:
+        credit_s = min(rest, grant.credit_s)
+    else:
+        credit_s = rest if (grant.credit_s or route.credits) and route.rate else 0
+    tail_s = rest - credit_s
+    rate = route.rate
+    with_fee = grant.with_fee if grant.with_fee is not None else pool_s == 0
+    credit_charge = rate.charge(credit_s, currency, with_fee=with_fee) if (
+        rate and credit_s and route.credits) else ZERO
+    overage_s = tail_s if grant.tail == "overage" else 0
+    overage_charge = rate.charge(overage_s, currency, with_fee=with_fee and credit_s == 0) \
+        if rate and overage_s else ZERO
+    fee = ZERO
+    if rate and with_fee and (credit_charge or overage_charge):
+        fee = rate.connection_fee
+    return Settlement(duration_s, pool_s, minutes_for(pool_s), credit_s, credit_charge,
+                      overage_s, overage_charge, fee)

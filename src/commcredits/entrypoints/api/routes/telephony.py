@@ -1,0 +1,72 @@
+"""Telephony (role ``switch``): call decisions, interim updates, call end, SMS."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from commcredits.domain.access import Action, Principal, authorize
+from commcredits.domain.errors import DomainError
+from commcredits.entrypoints.api.deps import caller, runtime
+from commcredits.entrypoints.api.schemas import CallEndIn, CallIn, InterimIn, SmsIn
+from commcredits.services import charging, recharge, sms
+
+router = APIRouter(prefix="/v1", tags=["telephony"])
+
+
+def _tx(request: Request, work: Any) -> Any:
+    """Run ``work`` in a transaction; then run any auto-recharge it started, right away (the
+    ``recharge`` job retries whatever fails here)."""
+    rt = runtime(request)
+    with rt.db.uow() as uow:
+        result = work(uow)
+        uow.commit()
+        started = sorted(uow.recharges_requested)
+    for tenant_id in started:
+        with contextlib.suppress(DomainError):
+            recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day, tenant_id)
+    return result
+
+
+def _tenant_scope(who: Principal, tenant_id: str) -> None:
+    authorize(who, Action.TELEPHONY)
+    if who.tenant_id is not None and who.tenant_id != tenant_id:
+        authorize(who, Action.TELEPHONY, tenant_id)
+
+
+@router.post("/calls")
+def authorize_call(body: CallIn, request: Request, who: Principal = Depends(caller)) -> Any:
+    """May this call go ahead, who pays, and for how long (``max_duration_s`` absent means
+    unlimited). Repeating a ``call_id`` returns its decision."""
+    _tenant_scope(who, body.tenant_id)
+    slice_s = runtime(request).settings.grant_slice_s
+    return _tx(request, lambda uow: charging.authorize_call(
+        uow, slice_s, body.model_dump(by_alias=True)))
+
+
+@router.post("/calls/{call_id}/interim")
+def interim(call_id: str, body: InterimIn, request: Request,
+            who: Principal = Depends(caller)) -> Any:
+    """Report the elapsed time; more time is reserved while funds last."""
+    authorize(who, Action.TELEPHONY)
+    slice_s = runtime(request).settings.grant_slice_s
+    return _tx(request, lambda uow: charging.interim(uow, slice_s, call_id, body.elapsed_s))
+
+
+@router.post("/calls/{call_id}/end")
+def end(call_id: str, body: CallEndIn, request: Request,
+        who: Principal = Depends(caller)) -> JSONResponse:
+    """Settle the exact charge (FIFO across lots) and free the rest. Idempotent."""
+    authorize(who, Action.TELEPHONY)
+    return JSONResponse(_tx(request, lambda uow: charging.end_call(uow, call_id,
+                                                                   body.duration_s)))
+
+
+@router.post("/sms")
+def send_sms(body: SmsIn, request: Request, who: Principal = Depends(caller)) -> Any:
+    """Charge an SMS per segment (outbound); inbound is free. Idempotent by ``message_id``."""
+    _tenant_scope(who, body.tenant_id)
+    return _tx(request, lambda uow: sms.handle(uow, body.model_dump(by_alias=True)))

@@ -1,0 +1,103 @@
+"""SMS: outbound messages are charged per segment from credits (the deck's ``sms`` rows);
+inbound ones are free. Each message is decided once (idempotent by ``message_id``)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from commcredits.domain import ledger as ledger_rules
+from commcredits.domain import licensing
+from commcredits.domain import lots as lotrules
+from commcredits.domain.errors import DomainError, conflict
+from commcredits.domain.money import ZERO, fmt, round_half_up
+from commcredits.domain.numbers import classify
+from commcredits.domain.tenancy import Commerce
+from commcredits.services import ledger
+from commcredits.services.ids import new_id
+from commcredits.services.tenants import get_tenant
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import UnitOfWork
+
+
+def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
+    seen = uow.charging.message(body["message_id"])
+    if seen is not None:
+        if seen.tenant_id != body["tenant_id"]:
+            raise conflict("message_id_in_use", "this message_id belongs to another tenant")
+        result: dict[str, Any] = json.loads(seen.result)
+        return result
+    tenant = get_tenant(uow, body["tenant_id"])
+    cur = tenant.currency
+    user = uow.directory.user(tenant.id, body["upn"]) if body.get("upn") else None
+    segments = int(body["segments"])
+    outbound = body["direction"] == "out"
+    peer = body["to"] if outbound else body.get("from") or ""
+    try:
+        number = classify(peer)
+    except DomainError:
+        number = None
+    decision, reason, charge, funding, capability = "allowed", None, ZERO, "free", "FREECALL"
+    draws: list[lotrules.Draw] = []
+    overage = ZERO
+    if outbound:
+        deck = uow.rates.deck(cur)
+        rate = deck.lookup(number.digits, "sms") if deck and number else None
+        if number is None:
+            decision, reason = "blocked", "invalid_number"
+        elif any(number.digits.startswith(p) for p in tenant.blocked_prefixes):
+            decision, reason = "blocked", "destination_blocked"
+        elif user is None:
+            decision, reason = "blocked", "unknown_user"
+        elif rate is not None:
+            price = round_half_up(rate.per_minute * segments, cur)
+            capability = licensing.CREDITS
+            wallet = uow.tenants.wallet(tenant.id, lock=True)
+            lots = uow.credits.lots(tenant.id)
+            spendable = sum((lot.remaining for lot in lots if lot.is_live(uow.now)), ZERO)
+            available = max(spendable - wallet.reserved, ZERO)
+            if licensing.CREDITS in user.licenses and price <= available:
+                draws = lotrules.allocate(lots, price, uow.now) if price > ZERO else []
+                if draws:
+                    ledger.post(uow, wallet, ledger_rules.spend(
+                        tenant.id, draws, ledger_rules.TxnKind.USAGE, "usage",
+                        reference=f"sms {body['message_id']}"))
+                charge, funding = price, "credits"
+            elif tenant.commerce is Commerce.NCE:
+                overage, charge, funding = price, price, "overage"
+            elif licensing.CREDITS not in user.licenses:
+                decision, reason = "blocked", "no_credits_license"
+            else:
+                decision, reason = "blocked", "insufficient_credits"
+    result = {"message_id": body["message_id"], "decision": decision}
+    if reason:
+        result["reason"] = reason
+    else:
+        result.update(charge=fmt(charge, cur), currency=cur, funding=funding)
+        _record(uow, tenant.id, cur, body, user, number, segments, charge, overage, funding,
+                capability, draws)
+    uow.charging.add_message(body["message_id"], tenant.id, json.dumps(result), uow.now)
+    return result
+
+
+def _record(uow: UnitOfWork, tenant_id: str, cur: str, body: dict[str, Any], user: Any,
+            number: Any, segments: int, charge: Decimal, overage: Decimal, funding: str,
+            capability: str, draws: list[lotrules.Draw]) -> None:
+    scope = None
+    if number is not None and user is not None:
+        scope = "Domestic" if number.country == user.usage_location else "International"
+    uow.charging.add_usage(
+        id=new_id("use"), tenant_id=tenant_id, kind="sms", ref=body["message_id"],
+        conference_id=None, user_location=user.usage_location if user else None,
+        user_id=user.id if user else None, upn=user.upn if user else None,
+        display_name=user.display_name if user else None, caller_id=body.get("from"),
+        call_type="sms_out" if body["direction"] == "out" else "sms_in",
+        number_type=number.number_type if number else None, scope=scope,
+        destination=number.country if number else None, destination_number=body["to"],
+        start_time=uow.now, end_time=uow.now, duration_s=0, segments=segments,
+        connection_fee=ZERO, charge=charge, currency=cur, capability=capability,
+        funding=funding, included_minutes=0, credits_charge=charge - overage,
+        overage_charge=overage, uncollected=ZERO,
+        lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]))
