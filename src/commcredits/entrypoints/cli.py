@@ -15,6 +15,7 @@ from rich.table import Table
 
 from commcredits.config import Settings
 from commcredits.domain.errors import DomainError
+from commcredits.entrypoints.cli_report import report_app
 
 app = typer.Typer(help="Communications credits: prepaid balance and real-time PSTN charging.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -23,8 +24,12 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 licenses_app = typer.Typer(help="Licenses.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
+rates_app = typer.Typer(help="Rate decks.", no_args_is_help=True)
+cdrs_app = typer.Typer(help="Call detail records from switches that only report CDRs.",
+                       no_args_is_help=True)
 for sub, name in ((db_app, "db"), (keys_app, "keys"), (licenses_app, "licenses"),
-                  (jobs_app, "jobs"), (ledger_app, "ledger")):
+                  (jobs_app, "jobs"), (ledger_app, "ledger"), (rates_app, "rates"),
+                  (cdrs_app, "cdrs"), (report_app, "report")):
     app.add_typer(sub, name=name)
 
 out = Console()

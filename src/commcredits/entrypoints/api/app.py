@@ -16,6 +16,7 @@ from commcredits.entrypoints.api.routes import (
     credits,
     operator,
     rating,
+    reports,
     system,
     telephony,
     tenant_admin,
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                               '`{"error": {"code", "message"}}`.')
     app.state.runtime = rt
     errors.install(app)
-    for module in (operator, tenant_admin, credits, rating, telephony, system):
+    for module in (operator, tenant_admin, credits, rating, telephony, reports, system):
         app.include_router(module.router)
     from commcredits.entrypoints.console import pages
     pages.install(app)
