@@ -58,11 +58,16 @@ class Rate:
         if self.per_minute == ZERO:
             return None
         per_increment = self.increment_s * self.per_minute / 60
-        units = int((amount - fee) / per_increment) + 1
-        while units > 0 and self.charge(units * self.increment_s, currency,
-                                        with_fee=with_fee) > amount:
+        units = int((amount - fee) / per_increment)
+        # rounding to the minor unit can make the estimate one or two increments off
+        while units > 0 and self.cost(units, currency, with_fee) > amount:
             units -= 1
+        while self.cost(units + 1, currency, with_fee) <= amount:
+            units += 1
         return units * self.increment_s
+
+    def cost(self, increments: int, currency: str, with_fee: bool) -> Decimal:
+        return self.charge(increments * self.increment_s, currency, with_fee=with_fee)
 
 
 class RateDeck:

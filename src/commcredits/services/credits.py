@@ -162,6 +162,12 @@ def set_auto_recharge(uow: UnitOfWork, min_order: Decimal, tenant_id: str,
     settings = _auto_recharge_settings(uow, tenant, min_order, body)
     wallet = uow.tenants.wallet(tenant_id, lock=True)
     wallet.auto_recharge = settings
+    wallet.ar_armed = True
+    if settings.enabled and settings.trigger_amount is not None \
+            and wallet.balance < settings.trigger_amount:
+        from commcredits.services import recharge
+        recharge.request(uow, wallet)  # already below the trigger: top up now
+        wallet.ar_armed = False
     uow.tenants.save_wallet(wallet)
     return auto_recharge_view(settings, tenant.currency)
 

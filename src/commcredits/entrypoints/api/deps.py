@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -73,9 +74,21 @@ def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | No
                 return JSONResponse(json.loads(record.response_body), record.status_code,
                                     headers={"Idempotent-Replayed": "true"})
         payload = jsonable_encoder(work(uow, key))
+        started = sorted(uow.recharges_requested)
         if key is not None:
             stored = {k: (None if k in secret_fields else v) for k, v in payload.items()} \
                 if isinstance(payload, dict) else payload
             uow.access.complete_idempotency_key(who.id, key, status_code, json.dumps(stored))
         uow.commit()
+    run_recharges(request, started)
     return JSONResponse(payload, status_code)
+
+
+def run_recharges(request: Request, tenant_ids: list[str]) -> None:
+    """Run the auto-recharges a committed change started, right away; the ``recharge`` job
+    retries whatever fails or is interrupted here."""
+    from commcredits.services import recharge
+    rt = runtime(request)
+    for tenant_id in tenant_ids:
+        with contextlib.suppress(DomainError):
+            recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day, tenant_id)

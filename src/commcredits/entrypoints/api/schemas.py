@@ -34,7 +34,9 @@ class TenantIn(Body):
 
 
 class TenantPatch(Body):
-    commerce: Literal["legacy", "nce"]
+    commerce: Literal["legacy", "nce"] | None = None
+    allow_premium: bool | None = None  # premium-rate destinations (blocked by default)
+    blocked_prefixes: list[str] | None = Field(None, max_length=500)
 
 
 class ApiKeyIn(Body):

@@ -10,7 +10,8 @@ from commcredits.domain.tenancy import Tenant
 
 def tenant(t: Tenant) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "country": t.country, "currency": t.currency,
-            "commerce": t.commerce.value}
+            "commerce": t.commerce.value, "allow_premium": t.allow_premium,
+            "blocked_prefixes": sorted(t.blocked_prefixes)}
 
 
 def user(u: User) -> dict[str, Any]:

@@ -40,10 +40,17 @@ def get_tenant(tid: str, request: Request, who: Principal = Depends(caller)) -> 
 @router.patch("/tenants/{tid}")
 def patch_tenant(tid: str, body: TenantPatch, request: Request,
                  who: Principal = Depends(caller)) -> JSONResponse:
-    """Change the commerce model. legacy → nce requires auto-recharge off."""
-    authorize(who, Action.OPERATE, tid)
-    return write(request, who, lambda uow, _: views.tenant(
-        tenants.change_commerce(uow, tid, body.commerce)), body)
+    """Change the commerce model (operator; legacy → nce requires auto-recharge off) and the
+    toll-fraud guardrails ``allow_premium`` and ``blocked_prefixes`` (operator or the
+    tenant's global admin)."""
+    authorize(who, Action.OPERATE if body.commerce is not None else Action.ADMINS, tid)
+
+    def work(uow: Any, _: str | None) -> dict[str, Any]:
+        if body.commerce is not None:
+            tenants.change_commerce(uow, tid, body.commerce)
+        return views.tenant(tenants.set_call_policy(uow, tid, body.allow_premium,
+                                                    body.blocked_prefixes))
+    return write(request, who, work, body)
 
 
 @router.post("/api-keys", status_code=201)

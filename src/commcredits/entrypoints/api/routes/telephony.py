@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from commcredits.domain.access import Action, Principal, authorize
-from commcredits.domain.errors import DomainError
-from commcredits.entrypoints.api.deps import caller, runtime
+from commcredits.entrypoints.api.deps import caller, run_recharges, runtime
 from commcredits.entrypoints.api.schemas import CallEndIn, CallIn, InterimIn, SmsIn
-from commcredits.services import charging, recharge, sms
+from commcredits.services import charging, sms
 
 router = APIRouter(prefix="/v1", tags=["telephony"])
 
@@ -20,14 +18,11 @@ router = APIRouter(prefix="/v1", tags=["telephony"])
 def _tx(request: Request, work: Any) -> Any:
     """Run ``work`` in a transaction; then run any auto-recharge it started, right away (the
     ``recharge`` job retries whatever fails here)."""
-    rt = runtime(request)
-    with rt.db.uow() as uow:
+    with runtime(request).db.uow() as uow:
         result = work(uow)
         uow.commit()
         started = sorted(uow.recharges_requested)
-    for tenant_id in started:
-        with contextlib.suppress(DomainError):
-            recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day, tenant_id)
+    run_recharges(request, started)
     return result
 
 
