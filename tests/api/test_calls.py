@@ -102,7 +102,7 @@ def test_a_small_balance_limits_the_call(voice, api):
     voice.end("big", 29820)  # 0.05 + 497 min * 0.10 = 49.75
     assert voice.credits()["balance"] == "0.25"
     d = voice.call("c2", UK_MOBILE)
-    # 0.05 + 122 s × 0.10/60 = 0.2533 → 0.25 fits; 123 s = 0.255 → 0.26 does not
+    # 0.05 + 122 s * 0.10/60 = 0.2533 → 0.25 fits; 123 s = 0.255 → 0.26 does not
     assert d["max_duration_s"] == 122
     assert voice.interim("c2", 100) == {"continue": True, "max_duration_s": 122}
     assert voice.interim("c2", 122) == {"continue": False, "max_duration_s": 122}
