@@ -168,6 +168,60 @@ def licenses_assign(
         raise typer.Exit(1)
 
 
+@rates_app.command("import")
+def rates_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                 currency: Annotated[str, typer.Option(help="ISO 4217, e.g. USD")],
+                 db: DbOption = None) -> None:
+    """Replace a currency's rate deck with a CSV; any bad line refuses the whole file."""
+    from commcredits.services import rating
+    rt = _runtime(db)
+    with rt.db.uow() as uow:
+        try:
+            result = rating.import_deck(uow, currency, file.read_text(encoding="utf-8"))
+        except DomainError as e:
+            _print_details(e)
+            _fail(e)
+        uow.commit()
+    out.print(f"imported {result['rows']} rates for {result['currency']} "
+              f"(deck version {result['version']})")
+
+
+def _print_details(e: DomainError) -> None:
+    for d in (e.details or [])[:50]:
+        err.print(f"  line {d['line']}: {d['message']}")
+
+
+@cdrs_app.command("import")
+def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                db: DbOption = None) -> None:
+    """Rate a CSV of finished calls (call_id,tenant_id,call_type,from,to,upn,organizer_upn,
+    start_time,duration_s). Checked whole first; idempotent by call id."""
+    from commcredits.services import cdrs, recharge
+    rt = _runtime(db)
+    try:
+        rows = cdrs.parse(file.read_text(encoding="utf-8"))
+    except DomainError as e:
+        _print_details(e)
+        _fail(e)
+    counts: dict[str, int] = {}
+    problems: list[cdrs.CdrResult] = []
+    with Progress(TextColumn("rating CDRs"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task("rate", total=len(rows))
+        for result in cdrs.rate_all(rt.db, rows, progress=lambda _: bar.advance(task)):
+            counts[result.status] = counts.get(result.status, 0) + 1
+            if result.status in {"blocked", "error"}:
+                problems.append(result)
+    recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day)
+    if problems:
+        table = Table("line", "call id", "result", "detail", title="CDRs not charged")
+        for p in problems[:200]:
+            table.add_row(str(p.line), p.call_id, p.status, p.detail or "")
+        out.print(table)
+    out.print(", ".join(f"{counts.get(k, 0)} {k}" for k in ("rated", "duplicate", "blocked",
+                                                             "error")))
+
+
 class JobName(StrEnum):
     expire = "expire"
     calls = "calls"

@@ -1,7 +1,87 @@
-"""``commcredits report ...`` (filled in by the reports work)."""
+"""``commcredits report pstn-usage|sms-usage``: export a usage report to .csv or .xlsx.
+
+The format follows the extension of ``--out``. The period rules are the API's
+(:func:`commcredits.services.reports.parse_period`): ``--from``/``--to`` dates (inclusive,
+UTC; ``--to`` defaults to today), or ``--days 7|28``; nothing given means the last 28 days.
+The file is written next to its final name and renamed into place when complete.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from commcredits.domain.errors import DomainError, ErrorKind
 
 report_app = typer.Typer(help="Usage reports.", no_args_is_help=True)
+
+_out = Console()
+_err = Console(stderr=True)
+
+EXTENSIONS = (".csv", ".xlsx")
+
+Tenant = Annotated[str, typer.Option("--tenant", help="tenant id")]
+Out = Annotated[Path, typer.Option("--out", dir_okay=False,
+                                   help="output file; .csv (RFC 4180) or .xlsx (Excel)")]
+From = Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD (UTC)")]
+To = Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD (UTC); default "
+                                                      "today")]
+Days = Annotated[str | None, typer.Option("--days", help="7 or 28 (instead of --from)")]
+Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (else COMMCREDITS_DB)")]
+
+
+def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None,
+            days: str | None, db: str | None) -> None:
+    from commcredits.entrypoints.cli import _runtime
+    from commcredits.services import reports as rep
+
+    ext = out.suffix.lower()
+    if ext not in EXTENSIONS:
+        _err.print(f"[red]error[/red] --out must end in .csv or .xlsx (got {out.name!r})")
+        raise typer.Exit(2)
+    if not out.parent.is_dir():
+        _err.print(f"[red]error[/red] the folder {str(out.parent)!r} does not exist")
+        raise typer.Exit(2)
+    report = rep.REPORTS[name]
+    rt: Any = _runtime(db)
+    try:
+        with rt.db.uow() as uow:
+            rep.check(uow, tenant)
+            period = rep.parse_period(uow.now.date(), days=days, from_=from_, to=to)
+            total = rep.count(uow, report, tenant, period)
+    except DomainError as e:
+        _err.print(f"[red]error[/red] {e.code}: {e.message}")
+        raise typer.Exit(2 if e.kind is ErrorKind.INVALID else 1) from None
+    write = rep.write_csv if ext == ".csv" else rep.write_xlsx
+    partial = out.with_name(f".{out.name}.part")
+    try:
+        with Progress(TextColumn(f"{name} {period.first} to {period.last}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=_err) as bar:
+            task = bar.add_task(name, total=total)
+            written = write(partial, report, rep.stream(rt.db, report, tenant, period),
+                            lambda: bar.advance(task))
+        os.replace(partial, out)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+    _out.print(f"wrote {written} rows to {out}", highlight=False, soft_wrap=True)
+
+
+@report_app.command("pstn-usage")
+def pstn_usage(tenant: Tenant, out: Out, from_: From = None, to: To = None, days: Days = None,
+               db: Db = None) -> None:
+    """Export the PSTN usage report (the 20 columns of the PSTN export)."""
+    _export("pstn-usage", tenant, out, from_, to, days, db)
+
+
+@report_app.command("sms-usage")
+def sms_usage(tenant: Tenant, out: Out, from_: From = None, to: To = None, days: Days = None,
+              db: Db = None) -> None:
+    """Export the SMS usage report."""
+    _export("sms-usage", tenant, out, from_, to, days, db)

@@ -4,9 +4,10 @@ credits, a console admin. Running it again adds fresh keys to the same demo tena
 from __future__ import annotations
 
 from decimal import Decimal
+from importlib import resources
 
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services import access, credits, directory, tenants
+from commcredits.services import access, credits, directory, rating, tenants
 
 DEMO_NAME = "Contoso (demo)"
 ADMIN_EMAIL = "admin@contoso.example"
@@ -25,6 +26,10 @@ SEATS = {"SPE_E5": 5, "MCOEV": 25, "MCOPSTN1": 20, "MCOPSTN2": 10, "MCOMEETADD":
 def load_demo(rt: Runtime) -> list[str]:
     lines: list[str] = []
     with rt.db.uow() as uow:
+        if uow.rates.version("USD") is None:
+            deck = resources.files("commcredits.data").joinpath("demo_rates.csv")
+            imported = rating.import_deck(uow, "USD", deck.read_text(encoding="utf-8"))
+            lines.append(f"# demo USD rate deck: {imported['rows']} rates")
         existing = [t for t in uow.tenants.list() if t.name == DEMO_NAME]
         if existing:
             tenant = existing[0]
@@ -38,6 +43,7 @@ def load_demo(rt: Runtime) -> list[str]:
                 for sku in skus:
                     directory.assign_license(uow, tenant.id, upn, sku)
             directory.set_billing_contacts(uow, tenant.id, ["billing@contoso.example"])
+            directory.add_number(uow, tenant.id, "+18005550100", "toll_free")
             card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2030)
             credits.place_order(uow, rt.gateway, rt.settings.min_order, tenant.id, "100.00",
                                 card["id"], auto_recharge={

@@ -110,8 +110,13 @@ def _available(uow: UnitOfWork, wallet: WalletRow, tenant_id: str) -> Decimal:
     return max(spendable - wallet.reserved, ZERO)
 
 
-def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/calls``: may this call go ahead, who pays, and for how long."""
+def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
+                   at: datetime | None = None) -> dict[str, Any]:
+    """``POST /v1/calls``: may this call go ahead, who pays, and for how long.
+
+    ``at`` backdates the call (offline CDR rating): its start time and pool month.
+    """
+    started = at or uow.now
     call_id = str(body["call_id"])
     existing = uow.charging.call(call_id)
     if existing is not None:
@@ -127,7 +132,7 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any]) -> dict[
     party = _party(uow, tenant.id, upn or body.get("upn"))
     route, number = _route(uow, tenant, call_type, body, party)
     grant, pool_take, money = Grant(), 0, ZERO
-    month = poolrules.month_of(uow.now)
+    month = poolrules.month_of(started)
     wallet = None
     if not route.blocked and not (route.free and route.pool is None):
         wallet = uow.tenants.wallet(tenant.id, lock=True)
@@ -151,7 +156,7 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any]) -> dict[
         pool_month=month if route.pool else None, pool_s=grant.pool_s,
         credit_s=grant.credit_s, credit_reserved=grant.credit_reserved,
         with_fee=grant.with_fee, tail=grant.tail,
-        status="active" if funding else "blocked", started_at=uow.now, last_seen_at=uow.now,
+        status="active" if funding else "blocked", started_at=started, last_seen_at=uow.now,
         elapsed_s=0)
     call = uow.charging.call(call_id)
     assert call is not None

@@ -1,7 +1,113 @@
-"""Usage reports (filled in by the reports work)."""
+"""Usage reports (API.md §Reports): PSTN and SMS usage as JSON, CSV or Excel, and the
+minute-pools report. Every tenant role and the operator may read them."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from commcredits.adapters.db.uow import UnitOfWork
+from commcredits.domain.access import Action, Principal, authorize
+from commcredits.entrypoints.api.deps import caller, read, runtime
+from commcredits.services import pools
+from commcredits.services import reports as rep
 
 router = APIRouter(prefix="/v1/tenants/{tid}/reports", tags=["reports"])
+
+_FROM = Query(None, alias="from", description="first day, YYYY-MM-DD (UTC, inclusive)",
+              examples=["2030-03-01"])
+_TO = Query(None, description="last day, YYYY-MM-DD (UTC, inclusive); default today",
+            examples=["2030-03-31"])
+_DAYS = Query(None, description="7 or 28: that many days ending on `to` (default today); "
+              "not together with `from`. Nothing given: the last 28 days.", examples=["7"])
+_FORMAT = Query("json", alias="format", description="json (default), csv or xlsx",
+                examples=["csv"])
+
+_EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "With `format=json` a JSON array of objects whose keys are the report's "
+                       "columns in order (money as decimal strings, times ISO 8601 UTC); "
+                       "`format=csv` an RFC 4180 CSV with a header row; `format=xlsx` an "
+                       "Excel workbook.",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "text/csv": {"schema": {"type": "string"}},
+            rep.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+}
+
+
+def _export(request: Request, who: Principal, tid: str, report: rep.Report, from_: str | None,
+            to: str | None, days: str | None, fmt_: str | None) -> Response:
+    """Check everything first (no error can be sent once streaming has begun), then stream."""
+    authorize(who, Action.READ, tid)
+    db = runtime(request).db
+    with db.uow() as uow:
+        rep.check(uow, tid)
+        period = rep.parse_period(uow.now.date(), days=days, from_=from_, to=to)
+    kind = rep.parse_format(fmt_)
+    rows = rep.stream(db, report, tid, period)
+    if kind == "json":
+        return StreamingResponse(rep.json_chunks(report, rows), media_type="application/json")
+    name = rep.file_name(report, tid, period, kind)
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if kind == "csv":
+        return StreamingResponse(rep.csv_lines(report, rows), media_type=rep.CSV_MEDIA_TYPE,
+                                 headers=disposition)
+    fd, tmp = tempfile.mkstemp(prefix="commcredits-", suffix=".xlsx")
+    os.close(fd)
+    try:
+        rep.write_xlsx(Path(tmp), report, rows)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return FileResponse(tmp, media_type=rep.XLSX_MEDIA_TYPE, filename=name,
+                        background=BackgroundTask(os.unlink, tmp))
+
+
+@router.get("/pstn-usage", responses=_EXPORT_RESPONSES, response_class=Response)
+def pstn_usage(tid: str, request: Request, from_: str | None = _FROM, to: str | None = _TO,
+               days: str | None = _DAYS, fmt_: str | None = _FORMAT,
+               who: Principal = Depends(caller)) -> Response:
+    """PSTN usage, one row per call that started in the period, oldest first, with the
+    columns UsageId, Call ID, Conference ID, User Location, AAD ObjectId, UPN, User Display
+    Name, Caller ID, Call Type, Number Type, Domestic/International, Destination Dialed,
+    Destination Number, Start Time, End Time, Duration Seconds, Connection Fee, Charge,
+    Currency, Capability. Periods: `days=7|28`, or `from`/`to` (at most one year apart).
+    Bad periods answer 422 `validation_error`."""
+    return _export(request, who, tid, rep.PSTN, from_, to, days, fmt_)
+
+
+@router.get("/sms-usage", responses=_EXPORT_RESPONSES, response_class=Response)
+def sms_usage(tid: str, request: Request, from_: str | None = _FROM, to: str | None = _TO,
+              days: str | None = _DAYS, fmt_: str | None = _FORMAT,
+              who: Principal = Depends(caller)) -> Response:
+    """SMS usage, one row per message sent or received in the period, oldest first, with the
+    columns UsageId, Message ID, User Location, AAD ObjectId, UPN, User Display Name, Sender
+    ID, Message Type (`sms_out`/`sms_in`), Number Type, Domestic/International, Destination,
+    Destination Number, Sent Time, Segments, Charge, Currency, Capability. Periods as for
+    the PSTN report."""
+    return _export(request, who, tid, rep.SMS, from_, to, days, fmt_)
+
+
+@router.get("/minute-pools")
+def minute_pools(tid: str, request: Request,
+                 month: str | None = Query(None, description="YYYY-MM (UTC); default this "
+                                           "month", examples=["2030-03"]),
+                 who: Principal = Depends(caller)) -> Any:
+    """Every minute pool the tenant's licenses give it: `[{pool, name, country, plan, month,
+    minutes_total, minutes_used, minutes_left}]`."""
+    authorize(who, Action.READ, tid)
+
+    def work(uow: UnitOfWork) -> list[dict[str, Any]]:
+        return pools.report(uow, tid, month.strip() if month else None)
+    return read(request, work)

@@ -1,0 +1,373 @@
+"""Usage reports (SPEC.md §Reports, API.md §Reports): the PSTN and SMS usage exports.
+
+Pure orchestration: the HTTP routes and the ``commcredits report`` commands both use it.
+
+Period (:func:`parse_period`), all dates UTC and inclusive:
+
+* nothing given → the last 28 days; ``days`` (7 or 28 only) → that many calendar days ending
+  on ``to`` (default today), today included;
+* ``from``/``to`` as ``YYYY-MM-DD``; ``to`` defaults to today; ``from`` without ``to`` is
+  allowed, ``days`` together with ``from`` is not;
+* ``from`` after ``to``, more than one year (``to - from`` > 366 days), a malformed date, or
+  any other ``days`` → ``validation_error``.
+
+A record belongs to the period when its start time falls in it (``first 00:00 <= start <
+(last + 1 day) 00:00``).
+
+Rows are generated lazily. :func:`stream` reads the records in pages of :data:`PAGE` rows,
+each page in its own short transaction (on SQLite every transaction takes the write lock, so
+a slow download must not hold one), so a year of records goes out in constant memory.
+
+Cells are ``str``, ``int`` or ``None``. Money is the exact decimal string in the record's
+currency (``"0.04"``), times are ISO 8601 UTC with ``Z`` to the second
+(``2030-03-10T12:00:00Z``), durations and segments are integers.
+
+PSTN columns (:data:`PSTN`), exactly as SPEC.md lists them: UsageId, Call ID, Conference ID,
+User Location, AAD ObjectId, UPN, User Display Name, Caller ID, Call Type, Number Type,
+Domestic/International, Destination Dialed, Destination Number, Start Time, End Time, Duration
+Seconds, Connection Fee, Charge, Currency, Capability.
+
+SMS columns (:data:`SMS`), the same shape with what a message has: UsageId, Message ID, User
+Location, AAD ObjectId, UPN, User Display Name, Sender ID (the ``from`` number), Message Type
+(``sms_out``/``sms_in``), Number Type, Domestic/International, Destination (the peer's
+country), Destination Number, Sent Time, Segments, Charge, Currency, Capability. A message
+has no conference, no end time, no duration and no connection fee, so those columns are
+left out rather than always empty.
+
+Excel: money goes out as **numeric** cells (so the Charge column sums), formatted with the
+currency's decimal places (``0.00`` for USD). The value is never a float: XlsxWriter writes
+the ``Decimal`` itself, formatted by ``Decimal``, so the XML holds the exact digits
+(``<v>0.04</v>``). Excel keeps 15 significant digits; an amount with more is written as a
+text cell so that nothing is ever rounded. Times are ISO 8601 text cells, as in the CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from commcredits.domain.errors import invalid
+from commcredits.domain.money import fmt
+from commcredits.services.tenants import get_tenant
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import Database, UnitOfWork
+
+Cell = str | int | None
+Row = tuple[Cell, ...]
+
+DAYS_CHOICES = (7, 28)
+DEFAULT_DAYS = 28
+MAX_SPAN_DAYS = 366
+PAGE = 2000  # records per read transaction while streaming
+FORMATS = ("json", "csv", "xlsx")
+XLSX_MAX_ROWS = 1_048_576  # per sheet, header included
+EXCEL_DIGITS = 15  # significant digits Excel keeps in a number
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+# -- the period ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Calendar days ``first`` to ``last``, both included, UTC."""
+
+    first: date
+    last: date
+
+    @property
+    def start(self) -> datetime:
+        """First instant in the period."""
+        return datetime.combine(self.first, dtime(), UTC)
+
+    @property
+    def end(self) -> datetime:
+        """First instant after the period."""
+        return datetime.combine(self.last + timedelta(days=1), dtime(), UTC)
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _date(name: str, value: str) -> date:
+    text = value.strip()
+    if not _DATE.fullmatch(text):
+        raise invalid("validation_error", f"{name} {value[:40]!r} is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise invalid("validation_error",
+                      f"{name} {value[:40]!r} is not a valid date (YYYY-MM-DD)") from None
+
+
+def _days(value: str | int) -> int:
+    text = str(value).strip()
+    if text.isascii() and text.isdigit() and int(text) in DAYS_CHOICES:
+        return int(text)
+    raise invalid("validation_error",
+                  f"days must be 7 or 28 (got {text[:20]!r}); use from/to for other periods")
+
+
+def parse_period(today: date, *, days: str | int | None = None, from_: str | None = None,
+                 to: str | None = None) -> Period:
+    """The report period from the request's ``days``, ``from`` and ``to`` (empty = absent)."""
+    has_days, has_from, has_to = not _blank(days), not _blank(from_), not _blank(to)
+    if has_days and has_from:
+        raise invalid("validation_error", "give either days or from/to, not both")
+    last = _date("to", str(to)) if has_to else today
+    if has_from:
+        first = _date("from", str(from_))
+    else:
+        first = last - timedelta(days=(_days(days) if has_days and days is not None
+                                       else DEFAULT_DAYS) - 1)
+    if first > last:
+        raise invalid("validation_error", f"from ({first}) is after to ({last})")
+    if (last - first).days > MAX_SPAN_DAYS:
+        raise invalid("validation_error",
+                      f"a report covers at most one year: from ({first}) and to ({last}) are "
+                      f"{(last - first).days} days apart, the limit is {MAX_SPAN_DAYS}")
+    return Period(first, last)
+
+
+def parse_format(value: str | None) -> str:
+    fmt_ = (value or "json").strip().lower()
+    if fmt_ not in FORMATS:
+        raise invalid("validation_error",
+                      f"format must be json, csv or xlsx (got {str(value)[:20]!r})")
+    return fmt_
+
+
+# -- the reports ---------------------------------------------------------------------------
+def _time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _money(amount: Decimal | None, currency: str) -> str | None:
+    return None if amount is None else fmt(amount, currency)
+
+
+def _pstn_row(r: Any) -> Row:
+    return (r.id, r.ref, r.conference_id, r.user_location, r.user_id, r.upn, r.display_name,
+            r.caller_id, r.call_type, r.number_type, r.scope, r.destination,
+            r.destination_number, _time(r.start_time), _time(r.end_time), int(r.duration_s),
+            _money(r.connection_fee, r.currency), _money(r.charge, r.currency), r.currency,
+            r.capability)
+
+
+def _sms_row(r: Any) -> Row:
+    return (r.id, r.ref, r.user_location, r.user_id, r.upn, r.display_name, r.caller_id,
+            r.call_type, r.number_type, r.scope, r.destination, r.destination_number,
+            _time(r.start_time), int(r.segments or 0), _money(r.charge, r.currency),
+            r.currency, r.capability)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    name: str  # pstn-usage | sms-usage: the URL path segment, CLI command and file name
+    kind: str  # usage_records.kind
+    columns: tuple[str, ...]
+    money: frozenset[str]  # columns holding amounts
+    integers: frozenset[str]  # columns holding whole numbers
+    row: Callable[[Any], Row]
+
+
+PSTN = Report(
+    name="pstn-usage", kind="call",
+    columns=("UsageId", "Call ID", "Conference ID", "User Location", "AAD ObjectId", "UPN",
+             "User Display Name", "Caller ID", "Call Type", "Number Type",
+             "Domestic/International", "Destination Dialed", "Destination Number",
+             "Start Time", "End Time", "Duration Seconds", "Connection Fee", "Charge",
+             "Currency", "Capability"),
+    money=frozenset({"Connection Fee", "Charge"}), integers=frozenset({"Duration Seconds"}),
+    row=_pstn_row)
+
+SMS = Report(
+    name="sms-usage", kind="sms",
+    columns=("UsageId", "Message ID", "User Location", "AAD ObjectId", "UPN",
+             "User Display Name", "Sender ID", "Message Type", "Number Type",
+             "Domestic/International", "Destination", "Destination Number", "Sent Time",
+             "Segments", "Charge", "Currency", "Capability"),
+    money=frozenset({"Charge"}), integers=frozenset({"Segments"}), row=_sms_row)
+
+REPORTS = {r.name: r for r in (PSTN, SMS)}
+
+
+def check(uow: UnitOfWork, tenant_id: str) -> None:
+    """Raise ``not_found`` unless the tenant exists (before any streaming starts)."""
+    get_tenant(uow, tenant_id)
+
+
+def count(uow: UnitOfWork, report: Report, tenant_id: str, period: Period) -> int:
+    return uow.charging.count_usage(tenant_id, report.kind, period.start, period.end)
+
+
+def rows(uow: UnitOfWork, report: Report, tenant_id: str, period: Period) -> Iterator[Row]:
+    """The report's rows in time order, inside one transaction (``uow`` stays open)."""
+    for record in uow.charging.usage(tenant_id, report.kind, period.start, period.end):
+        yield report.row(record)
+
+
+def stream(db: Database, report: Report, tenant_id: str, period: Period,
+           page: int = PAGE) -> Iterator[Row]:
+    """The report's rows in time order, read ``page`` records per short transaction.
+
+    Paging resumes at the last start time seen and skips the records already sent with that
+    exact start time (by id, so it does not depend on how the database collates ids).
+    """
+    after: datetime | None = None
+    sent_at_after: set[str] = set()
+    while True:
+        batch: list[Any] = []
+        with db.uow() as uow:
+            records = uow.charging.usage(tenant_id, report.kind, after or period.start,
+                                         period.end, batch=min(page, 1000))
+            try:
+                for record in records:
+                    if record.start_time == after and record.id in sent_at_after:
+                        continue
+                    batch.append(record)
+                    if len(batch) >= page:
+                        break
+            finally:
+                records.close()
+        for record in batch:
+            if record.start_time != after:
+                after, sent_at_after = record.start_time, set()
+            sent_at_after.add(record.id)
+            yield report.row(record)
+        if len(batch) < page:
+            return
+
+
+def as_dicts(report: Report, rows_: Iterable[Row]) -> Iterator[dict[str, Cell]]:
+    for row in rows_:
+        yield dict(zip(report.columns, row, strict=True))
+
+
+# -- formats -------------------------------------------------------------------------------
+def json_chunks(report: Report, rows_: Iterable[Row]) -> Iterator[str]:
+    """A JSON array of objects keyed by the column names, in column order, piece by piece."""
+    yield "["
+    first = True
+    for row in as_dicts(report, rows_):
+        yield ("" if first else ",") + json.dumps(row, ensure_ascii=False)
+        first = False
+    yield "]"
+
+
+class _Echo:
+    def write(self, line: str) -> str:
+        return line
+
+
+def csv_lines(report: Report, rows_: Iterable[Row]) -> Iterator[str]:
+    """RFC 4180: a header row, CRLF line ends, fields quoted when needed; None is empty."""
+    writer = csv.writer(_Echo(), lineterminator="\r\n")
+    yield writer.writerow(report.columns)
+    for row in rows_:
+        yield writer.writerow(row)
+
+
+def write_csv(path: Path, report: Report, rows_: Iterable[Row],
+              progress: Callable[[], None] | None = None) -> int:
+    """Write the CSV to ``path``; returns the number of data rows."""
+    n = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        lines = csv_lines(report, rows_)
+        fh.write(next(lines))
+        for line in lines:
+            fh.write(line)
+            n += 1
+            if progress:
+                progress()
+    return n
+
+
+def _excel_number(text: str) -> Decimal | None:
+    """The amount as a ``Decimal`` for a numeric cell, or None when Excel cannot hold it
+    exactly (more than 15 significant digits)."""
+    value = Decimal(text)
+    digits = len(value.as_tuple().digits)
+    return value if digits <= EXCEL_DIGITS else None
+
+
+def write_xlsx(path: Path, report: Report, rows_: Iterable[Row],
+               progress: Callable[[], None] | None = None) -> int:
+    """Write an .xlsx in constant memory (one row at a time); a new sheet every 1,048,575
+    rows. Returns the number of data rows."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                         "strings_to_formulas": False,
+                                         "strings_to_urls": False})
+    try:
+        bold = wb.add_format({"bold": True})
+        money_formats: dict[int, Any] = {}
+        money_cols = {i for i, c in enumerate(report.columns) if c in report.money}
+        int_cols = {i for i, c in enumerate(report.columns) if c in report.integers}
+        widths = [max(12, len(c) + 2) for c in report.columns]
+        sheets = 0
+
+        def new_sheet() -> Any:
+            nonlocal sheets
+            sheets += 1
+            ws = wb.add_worksheet("Usage" if sheets == 1 else f"Usage {sheets}")
+            for col, width in enumerate(widths):
+                ws.set_column(col, col, width)
+            ws.freeze_panes(1, 0)
+            for col, name in enumerate(report.columns):
+                ws.write_string(0, col, name, bold)
+            return ws
+
+        def money_format(text: str) -> Any:
+            places = len(text.partition(".")[2])
+            if places not in money_formats:
+                money_formats[places] = wb.add_format(
+                    {"num_format": "0." + "0" * places if places else "0"})
+            return money_formats[places]
+
+        ws = new_sheet()
+        r = n = 0
+        for row in rows_:
+            r += 1
+            if r >= XLSX_MAX_ROWS:
+                ws, r = new_sheet(), 1
+            for col, value in enumerate(row):
+                if value is None:
+                    continue
+                if col in int_cols and isinstance(value, int):
+                    ws.write_number(r, col, value)
+                elif col in money_cols and isinstance(value, str):
+                    number = _excel_number(value)
+                    if number is None:
+                        ws.write_string(r, col, value)
+                    else:
+                        ws.write_number(r, col, number, money_format(value))  # type: ignore[arg-type]
+                else:
+                    ws.write_string(r, col, str(value))
+            n += 1
+            if progress:
+                progress()
+    finally:
+        wb.close()
+    return n
+
+
+def file_name(report: Report, tenant_id: str, period: Period, ext: str) -> str:
+    return f"{report.name}_{tenant_id}_{period.first}_{period.last}.{ext}"

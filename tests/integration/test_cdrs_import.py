@@ -1,0 +1,52 @@
+"""``commcredits cdrs import``: offline rating, idempotent by call id, all-or-nothing checks."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from commcredits.entrypoints.cli import app as cli
+from tests.api.voice import UK, US, make_voice
+
+runner = CliRunner()
+
+
+def test_cdrs_are_rated_once(api, db_url, tmp_path):
+    voice = make_voice(api)
+    voice.fund("10.00")
+    cdrs = tmp_path / "cdrs.csv"
+    cdrs.write_text(
+        "call_id,tenant_id,call_type,from,to,upn,organizer_upn,start_time,duration_s\n"
+        f"a,{voice.tid},user_out,{US},{UK},payg@contoso.com,,2030-03-01T09:00:00Z,61\n"
+        f"b,{voice.tid},user_out,{US},{US},dom@contoso.com,,2030-03-01T10:00:00Z,125\n"
+        f"c,{voice.tid},user_out,{US},{UK},bare@contoso.com,,2030-03-01T11:00:00Z,60\n")
+    r = runner.invoke(cli, ["cdrs", "import", str(cdrs), "--db", db_url])
+    assert r.exit_code == 0, r.output
+    assert "2 rated, 0 duplicate, 1 blocked, 0 error" in r.output
+    assert "no_calling_plan" in r.output
+    assert voice.credits()["balance"] == "9.96"  # a: 2 min * 0.02; b: in the domestic pool
+    again = runner.invoke(cli, ["cdrs", "import", str(cdrs), "--db", db_url])
+    assert "0 rated, 3 duplicate" in again.output
+    assert voice.credits()["balance"] == "9.96"
+    with api.rt.db.uow() as uow:
+        rows = uow.conn.exec_driver_sql(
+            "SELECT ref, start_time, duration_s, included_minutes FROM usage_records "
+            "ORDER BY ref").all()
+    assert [(r[0], r[2], r[3]) for r in rows] == [("a", 61, 0), ("b", 125, 3)]
+    assert str(rows[0][1]).startswith("2030-03-01 09:00:00")
+
+
+def test_bad_cdr_file_rates_nothing(api, db_url, tmp_path):
+    voice = make_voice(api)
+    voice.fund("10.00")
+    cdrs = tmp_path / "cdrs.csv"
+    cdrs.write_text(
+        "call_id,tenant_id,call_type,from,to,upn,organizer_upn,start_time,duration_s\n"
+        f"a,{voice.tid},user_out,{US},{UK},payg@contoso.com,,2030-03-01T09:00:00Z,61\n"
+        f"b,{voice.tid},user_out,{US},{UK},payg@contoso.com,,not-a-time,61\n"
+        f"c,{voice.tid},user_out,{US},{UK},payg@contoso.com,,2030-03-01T09:00:00Z,-5\n"
+        f"a,{voice.tid},user_out,{US},{UK},payg@contoso.com,,2030-03-01T09:00:00Z,61\n")
+    r = runner.invoke(cli, ["cdrs", "import", str(cdrs), "--db", db_url])
+    assert r.exit_code == 1
+    for line in ("line 3", "line 4", "line 5"):
+        assert line in r.output
+    assert voice.credits()["balance"] == "10.00"
