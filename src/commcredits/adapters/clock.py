@@ -39,5 +39,9 @@ class ManualClock:
         conn.execute(sa.insert(clock_table).values(id=1, now=start))
         return start
 
+    def ensure(self, conn: sa.Connection) -> None:
+        """Create the clock row (at wall time) so that reads never have to write it."""
+        self.now(conn)
+
     def set(self, conn: sa.Connection, now: datetime) -> None:
         conn.execute(sa.update(clock_table).where(clock_table.c.id == 1).values(now=now))

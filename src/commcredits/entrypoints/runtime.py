@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+
+import sqlalchemy as sa
 
 from commcredits.adapters.clock import ManualClock, SystemClock
 from commcredits.adapters.db.engine import make_engine
@@ -25,6 +28,9 @@ class Runtime:
     def from_settings(cls, settings: Settings) -> Runtime:
         clock = ManualClock() if settings.manual_clock else SystemClock()
         db = Database(make_engine(settings.db), clock)
+        if isinstance(clock, ManualClock):
+            with db.engine.begin() as conn, contextlib.suppress(sa.exc.DBAPIError):
+                clock.ensure(conn)  # before any read-only unit of work needs it
         mailer = SmtpMailer(settings.smtp_url, settings.smtp_from) if settings.smtp_url else None
         return cls(settings, db, gateway_named(settings.payment_gateway), mailer)
 

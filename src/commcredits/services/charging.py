@@ -173,7 +173,9 @@ def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any]
         row = uow.directory.number(dialled.e164) if dialled else None
         toll_free = bool(row is not None and row.tenant_id == tenant.id
                          and row.type == "toll_free")
-        number = _maybe(body.get("from")) if toll_free else dialled
+        origin = _maybe(body.get("from"))
+        # the caller's origin prices toll-free calls and says domestic or international
+        number = origin if toll_free else (origin or dialled)
         if number is None:
             return rules.Route(free=True, capability=rules.FREECALL,
                                toll_free_inbound=toll_free), None

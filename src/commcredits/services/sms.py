@@ -42,6 +42,7 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
     decision, reason, charge, funding, capability = "allowed", None, ZERO, "free", "FREECALL"
     draws: list[lotrules.Draw] = []
     overage = ZERO
+    rate = None
     if outbound:
         deck = uow.rates.deck(cur)
         rate = deck.lookup(number.digits, "sms") if deck and number else None
@@ -76,15 +77,17 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
         result["reason"] = reason
     else:
         result.update(charge=fmt(charge, cur), currency=cur, funding=funding)
-        _record(uow, tenant.id, cur, body, user, number, segments, charge, overage, funding,
-                capability, draws)
+        destination = rate.destination if rate else (number.country if number else None)
+        _record(uow, tenant.id, cur, body, user, number, destination, segments, charge,
+                overage, funding, capability, draws)
     uow.charging.add_message(body["message_id"], tenant.id, json.dumps(result), uow.now)
     return result
 
 
 def _record(uow: UnitOfWork, tenant_id: str, cur: str, body: dict[str, Any], user: Any,
-            number: Any, segments: int, charge: Decimal, overage: Decimal, funding: str,
-            capability: str, draws: list[lotrules.Draw]) -> None:
+            number: Any, destination: str | None, segments: int, charge: Decimal,
+            overage: Decimal, funding: str, capability: str,
+            draws: list[lotrules.Draw]) -> None:
     scope = None
     if number is not None and user is not None:
         scope = "Domestic" if number.country == user.usage_location else "International"
@@ -95,7 +98,7 @@ def _record(uow: UnitOfWork, tenant_id: str, cur: str, body: dict[str, Any], use
         display_name=user.display_name if user else None, caller_id=body.get("from"),
         call_type="sms_out" if body["direction"] == "out" else "sms_in",
         number_type=number.number_type if number else None, scope=scope,
-        destination=number.country if number else None, destination_number=body["to"],
+        destination=destination, destination_number=body["to"],
         start_time=uow.now, end_time=uow.now, duration_s=0, segments=segments,
         connection_fee=ZERO, charge=charge, currency=cur, capability=capability,
         funding=funding, included_minutes=0, credits_charge=charge - overage,

@@ -32,14 +32,18 @@ from commcredits.adapters.db.repositories.tenants import TenantRepo
 class UnitOfWork:
     now: datetime
 
-    def __init__(self, engine: Engine, clock: Clock, decks: DeckCache) -> None:
+    def __init__(self, engine: Engine, clock: Clock, decks: DeckCache,
+                 readonly: bool = False) -> None:
         self._engine = engine
+        self._readonly = readonly
         self.clock = clock
         self._decks = decks
         self.conn: sa.Connection
 
     def __enter__(self) -> UnitOfWork:
         self.conn = self._engine.connect()
+        if self._readonly:
+            self.conn = self.conn.execution_options(readonly=True)
         self._tx = self.conn.begin()
         self.now = self.clock.now(self.conn)
         self.postgres = self.conn.dialect.name == "postgresql"
@@ -77,8 +81,10 @@ class Database:
         self.decks = DeckCache()
 
     @contextmanager
-    def uow(self) -> Iterator[UnitOfWork]:
-        with UnitOfWork(self.engine, self.clock, self.decks) as uow:
+    def uow(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        """A unit of work. ``readonly`` ones never commit and, on SQLite, take no write
+        lock (PostgreSQL needs no hint)."""
+        with UnitOfWork(self.engine, self.clock, self.decks, readonly) as uow:
             yield uow
 
     @property
