@@ -6,10 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import phonenumbers
-
 from commcredits.adapters.db.repositories.directory import User
-from commcredits.domain import licensing, tenancy
+from commcredits.domain import licensing, numbers, tenancy
 from commcredits.domain.errors import DomainError, conflict, invalid, not_found
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
@@ -124,13 +122,14 @@ def eligible_upns(uow: UnitOfWork, tenant_id: str, sku: str) -> list[str]:
 
 
 def normalize_number(value: str, *, field: str = "number") -> str:
+    """An E.164 number as given by an admin (``+`` required), normalized."""
+    if not value.strip().startswith("+"):
+        raise invalid("validation_error", f"{field} {value!r} must be E.164, starting with +")
     try:
-        parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException:
-        raise invalid("validation_error", f"{field} {value!r} is not an E.164 number") from None
-    if not phonenumbers.is_possible_number(parsed):
-        raise invalid("validation_error", f"{field} {value!r} is not a possible phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return numbers.classify(value).e164
+    except DomainError:
+        raise invalid("validation_error",
+                      f"{field} {value!r} is not a possible phone number") from None
 
 
 def add_number(uow: UnitOfWork, tenant_id: str, number: str, kind: str) -> dict[str, str]:
