@@ -246,6 +246,9 @@ def settle(route: Route, grant: Grant, duration_s: int, currency: str) -> Settle
     with_fee = grant.with_fee if grant.with_fee is not None else pool_s == 0
     credit_charge = rate.charge(credit_s, currency, with_fee=with_fee) if (
         rate and credit_s and route.credits) else ZERO
+    if grant.tail == "free" and grant.credit_reserved > ZERO and rate is not None \
+            and rate.per_minute == ZERO and rest > 0:
+        credit_charge = rate.charge(rest, currency, with_fee=with_fee)  # the fee bought it all
     overage_s = tail_s if grant.tail == "overage" else 0
     overage_charge = rate.charge(overage_s, currency, with_fee=with_fee and credit_s == 0) \
         if rate and overage_s else ZERO

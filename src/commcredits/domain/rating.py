@@ -31,6 +31,7 @@ NUMBER_TYPES = frozenset({"geographic", "mobile", "toll_free", "premium", "any",
 MAX_PREFIX = 15
 _PREFIX = re.compile(r"[0-9]{1,15}")
 _RATE = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")
+_INCREMENT = re.compile(r"[0-9]{1,4}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ def _parse_row(row: list[str], line: int) -> tuple[Rate | None, ImportProblem | 
         if not _RATE.fullmatch(value):
             return None, ImportProblem(line, f"{name} {value!r} must be a decimal ≥ 0 with at "
                                              "most 6 places")
-    if not increment.isdigit() or not 1 <= int(increment) <= 3600:
+    if not _INCREMENT.fullmatch(increment) or not 1 <= int(increment) <= 3600:
         return None, ImportProblem(line, f"increment_s {increment!r} must be 1-3600 seconds")
     try:
         return Rate(prefix, destination, number_type, Decimal(per_minute), Decimal(fee),
