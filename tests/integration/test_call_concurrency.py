@@ -11,9 +11,9 @@ import httpx
 from typer.testing import CliRunner
 
 from commcredits.entrypoints.cli import app as cli
+from commcredits.entrypoints.embedded import serving
 from commcredits.services.ledger import verify
 from tests.api.voice import UK_MOBILE, US, make_voice
-from tests.integration.server import serving
 
 THREADS = 32
 CALLS_PER_THREAD = 4

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import httpx
 
+from commcredits.entrypoints.embedded import serving
 from commcredits.services.ledger import verify
-from tests.integration.server import serving
 
 
 def test_parallel_orders_pay_exactly_once(api):

@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from commcredits.adapters.mailer import SmtpMailer
-from tests.integration.server import free_port
+from commcredits.entrypoints.embedded import free_port
 
 
 class Inbox:

@@ -1,4 +1,5 @@
-"""Run the real app under uvicorn on a free loopback port, in a background thread."""
+"""Run the real app under uvicorn on a free loopback port in a background thread: for tests,
+benchmarks and embedding the service in another Python process."""
 
 from __future__ import annotations
 
@@ -21,17 +22,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(rt: Runtime) -> Iterator[str]:
+def serving(rt: Runtime, *, run_jobs: bool = False) -> Iterator[str]:
+    """Serve ``rt`` on 127.0.0.1; yields the base URL; stops the server on exit."""
     port = free_port()
-    config = uvicorn.Config(create_app(runtime=rt), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(create_app(runtime=rt, run_jobs=run_jobs), host="127.0.0.1",
+                            port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the embedded server did not start")
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -1,0 +1,120 @@
+"""Real-time charging through the service layer: authorize + end, one transaction each."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from bench.common import Databases, Metric, median, percentile, pg_name, runtime
+from commcredits.domain import licensing
+from commcredits.entrypoints.runtime import Runtime
+from commcredits.services import charging, credits, directory, ledger, rating, tenants
+
+UPN = "caller@bench.example"
+LICENSES = ("MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP")
+SMALL_DECK = """prefix,destination,number_type,per_minute,connection_fee,increment_s
+1,United States,any,0.012,0,60
+44,United Kingdom,geographic,0.024,0.01,60
+447,United Kingdom Mobile,mobile,0.12,0,60
+49,Germany,any,0.03,0,60
+33,France,any,0.03,0,60
+"""
+FROM = "+14255550100"
+TO = "+442079460123"  # a London geographic number: not in a US user's pool, paid by credits
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    tenant_id: str
+    upn: str
+
+
+def prepare(rt: Runtime) -> Setup:
+    """A legacy US tenant with 1,000,000.00 of credits, one user holding Phone System, the
+    pay-as-you-go Calling Plan and the Communications Credits license, and a small deck."""
+    with rt.db.uow() as uow:
+        tenant = tenants.create_tenant(uow, "Bench Co", "US", "legacy")
+        for sku in LICENSES:
+            if not licensing.sku(sku).free_unlimited:  # MCOPSTNPP needs no seats
+                directory.add_seats(uow, tenant.id, sku, 10)
+        directory.create_user(uow, tenant.id, UPN, "Bench Caller", "US", "+14255550100")
+        for sku in LICENSES:
+            directory.assign_license(uow, tenant.id, UPN, sku)
+        card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2035)
+        credits.place_order(uow, rt.gateway, Decimal(50), tenant.id, "1000000.00", card["id"])
+        rating.import_deck(uow, tenant.currency, SMALL_DECK)
+        uow.commit()
+    return Setup(tenant.id, UPN)
+
+
+def call_body(setup: Setup, call_id: str) -> dict[str, Any]:
+    return {"call_id": call_id, "tenant_id": setup.tenant_id, "call_type": "user_out",
+            "from": FROM, "to": TO, "upn": setup.upn}
+
+
+def check_decision(decision: dict[str, Any]) -> None:
+    if decision.get("decision") != "allowed" or decision.get("funding") != "credits":
+        raise SystemExit(f"benchmark call was not allowed on credits: {decision}")
+
+
+def check_ledger(rt: Runtime, label: str) -> None:
+    """Fail loudly unless every balance re-derives from the ledger."""
+    with rt.db.uow() as uow:
+        checked, problems = ledger.verify(uow)
+    if problems or checked < 1:
+        listing = "\n".join(f"  {p}" for p in problems[:20])
+        raise SystemExit(f"ledger.verify found {len(problems)} problem(s) after the {label} "
+                         f"benchmark ({checked} tenants checked):\n{listing}")
+
+
+def durations(count: int, seed: int = 42) -> list[int]:
+    """Call lengths in seconds, within the first grant (no interim needed)."""
+    rng = random.Random(seed)
+    return [rng.randint(1, 280) for _ in range(count)]
+
+
+def _one(rt: Runtime, slice_s: int, setup: Setup, call_id: str, duration_s: int) -> float:
+    """Authorize and end one call; returns the authorize latency in seconds."""
+    start = time.perf_counter()
+    with rt.db.uow() as uow:
+        decision = charging.authorize_call(uow, slice_s, call_body(setup, call_id))
+        uow.commit()
+    authorized = time.perf_counter()
+    check_decision(decision)
+    with rt.db.uow() as uow:
+        charging.end_call(uow, call_id, duration_s)
+        uow.commit()
+    return authorized - start
+
+
+def run(quick: bool, dbs: Databases, backends: list[str]) -> list[Metric]:
+    calls = 300 if quick else 3000
+    warmup = 20
+    out = []
+    for backend in backends:
+        label = "SQLite" if backend == "sqlite" else "PostgreSQL"
+        with dbs.url(backend) as url, runtime(url) as rt:
+            setup = prepare(rt)
+            slice_s = rt.settings.grant_slice_s
+            lengths = durations(warmup + calls)
+            for i in range(warmup):
+                _one(rt, slice_s, setup, f"warm-{i}", lengths[i])
+            latencies = []
+            start = time.perf_counter()
+            for i in range(calls):
+                latencies.append(_one(rt, slice_s, setup, f"bench-{i}", lengths[warmup + i]))
+            elapsed = time.perf_counter() - start
+            check_ledger(rt, f"{label} service-layer")
+        ms = [x * 1000 for x in latencies]
+        out += [
+            Metric(pg_name("call_authorize_end_per_s", backend), calls / elapsed, "calls/s",
+                   f"{label}: authorize + end, a transaction each, 1 thread, {calls:,} calls"),
+            Metric(pg_name("call_authorize_p50_ms", backend), median(ms), "ms",
+                   f"{label}: authorize_call + commit, median"),
+            Metric(pg_name("call_authorize_p99_ms", backend), percentile(ms, 99), "ms",
+                   f"{label}: authorize_call + commit, 99th percentile"),
+        ]
+    return out
