@@ -158,9 +158,14 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
         with_fee=grant.with_fee, tail=grant.tail,
         status="active" if funding else "blocked", started_at=started, last_seen_at=uow.now,
         elapsed_s=0)
-    call = uow.charging.call(call_id)
-    assert call is not None
-    return decision_view(call)
+    out: dict[str, Any] = {"call_id": call_id, "decision": decision}
+    if reason:
+        out["reason"] = reason
+        return out
+    out["funding"] = funding
+    if grant.max_duration_s is not None:
+        out["max_duration_s"] = grant.max_duration_s
+    return out
 
 
 def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any],
@@ -284,8 +289,9 @@ def _settle(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     grant = _grant_of(call)
     s = rules.settle(route, grant, duration_s, cur)
     wallet = uow.tenants.wallet(tenant.id, lock=True)
-    wallet.reserved = max(ZERO, wallet.reserved - grant.credit_reserved)
-    uow.tenants.save_wallet(wallet)
+    released = max(ZERO, wallet.reserved - grant.credit_reserved)
+    changed = released != wallet.reserved
+    wallet.reserved = released
     charged, uncollected, draws = ZERO, ZERO, []
     if s.credit_charge > ZERO:
         lots = uow.credits.lots(tenant.id)
@@ -296,7 +302,10 @@ def _settle(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
             draws = lotrules.allocate(lots, charged, uow.now)
             txn = ledger_rules.spend(tenant.id, draws, ledger_rules.TxnKind.USAGE, "usage",
                                      reference=f"call {call.call_id}")
-            ledger.post(uow, wallet, txn)
+            ledger.post(uow, wallet, txn, lots)  # saves the wallet, release included
+            changed = False
+    if changed:
+        uow.tenants.save_wallet(wallet)
     if call.pool and call.pool_month:
         _settle_pool(uow, tenant, PoolKey.parse(call.pool), call.pool_month, grant.pool_s,
                      s.pool_minutes)

@@ -8,6 +8,7 @@ re-derives them and reports every mismatch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from commcredits.domain import ledger
 from commcredits.domain import notifications as notes
 from commcredits.domain.ledger import Transaction
+from commcredits.domain.lots import Lot
 from commcredits.domain.money import ZERO
 from commcredits.domain.wallet_events import after_change
 from commcredits.services import notify
@@ -25,11 +27,15 @@ if TYPE_CHECKING:
     from commcredits.adapters.db.uow import UnitOfWork
 
 
-def post(uow: UnitOfWork, wallet: WalletRow, txn: Transaction) -> str:
-    """Write ``txn`` and apply it to lots and the wallet. ``wallet`` must be locked."""
+def post(uow: UnitOfWork, wallet: WalletRow, txn: Transaction,
+         lots_now: Iterable[Lot] | None = None) -> str:
+    """Write ``txn`` and apply it to lots and the wallet (saving the wallet row with any other
+    change the caller made to it). ``wallet`` must be locked; ``lots_now`` saves a re-read
+    when the caller has just loaded the tenant's lots in this transaction."""
     if not txn.postings:
         raise ValueError("a ledger transaction needs at least one posting")
-    lots = {lot.id: lot for lot in uow.credits.lots(wallet.tenant_id)}
+    loaded = uow.credits.lots(wallet.tenant_id) if lots_now is None else lots_now
+    lots = {lot.id: lot for lot in loaded}
     changes: dict[str, Decimal] = {}
     for p in txn.postings:
         for account, sign in ((p.credit, 1), (p.debit, -1)):

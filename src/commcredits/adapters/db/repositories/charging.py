@@ -29,10 +29,10 @@ class ChargingRepo:
         return self.conn.execute(q).first()
 
     def add_call(self, **values: Any) -> None:
-        self.conn.execute(sa.insert(calls).values(**values))
+        self.conn.execute(sa.insert(calls), values)
 
     def update_call(self, call_id: str, **values: Any) -> None:
-        self.conn.execute(sa.update(calls).where(calls.c.call_id == call_id).values(**values))
+        self.conn.execute(_UPDATE_CALL, {"b_call_id": call_id, **values})
 
     def stale_calls(self, seen_before: datetime, limit: int = 500) -> list[sa.Row]:
         q = (sa.select(calls).where(calls.c.status == "active",
@@ -64,9 +64,8 @@ class ChargingRepo:
         return self.conn.execute(q.with_for_update() if lock and self.postgres else q).one()
 
     def update_pool(self, tenant_id: str, month: str, pool: str, **values: Any) -> None:
-        self.conn.execute(sa.update(pool_usage).where(
-            pool_usage.c.tenant_id == tenant_id, pool_usage.c.month == month,
-            pool_usage.c.pool == pool).values(**values))
+        self.conn.execute(_UPDATE_POOL, {"b_tenant_id": tenant_id, "b_month": month,
+                                         "b_pool": pool, **values})
 
     def pools(self, tenant_id: str, month: str) -> list[sa.Row]:
         return list(self.conn.execute(sa.select(pool_usage).where(
@@ -74,7 +73,7 @@ class ChargingRepo:
 
     # -- usage records -----------------------------------------------------------------------
     def add_usage(self, **values: Any) -> None:
-        self.conn.execute(sa.insert(usage_records).values(**values))
+        self.conn.execute(sa.insert(usage_records), values)
 
     def usage_exists(self, tenant_id: str, kind: str, ref: str) -> bool:
         return self.conn.scalar(sa.select(sa.func.count()).select_from(usage_records).where(
@@ -107,7 +106,7 @@ class ChargingRepo:
 
     # -- auto-recharge attempts --------------------------------------------------------------
     def add_recharge(self, **values: Any) -> None:
-        self.conn.execute(sa.insert(recharges).values(**values))
+        self.conn.execute(sa.insert(recharges), values)
 
     def open_recharge(self, tenant_id: str) -> sa.Row | None:
         return self.conn.execute(sa.select(recharges).where(
@@ -132,3 +131,10 @@ class ChargingRepo:
     def recharges(self, tenant_id: str) -> list[sa.Row]:
         return list(self.conn.execute(sa.select(recharges).where(
             recharges.c.tenant_id == tenant_id).order_by(recharges.c.created_at)))
+
+
+# built once: the hot path only binds values (the SET clause comes from the parameters)
+_UPDATE_CALL = sa.update(calls).where(calls.c.call_id == sa.bindparam("b_call_id"))
+_UPDATE_POOL = sa.update(pool_usage).where(
+    pool_usage.c.tenant_id == sa.bindparam("b_tenant_id"),
+    pool_usage.c.month == sa.bindparam("b_month"), pool_usage.c.pool == sa.bindparam("b_pool"))

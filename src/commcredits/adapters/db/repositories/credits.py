@@ -44,10 +44,11 @@ class CreditsRepo:
 
     # -- lots ------------------------------------------------------------------------------
     def add_lot(self, tenant_id: str, lot: Lot, order_id: str | None) -> None:
-        self.conn.execute(sa.insert(lots).values(
-            id=lot.id, tenant_id=tenant_id, seq=lot.seq, amount=lot.amount,
-            remaining=lot.remaining, purchased_at=lot.purchased_at, expires_at=lot.expires_at,
-            source=lot.source.value, order_id=order_id, expiring_notified=False))
+        self.conn.execute(sa.insert(lots), {
+            "id": lot.id, "tenant_id": tenant_id, "seq": lot.seq, "amount": lot.amount,
+            "remaining": lot.remaining, "purchased_at": lot.purchased_at,
+            "expires_at": lot.expires_at, "source": lot.source.value, "order_id": order_id,
+            "expiring_notified": False})
 
     def lots(self, tenant_id: str) -> list[Lot]:
         q = sa.select(lots).where(lots.c.tenant_id == tenant_id).order_by(
@@ -55,7 +56,7 @@ class CreditsRepo:
         return [_lot(r) for r in self.conn.execute(q)]
 
     def set_remaining(self, lot_id: str, remaining: Decimal) -> None:
-        self.conn.execute(sa.update(lots).where(lots.c.id == lot_id).values(remaining=remaining))
+        self.conn.execute(_SET_REMAINING, {"b_id": lot_id, "remaining": remaining})
 
     def tenants_with_lots_due(self, before: datetime) -> list[str]:
         """Tenants having a lot with money left that expires before ``before``."""
@@ -74,10 +75,10 @@ class CreditsRepo:
     # -- ledger ----------------------------------------------------------------------------
     def record(self, txn_id: str, tenant_id: str, seq: int, txn: Transaction, at: datetime,
                balance_after: Decimal) -> None:
-        self.conn.execute(sa.insert(ledger_transactions).values(
-            id=txn_id, tenant_id=tenant_id, seq=seq, kind=txn.kind.value, at=at,
-            amount=txn.wallet_delta, balance_after=balance_after, lot_id=txn.lot_id,
-            reference=txn.reference))
+        self.conn.execute(sa.insert(ledger_transactions), {
+            "id": txn_id, "tenant_id": tenant_id, "seq": seq, "kind": txn.kind.value, "at": at,
+            "amount": txn.wallet_delta, "balance_after": balance_after, "lot_id": txn.lot_id,
+            "reference": txn.reference})
         self.conn.execute(sa.insert(ledger_postings), [
             {"transaction_id": txn_id, "tenant_id": tenant_id, "debit_account": p.debit,
              "credit_account": p.credit, "amount": p.amount} for p in txn.postings])
@@ -122,3 +123,6 @@ class CreditsRepo:
         q = (sa.select(orders).where(orders.c.tenant_id == tenant_id)
              .order_by(orders.c.created_at.desc(), orders.c.id))
         return list(self.conn.execute(q))
+
+
+_SET_REMAINING = sa.update(lots).where(lots.c.id == sa.bindparam("b_id"))

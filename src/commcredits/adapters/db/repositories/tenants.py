@@ -73,8 +73,13 @@ class TenantRepo:
 
     def save_wallet(self, w: WalletRow) -> None:
         ar = w.auto_recharge
-        self.conn.execute(sa.update(wallets).where(wallets.c.tenant_id == w.tenant_id).values(
-            balance=w.balance, reserved=w.reserved, lot_seq=w.lot_seq, txn_seq=w.txn_seq,
-            ar_enabled=ar.enabled, ar_recharge_amount=ar.recharge_amount,
-            ar_trigger_amount=ar.trigger_amount, ar_payment_method_id=ar.payment_method_id,
-            ar_status=ar.status.value, ar_armed=w.ar_armed, zero_notified=w.zero_notified))
+        self.conn.execute(_SAVE_WALLET, {
+            "b_tenant_id": w.tenant_id, "balance": w.balance, "reserved": w.reserved,
+            "lot_seq": w.lot_seq, "txn_seq": w.txn_seq, "ar_enabled": ar.enabled,
+            "ar_recharge_amount": ar.recharge_amount, "ar_trigger_amount": ar.trigger_amount,
+            "ar_payment_method_id": ar.payment_method_id, "ar_status": ar.status.value,
+            "ar_armed": w.ar_armed, "zero_notified": w.zero_notified})
+
+
+# built once: the hot path only binds values
+_SAVE_WALLET = sa.update(wallets).where(wallets.c.tenant_id == sa.bindparam("b_tenant_id"))
