@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from commcredits.domain import forecast as forecasting
 from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import lots, tenancy
 from commcredits.domain.errors import invalid, not_found
@@ -210,3 +212,30 @@ def transactions_view(uow: UnitOfWork, tenant_id: str) -> list[dict[str, Any]]:
              "lot_id": line.lot_id, "reference": line.reference}
             for line in uow.credits.ledger(tenant_id)]
 
+
+
+def forecast_view(uow: UnitOfWork, tenant_id: str, min_order: Decimal,
+                  days: int = 28) -> dict[str, Any]:
+    """Spend per day over the last ``days``, the burn rate, when the balance runs out at that
+    rate, and a recommended auto-recharge trigger and amount."""
+    if not 1 <= days <= 366:
+        raise invalid("validation_error", "days must be 1 to 366")
+    tenant = get_tenant(uow, tenant_id)
+    cur = tenant.currency
+    today = uow.now.date()
+    since = datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
+    by_day = {date.fromisoformat(d): v for d, v in uow.credits.usage_by_day(tenant_id,
+                                                                            since).items()}
+    view = credits_view(uow, tenant_id)
+    available = Decimal(view["available"])
+    f = forecasting.forecast(by_day, today, days, available, min_order, cur)
+    return {
+        "currency": cur, "days": days, "balance": view["balance"],
+        "available": view["available"], "spent": fmt(f.spent, cur),
+        "burn_per_day": fmt(f.burn_per_day, cur), "runout_days": f.runout_days,
+        "runout_date": None if f.runout_days is None
+        else (today + timedelta(days=f.runout_days)).isoformat(),
+        "daily": [{"date": d.isoformat(), "amount": fmt(a, cur)} for d, a in f.daily],
+        "recommended": {"trigger_amount": fmt(f.recommended_trigger, cur),
+                        "recharge_amount": fmt(f.recommended_recharge, cur)},
+    }

@@ -91,6 +91,16 @@ class CreditsRepo:
         return [LedgerLine(r.id, r.seq, r.kind, r.at, r.amount, r.balance_after, r.lot_id,
                            r.reference) for r in self.conn.execute(q)]
 
+    def usage_by_day(self, tenant_id: str, since: datetime) -> dict[str, Decimal]:
+        """Money spent on usage per UTC day (``YYYY-MM-DD``) since ``since``."""
+        day = sa.func.date(ledger_transactions.c.at)
+        q = (sa.select(day, sa.func.sum(ledger_transactions.c.amount))
+             .where(ledger_transactions.c.tenant_id == tenant_id,
+                    ledger_transactions.c.kind == "usage", ledger_transactions.c.at >= since)
+             .group_by(day))
+        # SUM keeps the Amount type, so totals come back as exact Decimals
+        return {str(d)[:10]: -total for d, total in self.conn.execute(q)}
+
     def postings(self, tenant_id: str) -> list[tuple[str, str, str, Decimal]]:
         q = (sa.select(ledger_postings.c.transaction_id, ledger_postings.c.debit_account,
                        ledger_postings.c.credit_account, ledger_postings.c.amount)

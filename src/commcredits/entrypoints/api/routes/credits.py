@@ -81,6 +81,15 @@ def get_credits(tid: str, request: Request, who: Principal = Depends(caller)) ->
     return read(request, lambda uow: credits.credits_view(uow, tid))
 
 
+@router.get("/credits/forecast")
+def forecast(tid: str, request: Request, days: int = 28,
+             who: Principal = Depends(caller)) -> Any:
+    """Spend per day, burn rate, runout forecast and a recommended auto-recharge."""
+    authorize(who, Action.READ, tid)
+    min_order = runtime(request).settings.min_order
+    return read(request, lambda uow: credits.forecast_view(uow, tid, min_order, days))
+
+
 @router.put("/credits/auto-recharge")
 def set_auto_recharge(tid: str, body: AutoRechargeIn, request: Request,
                       who: Principal = Depends(caller)) -> JSONResponse:
