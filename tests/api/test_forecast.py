@@ -17,7 +17,7 @@ def test_forecast_from_recent_spend(api):
     api.rt.settings.min_order = Decimal("50")  # fund() lowered it
     f = api.get(f"/v1/tenants/{v.tid}/credits/forecast?days=7", expect=200).json()
     assert f["spent"] == "1.20" and f["balance"] == "48.80"
-    assert [d["date"] for d in f["daily"]][0] == "2030-03-14"
+    assert f["daily"][0]["date"] == "2030-03-14"
     assert [d["amount"] for d in f["daily"]][-3:] == ["0.20", "0.40", "0.60"]
     assert f["burn_per_day"] == "0.17"  # 1.20 / 7
     assert f["runout_days"] == 284  # 48.80 / (1.20 / 7) = 284.67
