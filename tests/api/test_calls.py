@@ -259,3 +259,23 @@ def test_sms(voice, api):
     assert sms("m3", upn="nocred@contoso.com")["reason"] == "no_credits_license"
     assert voice.credits()["balance"] == "49.85"
     ledger_ok(api)
+
+
+def test_per_user_daily_cap(voice, api):
+    r = api.patch(f"/v1/tenants/{voice.tid}", {"user_daily_cap": "0.10"}, expect=200)
+    assert r.json()["user_daily_cap"] == "0.10"
+    d = voice.call("a1", UK)  # 0.02/min: 0.10 buys 5 minutes
+    assert d["max_duration_s"] == 300
+    assert voice.interim("a1", 280) == {"continue": True, "max_duration_s": 300}
+    voice.end("a1", 300)
+    assert voice.call("a2", UK) == {"call_id": "a2", "decision": "blocked",
+                                    "reason": "daily_cap_reached"}
+    # other users have their own cap; included minutes are not capped
+    assert voice.call("b1", UK, upn="dom@contoso.com")["funding"] == "credits"
+    assert voice.call("b2", US, upn="payg@contoso.com")["decision"] == "blocked"
+    assert voice.call("b3", US, upn="dom@contoso.com")["funding"] == "included"
+    api.set_clock("2030-03-11T00:00:01Z")  # a new UTC day
+    assert voice.call("a3", UK)["funding"] == "credits"
+    api.patch(f"/v1/tenants/{voice.tid}", {"user_daily_cap": None}, expect=200)
+    assert api.get(f"/v1/tenants/{voice.tid}").json()["user_daily_cap"] is None
+    api.patch(f"/v1/tenants/{voice.tid}", {"user_daily_cap": "-1"}, expect=422)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 
@@ -58,6 +59,7 @@ class Tenant:
     commerce: Commerce
     allow_premium: bool = False  # premium-rate destinations are blocked unless allowed
     blocked_prefixes: frozenset[str] = frozenset()  # E.164 digit prefixes never to call
+    user_daily_cap: Decimal | None = None  # most credits one user may spend per UTC day
 
 
 def check_can_buy_credits(tenant: Tenant) -> None:

@@ -104,6 +104,27 @@ def _party(uow: UnitOfWork, tenant_id: str, upn: str | None) -> Party | None:
     return Party(user.id, user.upn, user.display_name, user.usage_location, user.licenses)
 
 
+def _within_cap(uow: UnitOfWork, tenant: Tenant, party: Party | None,
+                available: Decimal) -> tuple[Decimal, bool]:
+    """What this user may still be granted today: the available balance, or less under the
+    tenant's per-user daily cap (a toll-fraud guardrail). Returns (amount, cap is binding)."""
+    if tenant.user_daily_cap is None or party is None:
+        return available, False
+    day = uow.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    left = max(ZERO, tenant.user_daily_cap - uow.charging.user_credit_use(tenant.id, party.id,
+                                                                           day))
+    return (left, True) if left < available else (available, False)
+
+
+def _party_of(uow: UnitOfWork, tenant_id: str, user_id: str | None) -> Party | None:
+    if user_id is None:
+        return None
+    user = uow.directory.user_by_id(tenant_id, user_id)
+    if user is None:
+        return None
+    return Party(user.id, user.upn, user.display_name, user.usage_location, user.licenses)
+
+
 def _available(uow: UnitOfWork, wallet: WalletRow, tenant_id: str) -> Decimal:
     spendable = sum((lot.remaining for lot in uow.credits.lots(tenant_id)
                      if lot.is_live(uow.now)), ZERO)
@@ -132,19 +153,23 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     party = _party(uow, tenant.id, upn or body.get("upn"))
     route, number = _route(uow, tenant, call_type, body, party)
     grant, pool_take, money = Grant(), 0, ZERO
+    capped = False
     month = poolrules.month_of(started)
     wallet = None
     if not route.blocked and not (route.free and route.pool is None):
         wallet = uow.tenants.wallet(tenant.id, lock=True)
         pool_left = _pool_left_s(uow, tenant.id, route.pool, month) if route.pool else 0
-        ext = rules.extend(route, Grant(), slice_s, pool_left,
-                           _available(uow, wallet, tenant.id), tenant.currency)
+        available = _available(uow, wallet, tenant.id)
+        spendable, capped = _within_cap(uow, tenant, party, available)
+        ext = rules.extend(route, Grant(), slice_s, pool_left, spendable, tenant.currency)
         grant, pool_take, money = ext.grant, ext.pool_take_s, ext.money_take
     elif route.free:
         grant = Grant(tail="free")
     funding = rules.first_funding(route, grant)
     decision = "allowed" if funding else "blocked"
     reason = None if funding else rules.block_reason(route)
+    if reason == "insufficient_credits" and wallet is not None and capped:
+        reason = "daily_cap_reached"
     if funding and wallet is not None:
         _reserve(uow, wallet, tenant.id, route, month, pool_take, money)
     uow.charging.add_call(
@@ -253,8 +278,9 @@ def interim(uow: UnitOfWork, slice_s: int, call_id: str, elapsed_s: int) -> dict
         month = call.pool_month or poolrules.month_of(uow.now)
         pool_left = _pool_left_s(uow, tenant.id, route.pool, month) if route.pool else 0
         want = elapsed_s + slice_s - grant.max_duration_s
-        ext = rules.extend(route, grant, want, pool_left, _available(uow, wallet, tenant.id),
-                           tenant.currency)
+        party = _party_of(uow, tenant.id, call.user_id)
+        spendable, _ = _within_cap(uow, tenant, party, _available(uow, wallet, tenant.id))
+        ext = rules.extend(route, grant, want, pool_left, spendable, tenant.currency)
         _reserve(uow, wallet, tenant.id, route, month, ext.pool_take_s, ext.money_take)
         grant = ext.grant
         values.update(pool_s=grant.pool_s, credit_s=grant.credit_s,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from commcredits.domain import tenancy
 from commcredits.domain.errors import invalid, not_found
-from commcredits.domain.money import is_currency
+from commcredits.domain.money import is_currency, parse_amount
 from commcredits.domain.tenancy import Commerce, Tenant
 from commcredits.services.ids import new_id
 
@@ -45,11 +45,22 @@ def change_commerce(uow: UnitOfWork, tenant_id: str, commerce: str) -> Tenant:
     return get_tenant(uow, tenant_id)
 
 
+KEEP = object()  # "leave as it is" (None means "no cap")
+
+
 def set_call_policy(uow: UnitOfWork, tenant_id: str, allow_premium: bool | None,
-                    blocked_prefixes: list[str] | None) -> Tenant:
-    """Toll-fraud guardrails: premium destinations, and prefixes never to call."""
-    get_tenant(uow, tenant_id)
+                    blocked_prefixes: list[str] | None,
+                    user_daily_cap: object = KEEP) -> Tenant:
+    """Toll-fraud guardrails: premium destinations, prefixes never to call, and the most
+    credits one user may spend per UTC day (None removes the cap)."""
+    tenant = get_tenant(uow, tenant_id)
     values: dict[str, object] = {}
+    if user_daily_cap is not KEEP:
+        cap = None if user_daily_cap is None else parse_amount(
+            user_daily_cap, tenant.currency, field="user_daily_cap")
+        if cap is not None and cap < 0:
+            raise invalid("validation_error", "user_daily_cap must be zero or more")
+        values["user_daily_cap"] = cap
     if allow_premium is not None:
         values["allow_premium"] = allow_premium
     if blocked_prefixes is not None:

@@ -32,6 +32,7 @@ tenants = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("allow_premium", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("blocked_prefixes", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("user_daily_cap", Amount),  # most credits one user may spend a UTC day
 )
 
 wallets = sa.Table(

@@ -37,6 +37,7 @@ class TenantPatch(Body):
     commerce: Literal["legacy", "nce"] | None = None
     allow_premium: bool | None = None  # premium-rate destinations (blocked by default)
     blocked_prefixes: list[str] | None = Field(None, max_length=500)
+    user_daily_cap: Money | None = None  # null removes the cap
 
 
 class ApiKeyIn(Body):

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from commcredits.adapters.db.repositories.directory import User
+from commcredits.domain.money import fmt
 from commcredits.domain.tenancy import Tenant
 
 
 def tenant(t: Tenant) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "country": t.country, "currency": t.currency,
             "commerce": t.commerce.value, "allow_premium": t.allow_premium,
-            "blocked_prefixes": sorted(t.blocked_prefixes)}
+            "blocked_prefixes": sorted(t.blocked_prefixes),
+            "user_daily_cap": None if t.user_daily_cap is None
+            else fmt(t.user_daily_cap, t.currency)}
 
 
 def user(u: User) -> dict[str, Any]:

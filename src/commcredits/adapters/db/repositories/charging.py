@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,6 +46,16 @@ class ChargingRepo:
         if tenant_id:
             q = q.where(calls.c.tenant_id == tenant_id)
         return list(self.conn.execute(q))
+
+    def user_credit_use(self, tenant_id: str, user_id: str, since: datetime) -> Decimal:
+        """Credits a user has spent since ``since`` plus what their live calls hold."""
+        spent = self.conn.scalar(sa.select(sa.func.sum(usage_records.c.credits_charge)).where(
+            usage_records.c.tenant_id == tenant_id, usage_records.c.user_id == user_id,
+            usage_records.c.start_time >= since))
+        held = self.conn.scalar(sa.select(sa.func.sum(calls.c.credit_reserved)).where(
+            calls.c.tenant_id == tenant_id, calls.c.user_id == user_id,
+            calls.c.status == "active"))
+        return (spent or Decimal(0)) + (held or Decimal(0))
 
     # -- pools -----------------------------------------------------------------------------
     def pool(self, tenant_id: str, month: str, pool: str, *, lock: bool = False) -> sa.Row:

@@ -38,8 +38,14 @@ class DirectoryRepo:
             usage_location=user.usage_location, phone_number=user.phone_number, created_at=now))
 
     def user(self, tenant_id: str, upn: str) -> User | None:
-        row = self.conn.execute(sa.select(users).where(
-            users.c.tenant_id == tenant_id, sa.func.lower(users.c.upn) == upn.lower())).first()
+        return self._user(sa.func.lower(users.c.upn) == upn.lower(), tenant_id)
+
+    def user_by_id(self, tenant_id: str, user_id: str) -> User | None:
+        return self._user(users.c.id == user_id, tenant_id)
+
+    def _user(self, match: sa.ColumnElement[bool], tenant_id: str) -> User | None:
+        row = self.conn.execute(sa.select(users).where(users.c.tenant_id == tenant_id,
+                                                       match)).first()
         if row is None:
             return None
         held = self.conn.scalars(sa.select(license_assignments.c.sku).where(

@@ -41,15 +41,17 @@ def get_tenant(tid: str, request: Request, who: Principal = Depends(caller)) -> 
 def patch_tenant(tid: str, body: TenantPatch, request: Request,
                  who: Principal = Depends(caller)) -> JSONResponse:
     """Change the commerce model (operator; legacy → nce requires auto-recharge off) and the
-    toll-fraud guardrails ``allow_premium`` and ``blocked_prefixes`` (operator or the
-    tenant's global admin)."""
+    toll-fraud guardrails ``allow_premium``, ``blocked_prefixes`` and ``user_daily_cap``
+    (operator or the tenant's global admin)."""
     authorize(who, Action.OPERATE if body.commerce is not None else Action.ADMINS, tid)
 
     def work(uow: Any, _: str | None) -> dict[str, Any]:
         if body.commerce is not None:
             tenants.change_commerce(uow, tid, body.commerce)
+        cap = body.user_daily_cap if "user_daily_cap" in body.model_fields_set \
+            else tenants.KEEP
         return views.tenant(tenants.set_call_policy(uow, tid, body.allow_premium,
-                                                    body.blocked_prefixes))
+                                                    body.blocked_prefixes, cap))
     return write(request, who, work, body)
 
 
