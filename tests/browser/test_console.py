@@ -1,83 +1,27 @@
 """The web console in real headless Chromium (Debian's ``chromium`` package, via Playwright).
 
-Each test serves ``create_app`` with uvicorn on a free 127.0.0.1 port, sets the tenant up
-through the REST API, then signs in and clicks through the pages like a person would.
+Each test serves ``create_app`` with uvicorn on a free 127.0.0.1 port (``conftest.py``), sets
+the tenant up through the REST API, then signs in and clicks through the pages like a person
+would.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from commcredits.entrypoints.api.app import create_app
-from commcredits.entrypoints.runtime import Runtime
+from tests.browser.helpers import add_admin, login
 from tests.conftest import Api
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-PASSWORD = "correct-horse-42"
 DECLINED_CARD = "4000000000000002"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def server(runtime: Runtime) -> Iterator[str]:
-    """The app served by a real uvicorn in a background thread; yields its base URL."""
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(runtime=runtime), host="127.0.0.1",
-                                        port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start", pytrace=False)
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
 
 
 @dataclass
@@ -92,20 +36,6 @@ def tenant(api: Api) -> Tenant:
     return Tenant(tid, api.card(tid))
 
 
-def _admin(api: Api, tid: str, role: str) -> str:
-    email = f"{role}-{secrets.token_hex(3)}@example.com"
-    api.post(f"/v1/tenants/{tid}/admins", {"email": email, "password": PASSWORD, "role": role},
-             expect=201)
-    return email
-
-
-def _login(page: Page, base: str, email: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def _add_funds(page: Page, amount: str, method_label: str | None = None) -> None:
     form = page.locator("#add-funds form")
     form.get_by_label("Amount").fill(amount)
@@ -116,8 +46,8 @@ def _add_funds(page: Page, amount: str, method_label: str | None = None) -> None
 
 def test_wrong_password_shows_an_error(page: Page, server: str, api: Api,
                                        tenant: Tenant) -> None:
-    email = _admin(api, tenant.id, "global_admin")
-    _login(page, server, email, "not-the-password")
+    email = add_admin(api, tenant.id, "global_admin")
+    login(page, server, email, "not-the-password")
     expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
     expect(page).to_have_url(f"{server}/login")
     expect(page.get_by_label("Email")).to_have_value(email)
@@ -135,8 +65,8 @@ def test_console_without_a_session_redirects_to_login(page: Page, server: str) -
 def test_global_admin_sees_balance_and_lots(page: Page, server: str, api: Api,
                                             tenant: Tenant) -> None:
     assert api.order(tenant.id, "100.00", tenant.card).status_code == 201
-    email = _admin(api, tenant.id, "global_admin")
-    _login(page, server, email)
+    email = add_admin(api, tenant.id, "global_admin")
+    login(page, server, email)
     expect(page).to_have_url(f"{server}/console")
     expect(page.locator("#balance")).to_have_text("100.00")
     expect(page.locator("#reserved")).to_have_text("0.00")
@@ -156,7 +86,7 @@ def test_add_funds_form_adds_a_lot(page: Page, server: str, api: Api, tenant: Te
     api.post(f"/v1/tenants/{tenant.id}/payment-methods",
              {"type": "enterprise_agreement", "agreement_number": "EA-7781"}, expect=201)
     assert api.order(tenant.id, "100.00", tenant.card).status_code == 201
-    _login(page, server, _admin(api, tenant.id, "global_admin"))
+    login(page, server, add_admin(api, tenant.id, "global_admin"))
     expect(page.locator("#balance")).to_have_text("100.00")
 
     _add_funds(page, "75.50", "Visa •••• 4242 (exp 12/2035)")
@@ -188,7 +118,7 @@ def test_declined_card_shows_the_error_and_keeps_the_balance(page: Page, server:
                                                              tenant: Tenant) -> None:
     assert api.order(tenant.id, "100.00", tenant.card).status_code == 201
     api.card(tenant.id, DECLINED_CARD)
-    _login(page, server, _admin(api, tenant.id, "billing_admin"))
+    login(page, server, add_admin(api, tenant.id, "billing_admin"))
 
     _add_funds(page, "60.00", "Visa •••• 0002 (exp 12/2035)")
     expect(page.get_by_role("alert")).to_contain_text("payment_declined")
@@ -204,7 +134,7 @@ def test_declined_card_shows_the_error_and_keeps_the_balance(page: Page, server:
 def test_reports_reader_cannot_add_funds(page: Page, server: str, api: Api,
                                          tenant: Tenant) -> None:
     assert api.order(tenant.id, "100.00", tenant.card).status_code == 201
-    _login(page, server, _admin(api, tenant.id, "reports_reader"))
+    login(page, server, add_admin(api, tenant.id, "reports_reader"))
     expect(page.locator("#balance")).to_have_text("100.00")
     expect(page.locator("#add-funds")).to_have_count(0)
     expect(page.get_by_role("button", name="Add funds")).to_have_count(0)
@@ -223,7 +153,7 @@ def test_auto_recharge_form_and_users_page(page: Page, server: str, api: Api,
                                            tenant: Tenant) -> None:
     api.post(f"/v1/tenants/{tenant.id}/users", {"upn": "ann@example.com", "display_name": "Ann",
                                                 "usage_location": "US"}, expect=201)
-    _login(page, server, _admin(api, tenant.id, "global_admin"))
+    login(page, server, add_admin(api, tenant.id, "global_admin"))
     box = page.locator("#auto-recharge")
     box.get_by_text("Change").click()
     box.get_by_label("Auto-recharge on").check()
@@ -243,7 +173,7 @@ def test_auto_recharge_form_and_users_page(page: Page, server: str, api: Api,
 
 
 def test_logout_ends_the_session(page: Page, server: str, api: Api, tenant: Tenant) -> None:
-    _login(page, server, _admin(api, tenant.id, "global_admin"))
+    login(page, server, add_admin(api, tenant.id, "global_admin"))
     expect(page).to_have_url(f"{server}/console")
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{server}/login")
