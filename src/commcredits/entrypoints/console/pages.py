@@ -19,13 +19,10 @@ bad download link answers the 422 error page.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -35,23 +32,22 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import (
-    FileResponse,
     HTMLResponse,
     RedirectResponse,
     Response,
-    StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from starlette.background import BackgroundTask
 
 from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize
 from commcredits.domain.errors import DomainError, ErrorKind, invalid
 from commcredits.domain.licensing import CATALOG
 from commcredits.domain.pools import month_of
+from commcredits.entrypoints.api.deps import run_recharges
 from commcredits.entrypoints.api.errors import STATUS
+from commcredits.entrypoints.downloads import report_file
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import credits, notify, pools
 from commcredits.services import reports as rep
@@ -299,11 +295,13 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
                 uow.access.complete_idempotency_key(sess.principal.id, f"console:{token[:100]}",
                                                     303, json.dumps(order))
             uow.commit()
+            started = sorted(uow.recharges_requested)
     except DomainError as e:
         try:
             return _console_page(request, sess, error=e, form=form, status=_status(e))
         except DomainError as e2:
             return _error_page(request, sess, _status(e2), "Not available", e2.message)
+    run_recharges(request, started)
     return RedirectResponse(f"/console?added={order['id']}", status_code=303)
 
 
@@ -328,12 +326,14 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
         with rt.db.uow() as uow:
             credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body)
             uow.commit()
+            started = sorted(uow.recharges_requested)
     except DomainError as e:
         form = {f"ar_{k}": ("on" if v is True else v or "") for k, v in body.items()}
         try:
             return _console_page(request, sess, error=e, form=form, status=_status(e))
         except DomainError as e2:
             return _error_page(request, sess, _status(e2), "Not available", e2.message)
+    run_recharges(request, started)
     return RedirectResponse("/console?notice=auto_recharge", status_code=303)
 
 
@@ -466,20 +466,7 @@ def reports_export(request: Request, kind: str = "pstn", format: str = "csv",
         return _error_page(request, sess, _status(e), "Cannot export", e.message)
     rows = rep.stream(db, report, tid, period)
     name = rep.file_name(report, tid, period, fmt_)
-    headers = {"Content-Disposition": f'attachment; filename="{name}"', **NO_STORE}
-    if fmt_ == "csv":
-        return StreamingResponse(rep.csv_lines(report, rows), media_type=rep.CSV_MEDIA_TYPE,
-                                 headers=headers)
-    fd, tmp = tempfile.mkstemp(prefix="commcredits-", suffix=".xlsx")
-    os.close(fd)
-    try:
-        rep.write_xlsx(Path(tmp), report, rows)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return FileResponse(tmp, media_type=rep.XLSX_MEDIA_TYPE, filename=name, headers=NO_STORE,
-                        background=BackgroundTask(os.unlink, tmp))
+    return report_file(report, rows, fmt_, name, headers=NO_STORE)
 
 
 def _shift_month(month: str, delta: int) -> str:

@@ -3,19 +3,15 @@ minute-pools report. Every tenant role and the operator may read them."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import Response, StreamingResponse
 
 from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import Action, Principal, authorize
 from commcredits.entrypoints.api.deps import caller, read, runtime
+from commcredits.entrypoints.downloads import report_file
 from commcredits.services import pools
 from commcredits.services import reports as rep
 
@@ -57,21 +53,7 @@ def _export(request: Request, who: Principal, tid: str, report: rep.Report, from
     rows = rep.stream(db, report, tid, period)
     if kind == "json":
         return StreamingResponse(rep.json_chunks(report, rows), media_type="application/json")
-    name = rep.file_name(report, tid, period, kind)
-    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
-    if kind == "csv":
-        return StreamingResponse(rep.csv_lines(report, rows), media_type=rep.CSV_MEDIA_TYPE,
-                                 headers=disposition)
-    fd, tmp = tempfile.mkstemp(prefix="commcredits-", suffix=".xlsx")
-    os.close(fd)
-    try:
-        rep.write_xlsx(Path(tmp), report, rows)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return FileResponse(tmp, media_type=rep.XLSX_MEDIA_TYPE, filename=name,
-                        background=BackgroundTask(os.unlink, tmp))
+    return report_file(report, rows, kind, rep.file_name(report, tid, period, kind))
 
 
 @router.get("/pstn-usage", responses=_EXPORT_RESPONSES, response_class=Response)
