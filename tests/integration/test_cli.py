@@ -88,3 +88,15 @@ def test_jobs_run(db_url, api, monkeypatch):
     assert result.stdout.split("expire")[1].split()[1] == "1"
     assert api.credits(tid)["balance"] == "0.00"
     run("jobs", "run", "bogus", "--db", db_url, code=2)
+
+
+def test_json_log_lines():
+    import json
+    import logging
+
+    from commcredits.entrypoints.logs import JsonFormatter
+    record = logging.LogRecord("commcredits.jobs", logging.INFO, __file__, 1, "ran %s",
+                               ("expire",), None)
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["level"] == "info" and entry["message"] == "ran expire"
+    assert entry["logger"] == "commcredits.jobs" and entry["time"].endswith("+00:00")

@@ -63,11 +63,13 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     """API + console + background jobs in one process."""
     import uvicorn
 
+    from commcredits.entrypoints import logs
     from commcredits.entrypoints.api.app import create_app
     rt = _runtime(db)
+    log_config = logs.configure(rt.settings.log_json)
     out.print(f"commcredits on http://{host}:{port}  (db: {rt.settings.db.split('@')[-1]})")
     uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
-                log_level="info")
+                log_level="info", log_config=log_config)
 
 
 @db_app.command("upgrade")

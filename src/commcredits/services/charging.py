@@ -25,6 +25,7 @@ from commcredits.domain.numbers import Number, classify
 from commcredits.domain.pools import PoolKey
 from commcredits.domain.rating import Rate
 from commcredits.domain.tenancy import Tenant
+from commcredits.domain.wallet import Wallet
 from commcredits.services import ledger, notify
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
@@ -126,9 +127,8 @@ def _party_of(uow: UnitOfWork, tenant_id: str, user_id: str | None) -> Party | N
 
 
 def _available(uow: UnitOfWork, wallet: WalletRow, tenant_id: str) -> Decimal:
-    spendable = sum((lot.remaining for lot in uow.credits.lots(tenant_id)
-                     if lot.is_live(uow.now)), ZERO)
-    return max(spendable - wallet.reserved, ZERO)
+    return Wallet(tenant_id, wallet.currency, tuple(uow.credits.lots(tenant_id)),
+                  wallet.reserved).available(uow.now)
 
 
 def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
@@ -321,8 +321,8 @@ def _settle(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     charged, uncollected, draws = ZERO, ZERO, []
     if s.credit_charge > ZERO:
         lots = uow.credits.lots(tenant.id)
-        spendable = sum((lot.remaining for lot in lots if lot.is_live(uow.now)), ZERO)
-        charged = min(s.credit_charge, max(ZERO, spendable - wallet.reserved))
+        live = Wallet(tenant.id, cur, tuple(lots), wallet.reserved)
+        charged = min(s.credit_charge, live.available(uow.now))
         uncollected = s.credit_charge - charged
         if charged > ZERO:
             draws = lotrules.allocate(lots, charged, uow.now)

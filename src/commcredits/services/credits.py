@@ -14,7 +14,12 @@ from commcredits.domain.errors import invalid, not_found
 from commcredits.domain.lots import Lot, LotSource
 from commcredits.domain.money import ZERO, fmt, parse_amount
 from commcredits.domain.tenancy import Tenant
-from commcredits.domain.wallet import AutoRecharge, check_auto_recharge, check_order_amount
+from commcredits.domain.wallet import (
+    AutoRecharge,
+    Wallet,
+    check_auto_recharge,
+    check_order_amount,
+)
 from commcredits.services import ledger
 from commcredits.services.ids import new_id
 from commcredits.services.ports import CardToken, PaymentGateway
@@ -188,8 +193,7 @@ def credits_view(uow: UnitOfWork, tenant_id: str) -> dict[str, Any]:
     wallet = uow.tenants.wallet(tenant_id)
     cur = tenant.currency
     lot_list = uow.credits.lots(tenant_id)
-    spendable = sum((lot.remaining for lot in lot_list if lot.is_live(uow.now)), ZERO)
-    available = max(spendable - wallet.reserved, ZERO)
+    available = Wallet(tenant_id, cur, tuple(lot_list), wallet.reserved).available(uow.now)
     return {
         "currency": cur,
         "balance": fmt(wallet.balance, cur),

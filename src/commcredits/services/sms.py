@@ -14,6 +14,7 @@ from commcredits.domain.errors import DomainError, conflict
 from commcredits.domain.money import ZERO, fmt, round_half_up
 from commcredits.domain.numbers import classify
 from commcredits.domain.tenancy import Commerce
+from commcredits.domain.wallet import Wallet
 from commcredits.services import ledger
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
@@ -57,8 +58,7 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
             capability = licensing.CREDITS
             wallet = uow.tenants.wallet(tenant.id, lock=True)
             lots = uow.credits.lots(tenant.id)
-            spendable = sum((lot.remaining for lot in lots if lot.is_live(uow.now)), ZERO)
-            available = max(spendable - wallet.reserved, ZERO)
+            available = Wallet(tenant.id, cur, tuple(lots), wallet.reserved).available(uow.now)
             if licensing.CREDITS in user.licenses and price <= available:
                 draws = lotrules.allocate(lots, price, uow.now) if price > ZERO else []
                 if draws:

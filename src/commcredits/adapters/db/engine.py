@@ -48,6 +48,3 @@ def _sqlite_engine(url: str) -> Engine:
 
     return engine
 
-
-def is_postgres(engine: Engine | sa.Connection) -> bool:
-    return engine.dialect.name == "postgresql"

@@ -35,12 +35,6 @@ class ChargingRepo:
     def update_call(self, call_id: str, **values: Any) -> None:
         self.conn.execute(_UPDATE_CALL, {"b_call_id": call_id, **values})
 
-    def stale_calls(self, seen_before: datetime, limit: int = 500) -> list[sa.Row]:
-        q = (sa.select(calls).where(calls.c.status == "active",
-                                    calls.c.last_seen_at < seen_before)
-             .order_by(calls.c.last_seen_at).limit(limit))
-        return list(self.conn.execute(q))
-
     def active_calls(self, tenant_id: str | None = None) -> list[sa.Row]:
         q = sa.select(calls).where(calls.c.status == "active")
         if tenant_id:
@@ -85,11 +79,6 @@ class ChargingRepo:
     # -- usage records -----------------------------------------------------------------------
     def add_usage(self, **values: Any) -> None:
         self.conn.execute(sa.insert(usage_records), values)
-
-    def usage_exists(self, tenant_id: str, kind: str, ref: str) -> bool:
-        return self.conn.scalar(sa.select(sa.func.count()).select_from(usage_records).where(
-            usage_records.c.tenant_id == tenant_id, usage_records.c.kind == kind,
-            usage_records.c.ref == ref)) > 0
 
     def usage(self, tenant_id: str, kind: str, start: datetime, end: datetime,
               batch: int = 1000) -> Any:
