@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -132,10 +133,16 @@ def _session(request: Request) -> Session | None:
         role = Role(data["role"])
         if role not in TENANT_ROLES or not data["tid"]:
             return None
-        return Session(Principal(str(data["id"]), role, str(data["tid"])), str(data["email"]),
-                       str(data["csrf"]))
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
+    # the cookie proves who signed in; the role and tenant come from the database on every
+    # request, so an admin whose role changed or who was removed does not keep old rights
+    with _runtime(request).db.uow(readonly=True) as uow:
+        admin = uow.access.admin(str(data["id"]))
+    if admin is None:
+        return None
+    return Session(Principal(admin.id, Role(admin.role), admin.tenant_id), admin.email,
+                   str(data["csrf"]))
 
 
 def _start_session(request: Request, response: Response, who: Principal, email: str) -> None:
@@ -182,17 +189,61 @@ def login_form(request: Request) -> Response:
                                       headers=NO_STORE)
 
 
+class LoginThrottle:
+    """At most ``limit`` failed sign-ins per email within ``window_s``; then a pause until
+    the oldest failure leaves the window. In-process: each instance counts its own."""
+
+    def __init__(self, limit: int = 5, window_s: float = 900.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, key: str) -> list[float]:
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(key, []) if now - t < self.window_s]
+        self._failures[key] = recent
+        return recent
+
+    def wait_s(self, key: str) -> int:
+        recent = self._recent(key)
+        if len(recent) < self.limit:
+            return 0
+        return int(self.window_s - (time.monotonic() - recent[0])) + 1
+
+    def failed(self, key: str) -> None:
+        if len(self._failures) > 100_000:
+            self._failures.clear()
+        self._recent(key).append(time.monotonic())
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, email: str = Form(""), password: str = Form("")) -> Response:
     """Check the credentials; on success set the session cookie and go to ``/console``."""
     email = email.strip()
+    throttle = _throttle(request)
+    wait = throttle.wait_s(email.lower())
+    if wait:
+        return templates.TemplateResponse(request, "login.html", {
+            "email": email, "error": f"Too many failed sign-ins for this email; try again in "
+                                     f"{wait // 60 + 1} minutes."},
+            status_code=429, headers=NO_STORE)
     who = None
     if email and password:
-        with _runtime(request).db.uow() as uow:
+        with _runtime(request).db.uow(readonly=True) as uow:
             who = authenticate_admin(uow, email, password)
     if who is None or who.tenant_id is None:
+        throttle.failed(email.lower())
         return templates.TemplateResponse(request, "login.html", {
             "email": email, "error": "Wrong email or password."}, headers=NO_STORE)
+    throttle.succeeded(email.lower())
     response = RedirectResponse("/console", status_code=303)
     _start_session(request, response, who, email)
     return response
@@ -514,5 +565,6 @@ def minute_pools(request: Request, month: str = "") -> Response:
 
 
 def install(app: FastAPI) -> None:
+    app.state.login_throttle = LoginThrottle()
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -27,6 +27,9 @@ class AccessRepo:
                                                    password_hash=password_hash, role=role,
                                                    created_at=now))
 
+    def admin(self, admin_id: str) -> sa.Row | None:
+        return self.conn.execute(sa.select(admins).where(admins.c.id == admin_id)).first()
+
     def admin_by_email(self, email: str) -> sa.Row | None:
         return self.conn.execute(sa.select(admins).where(
             sa.func.lower(admins.c.email) == email.lower())).first()
