@@ -279,3 +279,23 @@ def test_per_user_daily_cap(voice, api):
     api.patch(f"/v1/tenants/{voice.tid}", {"user_daily_cap": None}, expect=200)
     assert api.get(f"/v1/tenants/{voice.tid}").json()["user_daily_cap"] is None
     api.patch(f"/v1/tenants/{voice.tid}", {"user_daily_cap": "-1"}, expect=422)
+
+
+def test_business_metrics(voice, api):
+    def value(name, **labels):
+        from prometheus_client import REGISTRY
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (value("commcredits_call_decisions_total", decision="allowed", detail="credits"),
+              value("commcredits_call_decisions_total", decision="blocked",
+                    detail="no_calling_plan"),
+              value("commcredits_charged_minor_units_total", currency="USD", funding="credits"))
+    voice.call("m1", UK)
+    voice.end("m1", 61)  # 0.04
+    voice.call("m2", US, upn="bare@contoso.com")
+    after = (value("commcredits_call_decisions_total", decision="allowed", detail="credits"),
+             value("commcredits_call_decisions_total", decision="blocked",
+                   detail="no_calling_plan"),
+             value("commcredits_charged_minor_units_total", currency="USD", funding="credits"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 4]
+    assert "commcredits_call_decisions_total" in api.client.get("/metrics").text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from commcredits.domain.access import Action, Principal, authorize
+from commcredits.domain.money import places
+from commcredits.entrypoints import metrics
 from commcredits.entrypoints.api.deps import caller, run_recharges, runtime
 from commcredits.entrypoints.api.schemas import CallEndIn, CallIn, InterimIn, SmsIn
 from commcredits.services import charging, sms
@@ -38,8 +41,11 @@ def authorize_call(body: CallIn, request: Request, who: Principal = Depends(call
     unlimited). Repeating a ``call_id`` returns its decision."""
     _tenant_scope(who, body.tenant_id)
     slice_s = runtime(request).settings.grant_slice_s
-    return _tx(request, lambda uow: charging.authorize_call(
+    decision = _tx(request, lambda uow: charging.authorize_call(
         uow, slice_s, body.model_dump(by_alias=True)))
+    metrics.CALL_DECISIONS.labels(decision["decision"], decision.get("funding")
+                                  or decision.get("reason") or "").inc()
+    return decision
 
 
 @router.post("/calls/{call_id}/interim")
@@ -56,12 +62,19 @@ def end(call_id: str, body: CallEndIn, request: Request,
         who: Principal = Depends(caller)) -> JSONResponse:
     """Settle the exact charge (FIFO across lots) and free the rest. Idempotent."""
     authorize(who, Action.TELEPHONY)
-    return JSONResponse(_tx(request, lambda uow: charging.end_call(uow, call_id,
-                                                                   body.duration_s)))
+    result = _tx(request, lambda uow: charging.end_call(uow, call_id, body.duration_s))
+    metrics.CALLS_SETTLED.labels(result["funding"]).inc()
+    minor = Decimal(result["charge"]).scaleb(places(result["currency"]))
+    if minor:
+        metrics.CHARGED.labels(result["currency"], result["funding"]).inc(int(minor))
+    return JSONResponse(result)
 
 
 @router.post("/sms")
 def send_sms(body: SmsIn, request: Request, who: Principal = Depends(caller)) -> Any:
     """Charge an SMS per segment (outbound); inbound is free. Idempotent by ``message_id``."""
     _tenant_scope(who, body.tenant_id)
-    return _tx(request, lambda uow: sms.handle(uow, body.model_dump(by_alias=True)))
+    result = _tx(request, lambda uow: sms.handle(uow, body.model_dump(by_alias=True)))
+    metrics.SMS_DECISIONS.labels(result["decision"], result.get("funding")
+                                 or result.get("reason") or "").inc()
+    return result

@@ -1,0 +1,18 @@
+"""Prometheus metrics about the business, next to the HTTP ones in the app: what the switch
+was told and what was charged. Labels never carry tenant or user ids
+(unbounded cardinality); per-tenant figures are in the reports."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+CALL_DECISIONS = Counter("commcredits_call_decisions_total",
+                         "Call authorizations by decision, funding or block reason",
+                         ["decision", "detail"])
+CALLS_SETTLED = Counter("commcredits_calls_settled_total", "Calls settled, by funding",
+                        ["funding"])
+CHARGED = Counter("commcredits_charged_minor_units_total",
+                  "Money charged to credits and overage, in minor units of the tenant currency",
+                  ["currency", "funding"])
+SMS_DECISIONS = Counter("commcredits_sms_decisions_total", "SMS by decision",
+                        ["decision", "detail"])
