@@ -54,7 +54,7 @@ def test_no_server_errors(operation: Any) -> None:
             case.path_parameters["tid"] = TID
         response = case.call(headers={"Authorization": f"Bearer {KEY}"})
         assert response.status_code < 500, (case.method, case.formatted_path, response.text)
-        if response.status_code >= 400:
+        if response.status_code >= 400 and case.path.startswith("/v1"):  # the console is HTML
             error = response.json()["error"]
             assert isinstance(error["code"], str) and isinstance(error["message"], str)
 
