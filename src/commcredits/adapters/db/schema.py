@@ -140,6 +140,8 @@ users = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("tenant_id", "upn", name="uq_users_tenant_upn"),
 )
+# UPNs are looked up case-insensitively on every call decision
+sa.Index("ix_users_tenant_upn_lower", users.c.tenant_id, sa.func.lower(users.c.upn))
 
 license_assignments = sa.Table(
     "license_assignments", metadata,

@@ -44,14 +44,17 @@ class DirectoryRepo:
         return self._user(users.c.id == user_id, tenant_id)
 
     def _user(self, match: sa.ColumnElement[bool], tenant_id: str) -> User | None:
-        row = self.conn.execute(sa.select(users).where(users.c.tenant_id == tenant_id,
-                                                       match)).first()
-        if row is None:
+        """One round trip: the user joined with the licenses it holds."""
+        q = (sa.select(users, license_assignments.c.sku)
+             .select_from(users.outerjoin(license_assignments,
+                                          license_assignments.c.user_id == users.c.id))
+             .where(users.c.tenant_id == tenant_id, match))
+        rows = list(self.conn.execute(q))
+        if not rows:
             return None
-        held = self.conn.scalars(sa.select(license_assignments.c.sku).where(
-            license_assignments.c.user_id == row.id))
+        row = rows[0]
         return User(row.id, row.tenant_id, row.upn, row.display_name, row.usage_location,
-                    row.phone_number, frozenset(held))
+                    row.phone_number, frozenset(r.sku for r in rows if r.sku))
 
     def users(self, tenant_id: str) -> list[User]:
         rows = list(self.conn.execute(sa.select(users).where(users.c.tenant_id == tenant_id)
