@@ -63,3 +63,23 @@ def test_parallel_calls_never_overspend(api, db_url):
     assert problems == []
     result = CliRunner().invoke(cli, ["ledger", "verify", "--db", db_url])
     assert result.exit_code == 0, result.output
+
+
+def test_simultaneous_retransmissions_of_one_call_reserve_once(api):
+    voice = make_voice(api)
+    voice.fund("10.00")
+    with serving(api.rt) as base:
+        body = {"call_id": "same", "tenant_id": voice.tid, "call_type": "user_out",
+                "from": US, "to": UK_MOBILE, "upn": "payg@contoso.com"}
+
+        def post(_: int) -> httpx.Response:
+            with httpx.Client(base_url=base, timeout=60,
+                              headers={"Authorization": f"Bearer {voice.switch}"}) as client:
+                return client.post("/v1/calls", json=body)
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            responses = list(pool.map(post, range(12)))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.text for r in responses}) == 1  # one decision, given to every attempt
+    # one grant reserved: 0.05 + 300 s at 0.10/min
+    assert voice.credits()["reserved"] == "0.55"

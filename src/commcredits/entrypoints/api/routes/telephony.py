@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
@@ -41,8 +42,14 @@ def authorize_call(body: CallIn, request: Request, who: Principal = Depends(call
     unlimited). Repeating a ``call_id`` returns its decision."""
     _tenant_scope(who, body.tenant_id)
     slice_s = runtime(request).settings.grant_slice_s
-    decision = _tx(request, lambda uow: charging.authorize_call(
-        uow, slice_s, body.model_dump(by_alias=True)))
+    try:
+        decision = _tx(request, lambda uow: charging.authorize_call(
+            uow, slice_s, body.model_dump(by_alias=True)))
+    except sa.exc.IntegrityError:
+        # the same call_id was authorized concurrently (a retransmission): everything this
+        # attempt reserved was rolled back; answer what the first attempt decided
+        with runtime(request).db.uow(readonly=True) as uow:
+            decision = charging.authorize_call(uow, slice_s, body.model_dump(by_alias=True))
     metrics.CALL_DECISIONS.labels(decision["decision"], decision.get("funding")
                                   or decision.get("reason") or "").inc()
     return decision
