@@ -83,3 +83,22 @@ def test_simultaneous_retransmissions_of_one_call_reserve_once(api):
     assert len({r.text for r in responses}) == 1  # one decision, given to every attempt
     # one grant reserved: 0.05 + 300 s at 0.10/min
     assert voice.credits()["reserved"] == "0.55"
+
+
+def test_simultaneous_retransmissions_of_one_sms_charge_once(api):
+    voice = make_voice(api)
+    voice.fund("10.00")
+    with serving(api.rt) as base:
+        body = {"message_id": "m-same", "tenant_id": voice.tid, "upn": "payg@contoso.com",
+                "from": US, "to": "+442079460123", "direction": "out", "segments": 2}
+
+        def post(_: int) -> httpx.Response:
+            with httpx.Client(base_url=base, timeout=60,
+                              headers={"Authorization": f"Bearer {voice.switch}"}) as client:
+                return client.post("/v1/sms", json=body)
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            responses = list(pool.map(post, range(12)))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.text for r in responses}) == 1
+    assert voice.credits()["balance"] == "9.90"  # 2 segments x 0.05, once

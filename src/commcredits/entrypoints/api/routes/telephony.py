@@ -81,7 +81,11 @@ def end(call_id: str, body: CallEndIn, request: Request,
 def send_sms(body: SmsIn, request: Request, who: Principal = Depends(caller)) -> Any:
     """Charge an SMS per segment (outbound); inbound is free. Idempotent by ``message_id``."""
     _tenant_scope(who, body.tenant_id)
-    result = _tx(request, lambda uow: sms.handle(uow, body.model_dump(by_alias=True)))
+    try:
+        result = _tx(request, lambda uow: sms.handle(uow, body.model_dump(by_alias=True)))
+    except sa.exc.IntegrityError:  # sent twice at once: answer the first decision
+        with runtime(request).db.uow(readonly=True) as uow:
+            result = sms.handle(uow, body.model_dump(by_alias=True))
     metrics.SMS_DECISIONS.labels(result["decision"], result.get("funding")
                                  or result.get("reason") or "").inc()
     return result
