@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from commcredits.domain import calls as rules
 from commcredits.domain.errors import DomainError, ErrorKind
 from commcredits.services import charging
@@ -108,6 +110,13 @@ def rate_all(db: Database, cdrs: list[Cdr],
 
 
 def rate_one(db: Database, cdr: Cdr) -> CdrResult:
+    try:
+        return _rate_one(db, cdr)
+    except sa.exc.IntegrityError:  # another import rated this call at the same moment
+        return CdrResult(cdr.line, cdr.body["call_id"], "duplicate", detail="rated elsewhere")
+
+
+def _rate_one(db: Database, cdr: Cdr) -> CdrResult:
     call_id = cdr.body["call_id"]
     with db.uow() as uow:
         existing = uow.charging.call(call_id)
