@@ -65,20 +65,25 @@ def test_parallel_calls_never_overspend(api, db_url):
     assert result.exit_code == 0, result.output
 
 
+def same_request_at_once(api, key: str, path: str, body: dict, times: int = 12
+                         ) -> list[httpx.Response]:
+    """``times`` threads send the same request to a real server at the same moment."""
+    with serving(api.rt) as base:
+        def post(_: int) -> httpx.Response:
+            with httpx.Client(base_url=base, timeout=60,
+                              headers={"Authorization": f"Bearer {key}"}) as client:
+                return client.post(path, json=body)
+
+        with ThreadPoolExecutor(max_workers=times) as pool:
+            return list(pool.map(post, range(times)))
+
+
 def test_simultaneous_retransmissions_of_one_call_reserve_once(api):
     voice = make_voice(api)
     voice.fund("10.00")
-    with serving(api.rt) as base:
-        body = {"call_id": "same", "tenant_id": voice.tid, "call_type": "user_out",
-                "from": US, "to": UK_MOBILE, "upn": "payg@contoso.com"}
-
-        def post(_: int) -> httpx.Response:
-            with httpx.Client(base_url=base, timeout=60,
-                              headers={"Authorization": f"Bearer {voice.switch}"}) as client:
-                return client.post("/v1/calls", json=body)
-
-        with ThreadPoolExecutor(max_workers=12) as pool:
-            responses = list(pool.map(post, range(12)))
+    body = {"call_id": "same", "tenant_id": voice.tid, "call_type": "user_out",
+            "from": US, "to": UK_MOBILE, "upn": "payg@contoso.com"}
+    responses = same_request_at_once(api, voice.switch, "/v1/calls", body)
     assert {r.status_code for r in responses} == {200}
     assert len({r.text for r in responses}) == 1  # one decision, given to every attempt
     # one grant reserved: 0.05 + 300 s at 0.10/min
@@ -88,17 +93,9 @@ def test_simultaneous_retransmissions_of_one_call_reserve_once(api):
 def test_simultaneous_retransmissions_of_one_sms_charge_once(api):
     voice = make_voice(api)
     voice.fund("10.00")
-    with serving(api.rt) as base:
-        body = {"message_id": "m-same", "tenant_id": voice.tid, "upn": "payg@contoso.com",
-                "from": US, "to": "+442079460123", "direction": "out", "segments": 2}
-
-        def post(_: int) -> httpx.Response:
-            with httpx.Client(base_url=base, timeout=60,
-                              headers={"Authorization": f"Bearer {voice.switch}"}) as client:
-                return client.post("/v1/sms", json=body)
-
-        with ThreadPoolExecutor(max_workers=12) as pool:
-            responses = list(pool.map(post, range(12)))
+    body = {"message_id": "m-same", "tenant_id": voice.tid, "upn": "payg@contoso.com",
+            "from": US, "to": "+442079460123", "direction": "out", "segments": 2}
+    responses = same_request_at_once(api, voice.switch, "/v1/sms", body)
     assert {r.status_code for r in responses} == {200}
     assert len({r.text for r in responses}) == 1
     assert voice.credits()["balance"] == "9.90"  # 2 segments x 0.05, once

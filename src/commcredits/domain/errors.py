@@ -36,6 +36,15 @@ class DomainError(Exception):
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"
 
 
+def file_refused(what: str, problems: list[tuple[int, str]], shown: int = 20) -> DomainError:
+    """A whole file refused (``validation_error``): every bad line in ``details``, the first
+    ``shown`` in the message. Imports are all-or-nothing; this is how they say why."""
+    text = "; ".join(f"line {n}: {m}" for n, m in problems[:shown])
+    more = f" (and {len(problems) - shown} more)" if len(problems) > shown else ""
+    return DomainError("validation_error", f"{what}: {text}{more}", ErrorKind.INVALID,
+                       details=[{"line": n, "message": m} for n, m in problems])
+
+
 def invalid(code: str, message: str) -> DomainError:
     return DomainError(code, message, ErrorKind.INVALID)
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from commcredits.domain.errors import DomainError, ErrorKind
+from commcredits.domain.errors import DomainError, file_refused
 from commcredits.domain.money import ZERO, round_half_up
 
 HEADER = ["prefix", "destination", "number_type", "per_minute", "connection_fee", "increment_s"]
@@ -163,8 +163,5 @@ def _parse_row(row: list[str], line: int) -> tuple[Rate | None, ImportProblem | 
 
 
 def _deck_error(problems: list[ImportProblem]) -> DomainError:
-    shown = "; ".join(f"line {p.line}: {p.message}" for p in problems[:20])
-    more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-    return DomainError("validation_error", f"rate deck refused, nothing imported: {shown}{more}",
-                       ErrorKind.INVALID,
-                       details=[{"line": p.line, "message": p.message} for p in problems])
+    return file_refused("rate deck refused, nothing imported",
+                        [(p.line, p.message) for p in problems])

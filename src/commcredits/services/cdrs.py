@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from commcredits.domain import calls as rules
-from commcredits.domain.errors import DomainError, ErrorKind
+from commcredits.domain.errors import DomainError, file_refused
 from commcredits.services import charging
 
 if TYPE_CHECKING:
@@ -93,11 +93,7 @@ def parse(text: str) -> list[Cdr]:
 
 
 def _error(problems: list[tuple[int, str]]) -> DomainError:
-    shown = "; ".join(f"line {n}: {m}" for n, m in problems[:20])
-    more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-    return DomainError("validation_error", f"CDR file refused, nothing rated: {shown}{more}",
-                       ErrorKind.INVALID, details=[{"line": n, "message": m}
-                                                   for n, m in problems])
+    return file_refused("CDR file refused, nothing rated", problems)
 
 
 def rate_all(db: Database, cdrs: list[Cdr],

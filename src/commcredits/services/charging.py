@@ -139,11 +139,11 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     """
     started = at or uow.now
     call_id = str(body["call_id"])
-    existing = uow.charging.call(call_id)
-    if existing is not None:
-        if existing.tenant_id != body["tenant_id"]:
+    if uow.charging.call(call_id) is not None:
+        first = stored_decision(uow, call_id, body["tenant_id"])
+        if first is None:
             raise conflict("call_id_in_use", f"call {call_id!r} belongs to another tenant")
-        return decision_view(existing)
+        return first
     call_type = body["call_type"]
     if call_type not in rules.CALL_TYPES:
         raise invalid("validation_error", f"call_type must be one of "
@@ -239,6 +239,14 @@ def _reserve(uow: UnitOfWork, wallet: WalletRow, tenant_id: str, route: Route, m
     if money > ZERO:
         wallet.reserved += money
         uow.tenants.save_wallet(wallet)
+
+
+def stored_decision(uow: UnitOfWork, call_id: str, tenant_id: str) -> dict[str, Any] | None:
+    """The decision already recorded for ``call_id`` (None if there is none)."""
+    call = uow.charging.call(call_id)
+    if call is None or call.tenant_id != tenant_id:
+        return None
+    return decision_view(call)
 
 
 def decision_view(call: sa.Row) -> dict[str, Any]:
@@ -429,6 +437,3 @@ def settle_stale_calls(db: Any, grace_s: int, idle_s: int) -> int:
                 uow.commit()
     return settled
 
-
-def now_month(now: datetime) -> str:
-    return poolrules.month_of(now)

@@ -24,11 +24,10 @@ if TYPE_CHECKING:
 
 
 def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
-    seen = uow.charging.message(body["message_id"])
-    if seen is not None:
-        if seen.tenant_id != body["tenant_id"]:
+    if uow.charging.message(body["message_id"]) is not None:
+        result = stored_result(uow, body["message_id"], body["tenant_id"])
+        if result is None:
             raise conflict("message_id_in_use", "this message_id belongs to another tenant")
-        result: dict[str, Any] = json.loads(seen.result)
         return result
     tenant = get_tenant(uow, body["tenant_id"])
     cur = tenant.currency
@@ -81,6 +80,15 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
         _record(uow, tenant.id, cur, body, user, number, destination, segments, charge,
                 overage, funding, capability, draws)
     uow.charging.add_message(body["message_id"], tenant.id, json.dumps(result), uow.now)
+    return result
+
+
+def stored_result(uow: UnitOfWork, message_id: str, tenant_id: str) -> dict[str, Any] | None:
+    """The decision already recorded for ``message_id`` (None if there is none)."""
+    seen = uow.charging.message(message_id)
+    if seen is None or seen.tenant_id != tenant_id:
+        return None
+    result: dict[str, Any] = json.loads(seen.result)
     return result
 
 

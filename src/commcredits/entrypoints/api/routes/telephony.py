@@ -19,13 +19,28 @@ from commcredits.services import charging, sms
 router = APIRouter(prefix="/v1", tags=["telephony"])
 
 
-def _tx(request: Request, work: Any) -> Any:
+def _tx(request: Request, work: Any, stored: Any = None) -> Any:
     """Run ``work`` in a transaction; then run any auto-recharge it started, right away (the
-    ``recharge`` job retries whatever fails here)."""
-    with runtime(request).db.uow() as uow:
-        result = work(uow)
-        uow.commit()
-        started = sorted(uow.recharges_requested)
+    ``recharge`` job retries whatever fails here).
+
+    Calls and messages are idempotent by their id. If a retransmission of the same id raced
+    this one and committed first, this attempt's insert conflicts: everything it did is
+    rolled back and ``stored`` (a read of the first attempt's answer) answers instead.
+    """
+    db = runtime(request).db
+    try:
+        with db.uow() as uow:
+            result = work(uow)
+            uow.commit()
+            started = sorted(uow.recharges_requested)
+    except sa.exc.IntegrityError:
+        if stored is None:
+            raise
+        with db.uow(readonly=True) as uow:
+            first = stored(uow)
+        if first is None:  # not the id race: a real conflict
+            raise
+        return first
     run_recharges(request, started)
     return result
 
@@ -42,14 +57,9 @@ def authorize_call(body: CallIn, request: Request, who: Principal = Depends(call
     unlimited). Repeating a ``call_id`` returns its decision."""
     _tenant_scope(who, body.tenant_id)
     slice_s = runtime(request).settings.grant_slice_s
-    try:
-        decision = _tx(request, lambda uow: charging.authorize_call(
-            uow, slice_s, body.model_dump(by_alias=True)))
-    except sa.exc.IntegrityError:
-        # the same call_id was authorized concurrently (a retransmission): everything this
-        # attempt reserved was rolled back; answer what the first attempt decided
-        with runtime(request).db.uow(readonly=True) as uow:
-            decision = charging.authorize_call(uow, slice_s, body.model_dump(by_alias=True))
+    decision = _tx(request, lambda uow: charging.authorize_call(
+        uow, slice_s, body.model_dump(by_alias=True)),
+        stored=lambda uow: charging.stored_decision(uow, body.call_id, body.tenant_id))
     metrics.CALL_DECISIONS.labels(decision["decision"], decision.get("funding")
                                   or decision.get("reason") or "").inc()
     return decision
@@ -81,11 +91,8 @@ def end(call_id: str, body: CallEndIn, request: Request,
 def send_sms(body: SmsIn, request: Request, who: Principal = Depends(caller)) -> Any:
     """Charge an SMS per segment (outbound); inbound is free. Idempotent by ``message_id``."""
     _tenant_scope(who, body.tenant_id)
-    try:
-        result = _tx(request, lambda uow: sms.handle(uow, body.model_dump(by_alias=True)))
-    except sa.exc.IntegrityError:  # sent twice at once: answer the first decision
-        with runtime(request).db.uow(readonly=True) as uow:
-            result = sms.handle(uow, body.model_dump(by_alias=True))
+    result = _tx(request, lambda uow: sms.handle(uow, body.model_dump(by_alias=True)),
+                 stored=lambda uow: sms.stored_result(uow, body.message_id, body.tenant_id))
     metrics.SMS_DECISIONS.labels(result["decision"], result.get("funding")
                                  or result.get("reason") or "").inc()
     return result
