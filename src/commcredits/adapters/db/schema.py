@@ -288,7 +288,7 @@ switch_cuts = sa.Table(
     sa.Column("call_id", sa.String(200), nullable=False, unique=True),
     sa.Column("reason", sa.String(40), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("status", sa.String(10), nullable=False),  # pending | sent | no_receiver
+    sa.Column("status", sa.String(12), nullable=False),  # pending|sent|failed|no_receiver
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("sent_at", UtcDateTime),

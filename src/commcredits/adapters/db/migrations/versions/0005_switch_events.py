@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column('call_id', sa.String(length=200), nullable=False),
         sa.Column('reason', sa.String(length=40), nullable=False),
         sa.Column('created_at', commcredits.adapters.db.types.UtcDateTime(), nullable=False),
-        sa.Column('status', sa.String(length=10), nullable=False),
+        sa.Column('status', sa.String(length=12), nullable=False),
         sa.Column('attempts', sa.Integer(), nullable=False),
         sa.Column('next_attempt_at', commcredits.adapters.db.types.UtcDateTime(), nullable=False),
         sa.Column('sent_at', commcredits.adapters.db.types.UtcDateTime(), nullable=True),
