@@ -21,7 +21,7 @@ from commcredits.domain import pools as poolrules
 from commcredits.domain.calls import Grant, Party, Route
 from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
 from commcredits.domain.money import ZERO, fmt
-from commcredits.domain.numbers import Number, classify
+from commcredits.domain.numbers import Number, classify, is_domestic
 from commcredits.domain.pools import PoolKey
 from commcredits.domain.rating import Rate
 from commcredits.domain.tenancy import Tenant
@@ -79,10 +79,9 @@ def _grant_of(call: sa.Row) -> Grant:
 # -- pools ------------------------------------------------------------------------------------
 def pool_total(uow: UnitOfWork, tenant_id: str, key: PoolKey) -> int:
     """Minutes in a pool this month: members times minutes per user."""
-    from commcredits.domain import licensing
-    if key.kind == "conferencing":
-        skus = frozenset({licensing.AUDIO_CONFERENCING, licensing.E5})
-        members = uow.directory.count_holders(tenant_id, skus)
+    if key.kind == "conferencing":  # sized by purchased licences, assigned or not
+        members = sum(uow.directory.seats(tenant_id, sku)[0]
+                      for sku in sorted(poolrules.CONFERENCING_POOL_SKUS))
     else:
         assert key.plan is not None
         members = uow.directory.count_holders(tenant_id, frozenset({key.plan}), key.country)
@@ -150,7 +149,8 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
                                           f"{', '.join(sorted(rules.CALL_TYPES))}")
     tenant = get_tenant(uow, body["tenant_id"])
     upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
-    party = _party(uow, tenant.id, upn or body.get("upn"))
+    party = None if call_type in rules.BOT_CALLS else _party(uow, tenant.id,
+                                                            upn or body.get("upn"))
     route, number = _route(uow, tenant, call_type, body, party)
     grant, pool_take, money = Grant(), 0, ZERO
     capped = False
@@ -219,7 +219,8 @@ def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any]
     route = rules.route_call(call_type, commerce=tenant.commerce, party=party, number=number,
                              rate=rate, toll_free_inbound=toll_free,
                              allow_premium=tenant.allow_premium, zone_a=_zone_a(),
-                             blocked_prefixes=tenant.blocked_prefixes)
+                             blocked_prefixes=tenant.blocked_prefixes,
+                             overage_enabled=tenant.overage_enabled, no_rate=tenant.no_rate)
     return route, number
 
 
@@ -321,8 +322,11 @@ def _settle(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     data = json.loads(call.route)
     route = _route_from(data)
     grant = _grant_of(call)
-    s = rules.settle(route, grant, duration_s, cur)
     wallet = uow.tenants.wallet(tenant.id, lock=True)
+    # seconds past the grant draw on what the pool still holds (same funding order)
+    pool_left = _pool_left_s(uow, tenant.id, route.pool, call.pool_month) if (
+        route.pool and call.pool and call.pool_month and duration_s > grant.pool_s) else 0
+    s = rules.settle(route, grant, duration_s, cur, pool_left)
     released = max(ZERO, wallet.reserved - grant.credit_reserved)
     changed = released != wallet.reserved
     wallet.reserved = released
@@ -379,7 +383,7 @@ def _scope(number: dict[str, Any], party: dict[str, Any], call_type: str) -> str
     location = party.get("usage_location")
     if location is None:
         return None
-    return "Domestic" if number.get("country") == location else "International"
+    return "Domestic" if is_domestic(number.get("country"), location) else "International"
 
 
 def _capability(route: Route, s: rules.Settlement, call_type: str) -> str:

@@ -38,6 +38,8 @@ class TenantPatch(Body):
     allow_premium: bool | None = None  # premium-rate destinations (blocked by default)
     blocked_prefixes: list[str] | None = Field(None, max_length=500)
     user_daily_cap: Money | None = None  # null removes the cap
+    overage_enabled: bool | None = None  # nce: pay-as-you-go overage (off by default)
+    no_rate: Literal["free", "block"] | None = None  # operator: calls no rate prices
 
 
 class ApiKeyIn(Body):
@@ -115,8 +117,8 @@ class ClockIn(Body):
 class CallIn(Body):
     call_id: str = Field(min_length=1, max_length=200)
     tenant_id: str = Field(min_length=1, max_length=40)
-    call_type: Literal["user_in", "user_out", "user_out_conf", "conf_in", "conf_out",
-                       "ucap_in", "ucap_out"]
+    call_type: Literal["user_in", "user_out", "user_out_conf", "user_out_transfer",
+                       "user_out_forwarding", "conf_in", "conf_out", "ucap_in", "ucap_out"]
     from_: str = Field("", alias="from", max_length=40)
     to: str = Field(min_length=1, max_length=40)
     upn: str | None = Field(None, max_length=320)
