@@ -375,7 +375,8 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
     }
     try:
         with rt.db.uow() as uow:
-            credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body)
+            credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body,
+                                      rt.gateway)
             uow.commit()
             started = sorted(uow.recharges_requested)
     except DomainError as e:
