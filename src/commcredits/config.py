@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
+from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commcredits.domain.call_clock import SilentCharge
 
-DEFAULT_DB = "sqlite:///var/commcredits.sqlite3"
+
+def data_dir() -> Path:
+    """Where the default database lives, whatever the current folder:
+    ``$XDG_DATA_HOME/commcredits``, else ``~/.local/share/commcredits``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser().resolve() / "commcredits"
+
+
+def default_db() -> str:
+    return f"sqlite:///{data_dir() / 'commcredits.sqlite3'}"
+
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMCREDITS_", extra="ignore")
 
-    db: str = DEFAULT_DB
+    db: str = Field(default_factory=default_db)  # one place, whatever the current folder
     smtp_url: str | None = None
     smtp_from: str = "commcredits@localhost"
     payment_gateway: str = "test"

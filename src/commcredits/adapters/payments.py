@@ -44,6 +44,12 @@ class TestGateway:
 
     def charge(self, card: CardToken, amount: Decimal, currency: str, *, idempotency_key: str,
                description: str, now: datetime) -> str:
+        self.verify(card, now=now)
+        digest = hashlib.sha256(f"{card.token}|{idempotency_key}".encode()).hexdigest()[:24]
+        return f"ch_test_{digest}"
+
+
+    def verify(self, card: CardToken, *, now: datetime) -> None:
         if not card.token.startswith("tok_test_"):
             raise invalid("validation_error", "this payment method belongs to another gateway")
         cards.check_not_expired(card.exp_month, card.exp_year, now)
@@ -51,8 +57,6 @@ class TestGateway:
             raise payment("card_expired", "the card has expired")
         if card.token.startswith("tok_test_declined_"):
             raise payment("payment_declined", "the card was declined by the issuer")
-        digest = hashlib.sha256(f"{card.token}|{idempotency_key}".encode()).hexdigest()[:24]
-        return f"ch_test_{digest}"
 
 
 def gateway_named(name: str) -> PaymentGateway:

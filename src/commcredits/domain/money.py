@@ -83,8 +83,9 @@ def round_half_up(amount: Decimal, currency: str) -> Decimal:
 
 
 def fmt(amount: Decimal, currency: str) -> str:
-    """Wire format: the amount with exactly the currency's decimal places, as a string."""
-    return f"{amount.quantize(quantum(currency)):f}"
+    """Wire format: the amount with exactly the currency's decimal places, as a string.
+    Anything finer than the currency rounds half up, the one rule for every figure shown."""
+    return f"{amount.quantize(quantum(currency), rounding=ROUND_HALF_UP):f}"
 
 
 def fmt_rate(rate: Decimal) -> str:

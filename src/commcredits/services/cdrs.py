@@ -60,28 +60,28 @@ def parse(text: str) -> list[Cdr]:
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
         if not any(row.values()):
             continue
+        wrong: list[str] = []  # every problem of the line, not only the first
         empty = [c for c in REQUIRED if not row.get(c)]
         if empty:
-            problems.append((line, f"empty {', '.join(empty)}"))
-            continue
-        if row["call_type"] not in rules.CALL_TYPES:
-            problems.append((line, f"call_type {row['call_type']!r} is not one of "
-                                   f"{', '.join(sorted(rules.CALL_TYPES))}"))
-            continue
-        try:
-            start = datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
-        except ValueError:
-            problems.append((line, f"start_time {row['start_time']!r} is not ISO 8601"))
+            wrong.append(f"empty {', '.join(empty)}")
+        if row.get("call_type") and row["call_type"] not in rules.CALL_TYPES:
+            wrong.append(f"call_type {row['call_type']!r} is not one of "
+                         f"{', '.join(sorted(rules.CALL_TYPES))}")
+        start = None
+        if row.get("start_time"):
+            try:
+                start = datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
+            except ValueError:
+                wrong.append(f"start_time {row['start_time']!r} is not ISO 8601")
+        duration = row.get("duration_s", "")
+        if duration and (not duration.isdigit() or int(duration) > 7 * 24 * 3600):
+            wrong.append(f"duration_s {duration!r} must be whole seconds (at most a week)")
+        if row.get("call_id") in seen:
+            wrong.append(f"call_id {row['call_id']!r} repeats line {seen[row['call_id']]}")
+        if wrong or start is None:
+            problems.extend((line, w) for w in wrong)
             continue
         start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
-        if not row["duration_s"].isdigit() or int(row["duration_s"]) > 7 * 24 * 3600:
-            problems.append((line, f"duration_s {row['duration_s']!r} must be whole seconds "
-                                   "(at most a week)"))
-            continue
-        if row["call_id"] in seen:
-            problems.append((line, f"call_id {row['call_id']!r} repeats line "
-                                   f"{seen[row['call_id']]}"))
-            continue
         seen[row["call_id"]] = line
         body = {"call_id": row["call_id"], "tenant_id": row["tenant_id"],
                 "call_type": row["call_type"], "from": row.get("from", ""), "to": row["to"],

@@ -101,7 +101,8 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
                                           f"{', '.join(sorted(rules.CALL_TYPES))}")
     tenant = get_tenant(uow, body["tenant_id"])
     upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
-    party = _party(uow, tenant.id, upn or body.get("upn"))
+    party = None if call_type in rules.BOT_CALLS else _party(uow, tenant.id,
+                                                            upn or body.get("upn"))
     route, number = _route(uow, tenant, call_type, body, party)
     grant, capped, final = Grant(), False, False
     month = poolrules.month_of(started)
@@ -195,7 +196,8 @@ def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any]
     route = rules.route_call(call_type, commerce=tenant.commerce, party=party, number=number,
                              rate=rate, toll_free_inbound=toll_free,
                              allow_premium=tenant.allow_premium, zone_a=_zone_a(),
-                             blocked_prefixes=tenant.blocked_prefixes)
+                             blocked_prefixes=tenant.blocked_prefixes,
+                             overage_enabled=tenant.overage_enabled, no_rate=tenant.no_rate)
     return route, number
 
 

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from commcredits.domain import cards, lots, tenancy
 from commcredits.domain import forecast as forecasting
 from commcredits.domain import ledger as ledger_rules
-from commcredits.domain import lots, tenancy
 from commcredits.domain.errors import invalid, not_found
 from commcredits.domain.lots import Lot, LotSource
 from commcredits.domain.money import ZERO, fmt, parse_amount
@@ -124,7 +124,7 @@ def place_order(uow: UnitOfWork, gateway: PaymentGateway, min_order: Decimal, te
     if auto_recharge is not None:
         given = {k: v for k, v in auto_recharge.items() if v is not None}
         settings = _auto_recharge_settings(uow, tenant, min_order, {
-            "payment_method_id": payment_method_id, **given})
+            "payment_method_id": payment_method_id, **given}, gateway)
     wallet = uow.tenants.wallet(tenant_id, lock=True)
     funded = fund(uow, wallet, tenant, pm, value, LotSource.ORDER, gateway,
                   po_number=po_number, payment_key=payment_key)
@@ -144,8 +144,21 @@ def order_view(row: sa.Row | None) -> dict[str, Any]:
 
 
 # -- auto-recharge ----------------------------------------------------------------------------
+def _check_can_pay(uow: UnitOfWork, pm: sa.Row, gateway: PaymentGateway | None) -> None:
+    """A payment method chosen for auto-recharge must be able to pay now: an expired card is
+    refused (``card_expired``), and the gateway is asked whether the card would be declined
+    (``payment_declined``), so the first recharge does not fail in the night."""
+    if pm.type != "card":
+        return
+    cards.check_not_expired(pm.exp_month, pm.exp_year, uow.now)
+    if gateway is not None:
+        gateway.verify(CardToken(pm.token, pm.brand, pm.last4, pm.exp_month, pm.exp_year),
+                       now=uow.now)
+
+
 def _auto_recharge_settings(uow: UnitOfWork, tenant: Tenant, min_order: Decimal,
-                            body: dict[str, Any]) -> AutoRecharge:
+                            body: dict[str, Any],
+                            gateway: PaymentGateway | None = None) -> AutoRecharge:
     enabled = body.get("enabled")
     if not isinstance(enabled, bool):
         raise invalid("validation_error", "enabled must be true or false")
@@ -157,16 +170,19 @@ def _auto_recharge_settings(uow: UnitOfWork, tenant: Tenant, min_order: Decimal,
     if enabled:
         tenancy.check_can_buy_credits(tenant)
         if pm_id is not None:
-            _payment_method(uow, tenant.id, pm_id)
+            _check_can_pay(uow, _payment_method(uow, tenant.id, pm_id), gateway)
     return check_auto_recharge(AutoRecharge(
         enabled, amount("recharge_amount", current.recharge_amount),
         amount("trigger_amount", current.trigger_amount), pm_id), min_order)
 
 
 def set_auto_recharge(uow: UnitOfWork, min_order: Decimal, tenant_id: str,
-                      body: dict[str, Any]) -> dict[str, Any]:
+                      body: dict[str, Any],
+                      gateway: PaymentGateway | None = None) -> dict[str, Any]:
+    """Save the settings. A card that cannot pay is refused when chosen (expired always;
+    declined when ``gateway`` is given to ask)."""
     tenant = get_tenant(uow, tenant_id)
-    settings = _auto_recharge_settings(uow, tenant, min_order, body)
+    settings = _auto_recharge_settings(uow, tenant, min_order, body, gateway)
     wallet = uow.tenants.wallet(tenant_id, lock=True)
     wallet.auto_recharge = settings
     wallet.ar_armed = True
@@ -237,8 +253,7 @@ def forecast_view(uow: UnitOfWork, tenant_id: str, min_order: Decimal,
         "currency": cur, "days": days, "balance": view["balance"],
         "available": view["available"], "spent": fmt(f.spent, cur),
         "burn_per_day": fmt(f.burn_per_day, cur), "runout_days": f.runout_days,
-        "runout_date": None if f.runout_days is None
-        else (today + timedelta(days=f.runout_days)).isoformat(),
+        "runout_date": None if f.runout_date is None else f.runout_date.isoformat(),
         "daily": [{"date": d.isoformat(), "amount": fmt(a, cur)} for d, a in f.daily],
         "recommended": {"trigger_amount": fmt(f.recommended_trigger, cur),
                         "recharge_amount": fmt(f.recommended_recharge, cur)},

@@ -33,6 +33,9 @@ tenants = sa.Table(
     sa.Column("allow_premium", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("blocked_prefixes", sa.String(1000), nullable=False, server_default=""),
     sa.Column("user_daily_cap", Amount),  # most credits one user may spend a UTC day
+    # nce: usage beyond pools and credits is billed as overage only when turned on
+    sa.Column("overage_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("no_rate", sa.String(10), nullable=False, server_default="free"),  # free|block
 )
 
 wallets = sa.Table(

@@ -4,6 +4,7 @@ for a request's fault. Validation errors never echo the input (it may hold a car
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,15 +38,22 @@ def error_response(err: DomainError) -> JSONResponse:
                         headers=headers)
 
 
-def _validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def validation_error(errors: Sequence[Any]) -> DomainError:
+    """Pydantic's errors as the one ``validation_error`` the API answers (the console uses
+    it too, so a form is refused exactly as the API would refuse the same fields)."""
     details = []
-    for e in exc.errors():
+    for e in errors:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
         details.append({"field": loc, "problem": str(e.get("msg", "invalid"))})
     message = "; ".join(f"{d['field'] or 'body'}: {d['problem']}" for d in details[:5])
-    return JSONResponse(error_body("validation_error", message or "invalid request",
-                                   details=details), 422)
+    return DomainError("validation_error", message or "invalid request", ErrorKind.INVALID,
+                       details=details)
+
+
+def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    err = validation_error(exc.errors())
+    return JSONResponse(error_body(err.code, err.message, details=err.details), 422)
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:

@@ -46,6 +46,8 @@ class TenantPatch(Body):
     allow_premium: bool | None = None  # premium-rate destinations (blocked by default)
     blocked_prefixes: list[str] | None = Field(None, max_length=500)
     user_daily_cap: Money | None = None  # null removes the cap
+    overage_enabled: bool | None = None  # nce: pay-as-you-go overage (off by default)
+    no_rate: Literal["free", "block"] | None = None  # operator: calls no rate prices
 
 
 class ApiKeyIn(Body):
@@ -132,6 +134,8 @@ AnswerTime = Annotated[datetime | None, AfterValidator(_utc),
 CallId = Annotated[str, Field(min_length=1, max_length=200,
                               description="the switch's call id (e.g. the SIP Call-ID)")]
 Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+CallType = Literal["user_in", "user_out", "user_out_conf", "user_out_transfer",
+                   "user_out_forwarding", "conf_in", "conf_out", "ucap_in", "ucap_out"]
 
 
 class CallIn(Body):
@@ -139,8 +143,7 @@ class CallIn(Body):
     tenant_id: str | None = Field(None, min_length=1, max_length=40,
                                   description="omit to find the tenant from its numbers "
                                               "or sip_domain")
-    call_type: Literal["user_in", "user_out", "user_out_conf", "conf_in", "conf_out",
-                       "ucap_in", "ucap_out"]
+    call_type: CallType
     from_: str = Field("", alias="from", max_length=40)
     to: str = Field(min_length=1, max_length=40)
     upn: str | None = Field(None, max_length=320)
@@ -191,8 +194,7 @@ class SipDomainsIn(Body):
 class CdrIn(Body):
     call_id: CallId
     tenant_id: str | None = Field(None, min_length=1, max_length=40)
-    call_type: Literal["user_in", "user_out", "user_out_conf", "conf_in", "conf_out",
-                       "ucap_in", "ucap_out"]
+    call_type: CallType
     from_: str = Field("", alias="from", max_length=40)
     to: str = Field(min_length=1, max_length=40)
     upn: str | None = Field(None, max_length=320)

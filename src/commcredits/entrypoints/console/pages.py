@@ -40,6 +40,7 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import ValidationError
 
 from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize
@@ -47,7 +48,8 @@ from commcredits.domain.errors import DomainError, ErrorKind, invalid
 from commcredits.domain.licensing import CATALOG
 from commcredits.domain.pools import month_of
 from commcredits.entrypoints.api.deps import run_recharges
-from commcredits.entrypoints.api.errors import STATUS
+from commcredits.entrypoints.api.errors import STATUS, validation_error
+from commcredits.entrypoints.api.schemas import OrderIn
 from commcredits.entrypoints.downloads import report_file
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import credits, notify, pools
@@ -335,6 +337,10 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
     form = {"amount": amount.strip(), "payment_method_id": payment_method_id,
             "po_number": po_number.strip()}
     try:
+        try:  # exactly the API's validation of an order
+            OrderIn.model_validate({**form, "po_number": form["po_number"] or None})
+        except ValidationError as invalid_form:
+            raise validation_error(invalid_form.errors()) from None
         with rt.db.uow() as uow:
             if not _claim_form(uow, sess, token, form):
                 return RedirectResponse("/console?notice=duplicate", status_code=303)
@@ -375,7 +381,8 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
     }
     try:
         with rt.db.uow() as uow:
-            credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body)
+            credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body,
+                                      rt.gateway)
             uow.commit()
             started = sorted(uow.recharges_requested)
     except DomainError as e:

@@ -97,7 +97,7 @@ def set_auto_recharge(tid: str, body: AutoRechargeIn, request: Request,
     authorize(who, Action.BILLING, tid)
     rt = runtime(request)
     return write(request, who, lambda uow, _: credits.set_auto_recharge(
-        uow, rt.settings.min_order, tid, body.model_dump()), body)
+        uow, rt.settings.min_order, tid, body.model_dump(), rt.gateway), body)
 
 
 @router.get("/credits/transactions")
