@@ -208,7 +208,8 @@ def test_unpriceable_call_is_free_and_marked(voice, api):
 def test_nce_tenant_pays_overage(api):
     v = make_voice(api, "nce")
     assert v.call("o0", UK) == {"call_id": "o0", "decision": "blocked",
-                                "reason": "overage_disabled"}  # off by default
+                                "reason": "overage_disabled", "sip_code": 403,
+                                "sip_reason": "Forbidden"}  # off by default
     t = api.patch(f"/v1/tenants/{v.tid}", {"overage_enabled": True}, expect=200).json()
     assert t["overage_enabled"] is True
     d = v.call("o1", UK)

@@ -103,7 +103,8 @@ def test_nce_tenant_moved_from_legacy_spends_credits_then_stops(api):
     assert (d["funding"], d["max_duration_s"]) == ("credits", 120)
     assert v.end("n1", 120)["charge"] == "0.04"
     assert v.call("n2", UK) == {"call_id": "n2", "decision": "blocked",
-                                "reason": "overage_disabled"}
+                                "reason": "overage_disabled", "sip_code": 403,
+                                "sip_reason": "Forbidden"}
     api.patch(f"/v1/tenants/{v.tid}", {"overage_enabled": True}, expect=200)
     assert v.call("n3", UK)["funding"] == "overage"
     with api.rt.db.uow() as uow:
@@ -115,7 +116,8 @@ def test_nce_overage_off_blocks_after_the_pool(api):
     d = v.call("p1", US, upn="nocred@contoso.com")
     assert d["funding"] == "included"  # the pool works without overage
     d = v.call("p2", UK, upn="nocred@contoso.com")
-    assert d == {"call_id": "p2", "decision": "blocked", "reason": "overage_disabled"}
+    assert d == {"call_id": "p2", "decision": "blocked", "reason": "overage_disabled",
+                 "sip_code": 403, "sip_reason": "Forbidden"}
 
 
 def test_no_rate_policy_block(voice, api):
@@ -123,7 +125,8 @@ def test_no_rate_policy_block(voice, api):
     assert voice.call("j1", JAPAN)["funding"] == "free"
     api.patch(f"/v1/tenants/{voice.tid}", {"no_rate": "block"}, expect=200)
     assert voice.call("j2", JAPAN) == {"call_id": "j2", "decision": "blocked",
-                                       "reason": "no_rate"}
+                                       "reason": "no_rate", "sip_code": 403,
+                                       "sip_reason": "Forbidden"}
 
 
 def test_transfer_forwarding_and_bot_calls_in_the_report(voice, api):

@@ -146,7 +146,8 @@ def test_a_month_under_microsofts_rules(api):
                  {"MCOEV": 1, "MCOPSTN1": 1})
     sw2 = Switch(api, nce)
     assert sw2.call("b1", "n1@contoso.com", GB) == {
-        "call_id": "b1", "decision": "blocked", "reason": "overage_disabled"}
+        "call_id": "b1", "decision": "blocked", "reason": "overage_disabled",
+        "sip_code": 403, "sip_reason": "Forbidden"}
     sw2.call("b2", "n1@contoso.com", US)
     assert (sw2.end("b2", 120)["funding"], api.get(
         f"/v1/tenants/{nce}/reports/minute-pools?month=2030-03").json()[0]["minutes_used"]) \
