@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from commcredits.domain import calls as rules
+from commcredits.domain import text
 from commcredits.domain.errors import DomainError, file_refused
 from commcredits.services import charging
 
@@ -64,6 +65,10 @@ def parse(text: str) -> list[Cdr]:
         if empty:
             problems.append((line, f"empty {', '.join(empty)}"))
             continue
+        problem = _text_problem(row)
+        if problem:
+            problems.append((line, problem))
+            continue
         if row["call_type"] not in rules.CALL_TYPES:
             problems.append((line, f"call_type {row['call_type']!r} is not one of "
                                    f"{', '.join(sorted(rules.CALL_TYPES))}"))
@@ -90,6 +95,22 @@ def parse(text: str) -> list[Cdr]:
     if problems:
         raise _error(problems)
     return cdrs
+
+
+# the same limits as POST /v1/calls (domain.text): a CDR that passes here cannot fail later
+_LIMITS = {"from": 40, "to": 40, "upn": 320, "organizer_upn": 320}
+
+
+def _text_problem(row: dict[str, str]) -> str | None:
+    for field, limit in (("call_id", text.ID_MAX), ("tenant_id", 40)):
+        problem = text.id_problem(row[field], limit)
+        if problem:
+            return f"{field} {problem}"
+    for field, limit in _LIMITS.items():
+        problem = text.text_problem(row.get(field) or "", limit)
+        if problem:
+            return f"{field} {problem}"
+    return None
 
 
 def _error(problems: list[tuple[int, str]]) -> DomainError:
