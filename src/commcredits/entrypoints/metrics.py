@@ -16,3 +16,13 @@ CHARGED = Counter("commcredits_charged_minor_units_total",
                   ["currency", "funding"])
 SMS_DECISIONS = Counter("commcredits_sms_decisions_total", "SMS by decision",
                         ["decision", "detail"])
+JOB_FAILURES = Counter("commcredits_job_failures_total",
+                       "Background job failures: a row skipped (scope=row) or a whole job "
+                       "abandoned (scope=job); the log line names the row", ["job", "scope"])
+
+
+def job_failed(job: str, row: str | None, exc: BaseException) -> None:
+    """``JobContext.failed`` for the service: count it in /metrics, then log it."""
+    from commcredits.services.jobs import log_failure
+    JOB_FAILURES.labels(job, "job" if row is None else "row").inc()
+    log_failure(job, row, exc)

@@ -32,9 +32,11 @@ class Runtime:
             with db.engine.begin() as conn, contextlib.suppress(sa.exc.DBAPIError):
                 clock.ensure(conn)  # before any read-only unit of work needs it
         mailer = SmtpMailer(settings.smtp_url, settings.smtp_from) if settings.smtp_url else None
-        return cls(settings, db, gateway_named(settings.payment_gateway), mailer)
+        return cls(settings, db, gateway_named(settings.payment_gateway,
+                                               settings.gateway_delay_ms / 1000), mailer)
 
     def jobs(self) -> JobContext:
         s = self.settings
+        from commcredits.entrypoints.metrics import job_failed
         return JobContext(self.db, self.mailer, self.gateway, s.max_recharges_per_day,
-                          s.call_grace_s, s.call_idle_s)
+                          s.call_grace_s, s.call_idle_s, failed=job_failed)

@@ -422,18 +422,3 @@ def settle_stale(uow: UnitOfWork, call: sa.Row, grace_s: int, idle_s: int) -> bo
         return False
     _settle(uow, call, call.elapsed_s)
     return True
-
-
-def settle_stale_calls(db: Any, grace_s: int, idle_s: int) -> int:
-    with db.uow() as uow:
-        candidates = [c.call_id for c in uow.charging.active_calls()]
-    settled = 0
-    for call_id in candidates:
-        with db.uow() as uow:
-            call = uow.charging.call(call_id, lock=True)
-            if call is not None and call.status == "active" and \
-                    settle_stale(uow, call, grace_s, idle_s):
-                settled += 1
-                uow.commit()
-    return settled
-
