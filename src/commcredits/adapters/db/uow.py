@@ -25,6 +25,7 @@ from commcredits.adapters.db.repositories.charging import ChargingRepo
 from commcredits.adapters.db.repositories.credits import CreditsRepo
 from commcredits.adapters.db.repositories.directory import DirectoryRepo
 from commcredits.adapters.db.repositories.notifications import NotificationRepo
+from commcredits.adapters.db.repositories.payments import PaymentRepo
 from commcredits.adapters.db.repositories.rating import DeckCache, RateRepo
 from commcredits.adapters.db.repositories.tenants import TenantRepo
 
@@ -54,6 +55,7 @@ class UnitOfWork:
         self.notifications = NotificationRepo(self.conn, self.postgres)
         self.rates = RateRepo(self.conn, self._decks)
         self.charging = ChargingRepo(self.conn, self.postgres)
+        self.payments = PaymentRepo(self.conn)
         self.recharges_requested: set[str] = set()  # tenants to recharge after commit
         return self
 
