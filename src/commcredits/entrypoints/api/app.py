@@ -63,4 +63,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         LATENCY.labels(route).observe(time.perf_counter() - start)
         return response
 
+    from commcredits.entrypoints.api.guard import RequestGuard
+    app.add_middleware(RequestGuard, max_body_bytes=rt.settings.max_body_bytes)
     return app
