@@ -210,6 +210,7 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
                 db: DbOption = None) -> None:
     """Rate a CSV of finished calls (call_id,tenant_id,call_type,from,to,upn,organizer_upn,
     start_time,duration_s). Checked whole first; idempotent by call id."""
+    from commcredits.entrypoints import metrics
     from commcredits.services import cdrs, recharge
     rt = _runtime(db)
     try:
@@ -224,6 +225,9 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
         task = bar.add_task("rate", total=len(rows))
         for result in cdrs.rate_all(rt.db, rows, progress=lambda _: bar.advance(task)):
             counts[result.status] = counts.get(result.status, 0) + 1
+            if result.uncollected and result.currency:
+                metrics.count_uncollected({"uncollected": result.uncollected,
+                                           "currency": result.currency})
             if result.status in {"blocked", "error"}:
                 problems.append(result)
     recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day)

@@ -13,6 +13,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -45,6 +46,8 @@ class CdrResult:
     status: str  # rated | blocked | duplicate
     charge: str | None = None
     detail: str | None = None
+    uncollected: str | None = None  # what credits could not pay (usage is never dropped)
+    currency: str | None = None
 
 
 def parse(text: str) -> list[Cdr]:
@@ -141,7 +144,7 @@ def _rate_one(db: Database, cdr: Cdr) -> CdrResult:
             return CdrResult(cdr.line, call_id, "duplicate", detail="already rated")
         try:
             decision = charging.authorize_call(uow, max(cdr.duration_s, 1), cdr.body,
-                                               at=cdr.start)
+                                               at=cdr.start, happened=True)
             if decision["decision"] == "blocked":
                 uow.commit()
                 return CdrResult(cdr.line, call_id, "blocked", detail=decision["reason"])
@@ -149,5 +152,7 @@ def _rate_one(db: Database, cdr: Cdr) -> CdrResult:
         except DomainError as e:
             return CdrResult(cdr.line, call_id, "error", detail=f"{e.code}: {e.message}")
         uow.commit()
+    short = f", {end['uncollected']} uncollected" if Decimal(end["uncollected"]) else ""
     return CdrResult(cdr.line, call_id, "rated", charge=end["charge"],
-                     detail=f"{end['funding']}, {end['included_minutes']} included min")
+                     uncollected=end["uncollected"], currency=end["currency"],
+                     detail=f"{end['funding']}, {end['included_minutes']} included min{short}")

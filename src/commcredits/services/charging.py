@@ -132,10 +132,13 @@ def _available(uow: UnitOfWork, wallet: WalletRow, tenant_id: str) -> Decimal:
 
 
 def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
-                   at: datetime | None = None) -> dict[str, Any]:
+                   at: datetime | None = None, happened: bool = False) -> dict[str, Any]:
     """``POST /v1/calls``: may this call go ahead, who pays, and for how long.
 
     ``at`` backdates the call (offline CDR rating): its start time and pool month.
+    ``happened``: the call took place (a CDR), so a call credits should have paid is let
+    through even when they ran out; settling it records what they could not pay as
+    ``uncollected`` instead of the usage vanishing as ``blocked``.
     """
     started = at or uow.now
     call_id = str(body["call_id"])
@@ -170,6 +173,8 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     reason = None if funding else rules.block_reason(route)
     if reason == "insufficient_credits" and wallet is not None and capped:
         reason = "daily_cap_reached"
+    if happened and reason in {"insufficient_credits", "daily_cap_reached"}:
+        funding, decision, reason = "credits", "allowed", None  # nothing reserved
     if funding and wallet is not None:
         _reserve(uow, wallet, tenant.id, route, month, pool_take, money)
     uow.charging.add_call(
@@ -367,7 +372,8 @@ def _settle(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
               "connection_fee": fmt(s.connection_fee if charge > ZERO else ZERO, cur),
               "currency": cur, "included_minutes": s.pool_minutes, "funding": s.funding,
               "duration_s": duration_s, "credits_charge": fmt(charged, cur),
-              "overage_charge": fmt(s.overage_charge, cur)}
+              "overage_charge": fmt(s.overage_charge, cur),
+              "uncollected": fmt(uncollected, cur)}
     uow.charging.update_call(call.call_id, status="ended", ended_at=uow.now,
                              elapsed_s=duration_s, result=json.dumps(result))
     return result

@@ -84,6 +84,7 @@ def end(call_id: str, body: CallEndIn, request: Request,
     minor = Decimal(result["charge"]).scaleb(places(result["currency"]))
     if minor:
         metrics.CHARGED.labels(result["currency"], result["funding"]).inc(int(minor))
+    metrics.count_uncollected(result)
     return JSONResponse(result)
 
 
