@@ -114,3 +114,50 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(sa.exc.IntegrityError, _integrity)
     app.add_exception_handler(sa.exc.SQLAlchemyError, _database)
     app.add_exception_handler(Exception, _unexpected)
+
+
+# -- the OpenAPI side: every error status each operation may answer, from one table ---------
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "details": {"type": "array", "items": {"type": "object"}}}}},
+}
+DESCRIPTIONS = {
+    401: "No or an unknown API key", 402: "The payment was refused",
+    403: "The role may not do this", 404: "Not found (or another tenant's)",
+    409: "Conflicts with the current state", 413: "The body is too large",
+    422: "Invalid input", 500: "Unexpected error (logged)",
+    503: "The database is unavailable; retry after Retry-After seconds",
+}
+
+
+def statuses_for(path: str, method: str) -> set[int]:
+    """What an operation may answer besides success: every /v1 route authenticates,
+    authorizes, validates and reaches the database; money-moving routes may be refused by
+    the gateway."""
+    out = {401, 403, 404, 409, 413, 422, 500, 503}
+    if method == "post" and (path.endswith("/credits/orders") or "/payment-methods" in path):
+        out.add(402)
+    if method == "put" and path.endswith("/auto-recharge"):
+        out.add(402)
+    return out
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the error responses (and the Error schema) to an OpenAPI document."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1"):
+            continue
+        for method, op in operations.items():
+            responses = op.setdefault("responses", {})
+            for status in sorted(statuses_for(path, method)):
+                entry: dict[str, Any] = {"description": DESCRIPTIONS[status],
+                                         "content": {"application/json": {"schema": ref}}}
+                if status == 503:
+                    entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+                responses[str(status)] = entry
+    return schema

@@ -551,5 +551,5 @@ def minute_pools(request: Request, month: str = "") -> Response:
 
 def install(app: FastAPI) -> None:
     app.state.login_throttle = LoginThrottle()
-    app.include_router(router)
+    app.include_router(router, include_in_schema=False)  # HTML pages: not part of the API
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
