@@ -24,12 +24,14 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 licenses_app = typer.Typer(help="Licenses.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
+payments_app = typer.Typer(help="Card payments.", no_args_is_help=True)
 rates_app = typer.Typer(help="Rate decks.", no_args_is_help=True)
 cdrs_app = typer.Typer(help="Call detail records from switches that only report CDRs.",
                        no_args_is_help=True)
 for sub, name in ((db_app, "db"), (keys_app, "keys"), (licenses_app, "licenses"),
                   (jobs_app, "jobs"), (ledger_app, "ledger"), (rates_app, "rates"),
-                  (cdrs_app, "cdrs"), (report_app, "report")):
+                  (cdrs_app, "cdrs"), (report_app, "report"),
+                  (payments_app, "payments")):
     app.add_typer(sub, name=name)
 
 out = Console()
@@ -116,13 +118,23 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     """API + console + background jobs in one process."""
     import uvicorn
 
+    from commcredits.config import DEFAULT_SECRET
     from commcredits.entrypoints import logs
     from commcredits.entrypoints.api.app import create_app
     rt = _runtime(db)
-    log_config = logs.configure(rt.settings.log_json)
-    out.print(f"commcredits on http://{host}:{port}  (db: {rt.settings.db.split('@')[-1]})")
+    s = rt.settings
+    if s.secret_key == DEFAULT_SECRET and not s.manual_clock:
+        err.print("[red]refusing to start[/red]: COMMCREDITS_SECRET_KEY is the default, so "
+                  "anyone could forge console sessions. Set it to a long random value.")
+        raise typer.Exit(2)
+    log_config = logs.configure(s.log_json)
+    out.print(f"commcredits on http://{host}:{port}  (db: {s.db.split('@')[-1]})")
+    # idle keep-alive sockets are closed after keep_alive_s; beyond limit_concurrency
+    # connections new requests get 503 at once. Header/body read timeouts for slow clients
+    # belong to the front proxy (docs/production.md).
     uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
-                log_level="info", log_config=log_config)
+                log_level="info", log_config=log_config, timeout_keep_alive=s.keep_alive_s,
+                limit_concurrency=s.limit_concurrency, h11_max_incomplete_event_size=16 * 1024)
 
 
 @db_app.command("upgrade")
@@ -271,6 +283,7 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
                 db: DbOption = None) -> None:
     """Rate a CSV of finished calls (call_id,tenant_id,call_type,from,to,upn,organizer_upn,
     start_time,duration_s). Checked whole first; idempotent by call id."""
+    from commcredits.entrypoints import metrics
     from commcredits.services import cdrs, recharge
     text = read_text_file(file, "CDR file")
     rt = _runtime(db)
@@ -285,6 +298,9 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
         task = bar.add_task("rate", total=len(rows))
         for result in cdrs.rate_all(rt.db, rows, progress=lambda _: bar.advance(task)):
             counts[result.status] = counts.get(result.status, 0) + 1
+            if result.uncollected and result.currency:
+                metrics.count_uncollected({"uncollected": result.uncollected,
+                                           "currency": result.currency})
             if result.status in {"blocked", "error"}:
                 problems.append(result)
     recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day)
@@ -302,6 +318,7 @@ class JobName(StrEnum):
     calls = "calls"
     cuts = "cuts"
     recharge = "recharge"
+    payments = "payments"
     notify = "notify"
     pools = "pools"
     all = "all"
@@ -318,6 +335,30 @@ def jobs_run(which: Annotated[JobName, typer.Argument()] = JobName.all,
     for name, n in done.items():
         table.add_row(name, str(n))
     out.print(table)
+
+
+@payments_app.command("reconcile")
+def payments_reconcile(
+        older_than: Annotated[int, typer.Option(help="minutes a pending payment must have "
+                                                     "waited (it may still be in flight)")] = 5,
+        db: DbOption = None) -> None:
+    """Settle card payments a crash interrupted (charge again with the same idempotency key,
+    then fund) and list money taken that no lot holds; exit 1 if any needs a person."""
+    from datetime import timedelta
+
+    from commcredits.services import payments
+    rt = _runtime(db)
+    results = payments.reconcile(rt.db, rt.gateway, timedelta(minutes=older_than))
+    table = Table("attempt", "tenant", "amount", "outcome", title="payments reconciled")
+    for r in results:
+        table.add_row(r.attempt_id, r.tenant_id, f"{r.amount} {r.currency}", r.outcome)
+    out.print(table)
+    review = [r for r in results if r.outcome == "needs_review"]
+    out.print(f"{sum(r.outcome == 'funded' for r in results)} funded, "
+              f"{sum(r.outcome == 'failed' for r in results)} failed, "
+              f"{len(review)} need review")
+    if review:
+        raise typer.Exit(1)
 
 
 @ledger_app.command("verify")

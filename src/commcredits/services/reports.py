@@ -59,6 +59,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from commcredits.domain.dates import check_in_span
 from commcredits.domain.errors import invalid
 from commcredits.domain.money import fmt
 from commcredits.services.tenants import get_tenant
@@ -115,10 +116,12 @@ def _date(name: str, value: str) -> date:
     if not _DATE.fullmatch(text):
         raise invalid("validation_error", f"{name} {value[:40]!r} is not a date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise invalid("validation_error",
                       f"{name} {value[:40]!r} is not a valid date (YYYY-MM-DD)") from None
+    check_in_span(day, name)
+    return day
 
 
 def _days(value: str | int) -> int:

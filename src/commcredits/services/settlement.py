@@ -117,7 +117,8 @@ def _ended(uow: UnitOfWork, call: sa.Row, s: rules.Settlement, charged: Decimal,
               "connection_fee": fmt(s.connection_fee if charge > ZERO else ZERO, cur),
               "currency": cur, "included_minutes": s.pool_minutes, "funding": s.funding,
               "duration_s": s.duration_s, "credits_charge": fmt(charged, cur),
-              "overage_charge": fmt(s.overage_charge, cur)}
+              "overage_charge": fmt(s.overage_charge, cur),
+              "uncollected": fmt(s.credit_charge - charged, cur)}
     uow.charging.update_call(call.call_id, status="ended", ended_at=uow.now,
                              elapsed_s=s.duration_s, result=json.dumps(result),
                              settled_by=settled_by)
@@ -245,19 +246,3 @@ def _release(uow: UnitOfWork, call: sa.Row) -> None:
                                  reserved_s=max(0, row.reserved_s - grant.pool_s))
     uow.charging.update_call(call.call_id, status="expired", settled_by="expired",
                              **grant_values(Grant()))
-
-
-def settle_stale_calls(db: Any, grace_s: int, idle_s: int, auth_ttl_s: int = 120,
-                       policy: call_clock.SilentCharge = call_clock.SilentCharge.REPORTED
-                       ) -> int:
-    with db.uow() as uow:
-        candidates = [c.call_id for c in uow.charging.active_calls()]
-    settled = 0
-    for call_id in candidates:
-        with db.uow() as uow:
-            call = uow.charging.call(call_id, lock=True)
-            if call is not None and call.status == "active" and \
-                    settle_stale(uow, call, grace_s, idle_s, auth_ttl_s, policy):
-                settled += 1
-                uow.commit()
-    return settled
