@@ -95,7 +95,8 @@ def test_the_policy_found_the_fields():
     assert schemas.CallIn.model_fields["call_id"].metadata
 
 
-@pytest.mark.parametrize("bad", ["a b", " lead", "trail ", "a/b", "nul\x00", "é", "x" * 129, ""])
+# a call id is a SIP Call-ID, which may hold "/" (it travels in the body forms)
+@pytest.mark.parametrize("bad", ["a b", " lead", "trail ", "nul\x00", "é", "x" * 129, ""])
 def test_identifiers_are_taken_exactly_as_sent(bad):
     body = {"call_id": bad, "tenant_id": "t", "call_type": "user_out", "to": "+14255550100"}
     with pytest.raises(ValueError):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
-from commcredits.services import charging, recharge
 from commcredits.services import jobs as jobs_module
+from commcredits.services import recharge, settlement
 from tests.api.voice import UK, make_voice
 
 
@@ -41,13 +41,13 @@ def test_a_poisoned_call_is_skipped_and_the_other_jobs_run(api, monkeypatch):
     voice.fund("50.00")
     voice.call("poison", UK)
     voice.call("healthy", UK)
-    real = charging.settle_stale
+    real = settlement.settle_stale
 
-    def settle(uow, call, grace_s, idle_s):
+    def settle(uow, call, *args):
         if call.call_id == "poison":
             raise RuntimeError("a row this version cannot settle")
-        return real(uow, call, grace_s, idle_s)
-    monkeypatch.setattr(charging, "settle_stale", settle)
+        return real(uow, call, *args)
+    monkeypatch.setattr(settlement, "settle_stale", settle)
     before = failures("calls")
     # a year on: both calls are stale, and the order's lot is due for its 30-day warning
     ran = api.set_clock("2031-02-15T00:00:00Z")
@@ -57,7 +57,7 @@ def test_a_poisoned_call_is_skipped_and_the_other_jobs_run(api, monkeypatch):
     assert "commcredits_job_failures_total" in api.client.get("/metrics").text
     c = voice.credits()
     assert c["reserved"] == "0.10"  # only the poisoned call still holds its reservation
-    monkeypatch.setattr(charging, "settle_stale", real)
+    monkeypatch.setattr(settlement, "settle_stale", real)
     api.set_clock("2031-02-15T00:01:00Z")  # once mended, the next run settles it
     assert voice.credits()["reserved"] == "0.00"
 

@@ -169,7 +169,8 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
             attempt_id = _resume(uow, tenant_id, client_key, request_hash)
         if attempt_id is None:
             attempt_id = _begin_order(uow, limits, tenant_id, amount, payment_method_id,
-                                      po_number, auto_recharge, client_key, request_hash)
+                                      po_number, auto_recharge, client_key, request_hash,
+                                      gateway)
         else:
             stored = uow.payments.get(attempt_id)
             assert stored is not None
@@ -204,7 +205,8 @@ def _resume(uow: UnitOfWork, tenant_id: str, client_key: str,
 
 def _begin_order(uow: UnitOfWork, limits: Limits, tenant_id: str, amount: object,
                  pm_id: str, po_number: str | None, auto_recharge: dict[str, Any] | None,
-                 client_key: str | None, request_hash: str | None) -> str:
+                 client_key: str | None, request_hash: str | None,
+                 gateway: PaymentGateway | None = None) -> str:
     tenant = get_tenant(uow, tenant_id)
     tenancy.check_can_buy_credits(tenant)
     value = parse_amount(amount, tenant.currency)
@@ -218,7 +220,7 @@ def _begin_order(uow: UnitOfWork, limits: Limits, tenant_id: str, amount: object
     if auto_recharge is not None:
         given = {k: v for k, v in auto_recharge.items() if v is not None}
         settings = credits.auto_recharge_body(uow, tenant, limits.minimum, {
-            "payment_method_id": pm_id, **given}, limits.maximum)
+            "payment_method_id": pm_id, **given}, limits.maximum, gateway)  # no lock held
     return begin(uow, tenant_id, LotSource.ORDER, value, pm_id, po_number=po_number,
                  client_key=client_key, request_hash=request_hash, auto_recharge=settings)
 
