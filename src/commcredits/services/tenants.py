@@ -8,6 +8,7 @@ from commcredits.domain import tenancy
 from commcredits.domain.errors import invalid, not_found
 from commcredits.domain.money import is_currency, parse_amount
 from commcredits.domain.tenancy import Commerce, Tenant
+from commcredits.services import audit
 from commcredits.services.ids import new_id
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ def create_tenant(uow: UnitOfWork, name: str, country: str, commerce: str,
         raise invalid("validation_error", f"currency {currency!r} is not an ISO 4217 code")
     tenant = Tenant(new_id("tnt"), name.strip(), country, currency.upper(), model)
     uow.tenants.add(tenant, uow.now)
+    audit.record(uow, tenant.id, "tenant.create", tenant.id, None, {
+        "name": tenant.name, "country": country, "commerce": model.value})
     return tenant
 
 
@@ -42,6 +45,8 @@ def change_commerce(uow: UnitOfWork, tenant_id: str, commerce: str) -> Tenant:
     wallet = uow.tenants.wallet(tenant_id, lock=True)
     tenancy.check_commerce_change(tenant.commerce, new, wallet.auto_recharge.enabled)
     uow.tenants.update(tenant_id, commerce=new.value)
+    audit.record(uow, tenant_id, "tenant.commerce", tenant_id,
+                 {"commerce": tenant.commerce.value}, {"commerce": new.value})
     return get_tenant(uow, tenant_id)
 
 
@@ -70,6 +75,8 @@ def set_call_policy(uow: UnitOfWork, tenant_id: str, allow_premium: bool | None,
         values["blocked_prefixes"] = ",".join(cleaned)
     if values:
         uow.tenants.update(tenant_id, **values)
+        audit.record(uow, tenant_id, "call_policy.set", tenant_id, None,
+                     {k: None if v is None else str(v) for k, v in values.items()})
     return get_tenant(uow, tenant_id)
 
 

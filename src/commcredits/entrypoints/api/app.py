@@ -14,6 +14,7 @@ from commcredits import __version__
 from commcredits.config import Settings
 from commcredits.entrypoints.api import errors
 from commcredits.entrypoints.api.routes import (
+    audit,
     credits,
     operator,
     rating,
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                                      '`{"error": {"code", "message"}}`.')
     app.state.runtime = rt
     errors.install(app)
-    for module in (operator, tenant_admin, credits, rating, telephony, reports, system):
+    for module in (operator, tenant_admin, credits, rating, telephony, reports, system, audit):
         app.include_router(module.router)
     from commcredits.entrypoints.console import pages
     pages.install(app)

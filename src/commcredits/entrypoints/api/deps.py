@@ -20,6 +20,7 @@ from commcredits.domain.errors import DomainError, ErrorKind, conflict
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services.access import authenticate, hash_key
+from commcredits.services.audit import Actor
 
 
 def runtime(request: Request) -> Runtime:
@@ -77,6 +78,7 @@ def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | No
         f"{request.method} {request.url.path} "
         f"{body.fingerprint() if body is not None else ''}".encode()).hexdigest()
     with runtime(request).db.uow() as uow:
+        uow.actor = Actor.of(who, "api")
         if key is not None:
             key = key.strip()
             if not key or len(key) > 200:
