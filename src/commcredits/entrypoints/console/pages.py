@@ -231,9 +231,9 @@ def logout(request: Request, csrf: str = Form("")) -> RedirectResponse:
 
 
 def install(app: FastAPI) -> None:
-    from commcredits.entrypoints.console import billing, reports, users
+    from commcredits.entrypoints.console import billing, checkout, reports, users
     app.state.login_throttle = LoginThrottle()
     app.include_router(router)
-    for module in (billing, users, reports):
+    for module in (billing, checkout, users, reports):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -112,14 +112,32 @@ class CreditsRepo:
         self.conn.execute(sa.insert(payment_methods).values(**values))
 
     def payment_method(self, tenant_id: str, pm_id: str) -> sa.Row | None:
+        """A payment method the tenant may pay with (not removed)."""
         q = sa.select(payment_methods).where(payment_methods.c.id == pm_id,
-                                             payment_methods.c.tenant_id == tenant_id)
+                                             payment_methods.c.tenant_id == tenant_id,
+                                             payment_methods.c.removed_at.is_(None))
         return self.conn.execute(q).first()
 
     def payment_methods(self, tenant_id: str) -> list[sa.Row]:
-        q = (sa.select(payment_methods).where(payment_methods.c.tenant_id == tenant_id)
+        q = (sa.select(payment_methods).where(payment_methods.c.tenant_id == tenant_id,
+                                              payment_methods.c.removed_at.is_(None))
              .order_by(payment_methods.c.created_at, payment_methods.c.id))
         return list(self.conn.execute(q))
+
+    def any_payment_method(self, tenant_id: str, pm_id: str) -> sa.Row | None:
+        """A payment method, removed or not (an old order's)."""
+        return self.conn.execute(sa.select(payment_methods).where(
+            payment_methods.c.id == pm_id, payment_methods.c.tenant_id == tenant_id)).first()
+
+    def remove_payment_method(self, tenant_id: str, pm_id: str, now: datetime) -> None:
+        self.conn.execute(sa.update(payment_methods).where(
+            payment_methods.c.id == pm_id, payment_methods.c.tenant_id == tenant_id)
+            .values(removed_at=now, is_default=False))
+
+    def set_default_payment_method(self, tenant_id: str, pm_id: str) -> None:
+        self.conn.execute(sa.update(payment_methods).where(
+            payment_methods.c.tenant_id == tenant_id)
+            .values(is_default=payment_methods.c.id == pm_id))
 
     # -- orders ----------------------------------------------------------------------------
     def add_order(self, **values: Any) -> None:
