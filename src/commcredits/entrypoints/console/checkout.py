@@ -111,7 +111,7 @@ def review(request: Request, csrf: str = Form(""), amount: str = Form(""),
         try:
             return fn()
         except DomainError as e:
-            errors.setdefault(field_of(e, FIELDS, field), _sentence(e.message))
+            errors.setdefault(field, _sentence(e.message))
             return None
     with rt.db.uow() as uow:
         _actor(uow, sess)
