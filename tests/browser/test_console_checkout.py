@@ -19,7 +19,7 @@ def test_buy_with_a_new_card_and_auto_recharge(page: Page, server: str, api: Api
     tid = api.tenant("US")
     email = add_admin(api, tid, "billing_admin")
     login(page, server, email)
-    page.get_by_role("link", name="Buy credits").click()
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Buy credits").click()
     form = page.locator("#buy-form")
 
     # bad input: errors next to the fields, what was typed kept, nothing saved or paid
@@ -98,7 +98,8 @@ def test_enterprise_agreement_with_po_number(page: Page, server: str, api: Api) 
 def test_payment_methods_page(page: Page, server: str, api: Api) -> None:
     tid = api.tenant("US")
     login(page, server, add_admin(api, tid, "billing_admin"))
-    page.get_by_role("link", name="Payment methods").click()
+    page.get_by_role("navigation", name="Console").get_by_role(
+        "link", name="Payment methods").click()
 
     card = page.locator("#add-card")
     card.get_by_label("Card number").fill("1234")

@@ -15,8 +15,8 @@ from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import Action, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.api.deps import run_recharges
+from commcredits.entrypoints.console.common import locale_for, money, render
 from commcredits.entrypoints.console.pages import (
-    NO_STORE,
     ROLE_LABELS,
     Session,
     _csrf_ok,
@@ -25,12 +25,12 @@ from commcredits.entrypoints.console.pages import (
     _session,
     _status,
     _to_login,
-    templates,
 )
-from commcredits.services import credits, notify
+from commcredits.services import audit, credits, notify
 from commcredits.services.tenants import get_tenant
 
 router = APIRouter(tags=["console"])
+LEDGER_ROWS = 200  # newest transactions shown
 NOTICES = {"auto_recharge": "Auto-recharge settings saved.",
            "duplicate": "That form was already submitted; nothing was charged twice."}
 
@@ -43,21 +43,23 @@ def _console_page(request: Request, sess: Session, *, error: DomainError | None 
     with _runtime(request).db.uow() as uow:
         tenant = get_tenant(uow, tid)
         view = credits.credits_view(uow, tid)
-        ledger = list(reversed(credits.transactions_view(uow, tid)))
-        notes = notify.notifications_view(uow, tid)
+        ledger = list(reversed(credits.transactions_view(uow, tid)))[:LEDGER_ROWS]
         methods = [credits.payment_method_view(r) for r in uow.credits.payment_methods(tid)]
         if added_order:
             row = uow.credits.order(tid, added_order)
             if row is not None:
                 order = credits.order_view(row)
-                notice = f"Added {order['amount']} {order['currency']} (order {order['id']})."
-    return templates.TemplateResponse(request, "console.html", {
-        "sess": sess, "tenant": tenant, "role_label": ROLE_LABELS[sess.principal.role],
-        "credits": view, "ledger": ledger, "notifications": notes,
-        "methods": methods, "methods_by_id": {m["id"]: m for m in methods},
-        "can_bill": sess.may(Action.BILLING), "error": error, "notice": notice,
-        "form": form or {}, "order_token": secrets.token_urlsafe(16),
-    }, status_code=status, headers=NO_STORE)
+                amount = money(order["amount"], order["currency"], locale_for(tenant.country))
+                notice = f"Added {amount} (order {order['id']})."
+    where = None
+    if error is not None:  # the field the error goes next to
+        where = ("ar" if any(k.startswith("ar_") for k in (form or {}))
+                 else "amount" if "amount" in error.message or error.code.startswith("amount")
+                 else "po_number" if "po_number" in error.message else "payment_method_id")
+    return render(request, sess, "console.html", tenant, status=status, error_at=where,
+                  credits=view, ledger=ledger, methods=methods,
+                  methods_by_id={m["id"]: m for m in methods}, error=error, notice=notice,
+                  form=form or {}, order_token=secrets.token_urlsafe(16))
 
 
 @router.get("/console", response_class=HTMLResponse)
@@ -111,6 +113,7 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
             "po_number": po_number.strip()}
     try:
         with rt.db.uow() as uow:
+            uow.actor = audit.Actor.of(sess.principal, "console", sess.email)
             if not _claim_form(uow, sess, token, form):
                 return RedirectResponse("/console?notice=duplicate", status_code=303)
             order = credits.place_order(
@@ -134,7 +137,7 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
 @router.post("/console/auto-recharge", response_class=HTMLResponse)
 def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: str = Form(""),
                   trigger_amount: str = Form(""), payment_method_id: str = Form(""),
-                  csrf: str = Form("")) -> Response:
+                  csrf: str = Form(""), back: str = Form("")) -> Response:
     """Change or turn off auto-recharge (billing roles only)."""
     sess = _session(request)
     refused = _guard_billing(request, sess, csrf)
@@ -150,6 +153,7 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
     }
     try:
         with rt.db.uow() as uow:
+            uow.actor = audit.Actor.of(sess.principal, "console", sess.email)
             credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body)
             uow.commit()
             started = sorted(uow.recharges_requested)
@@ -160,5 +164,32 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
         except DomainError as e2:
             return _error_page(request, sess, _status(e2), "Not available", e2.message)
     run_recharges(request, started)
+    if back == "spend":  # the spend page's "Apply recommendation"
+        return RedirectResponse("/console/spend?applied=1", status_code=303)
     return RedirectResponse("/console?notice=auto_recharge", status_code=303)
 
+
+
+# -- notifications ------------------------------------------------------------------------------
+@router.get("/console/notifications", response_class=HTMLResponse)
+def notifications(request: Request) -> Response:
+    """Who gets the billing emails (billing contacts, and admins by role), what was sent and
+    what failed."""
+    sess = _session(request)
+    if sess is None:
+        return _to_login()
+    try:
+        authorize(sess.principal, Action.READ, sess.tenant_id)
+        with _runtime(request).db.uow(readonly=True) as uow:
+            tenant = get_tenant(uow, sess.tenant_id)
+            notes = notify.notifications_view(uow, sess.tenant_id)[:500]
+            contacts = uow.directory.billing_contacts(sess.tenant_id)
+            admins = uow.access.admins_of(sess.tenant_id)
+    except DomainError as e:
+        return _error_page(request, sess, _status(e), "Not available", e.message)
+    by_role: dict[str, list[str]] = {}
+    for email, role in admins:
+        by_role.setdefault(ROLE_LABELS.get(role, role), []).append(email)
+    failed = [n for n in notes if n["status"] not in ("sent", "pending")]
+    return render(request, sess, "notifications.html", tenant, notifications=notes,
+                  contacts=contacts, admins=sorted(by_role.items()), failed=len(failed))

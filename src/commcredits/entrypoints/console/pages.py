@@ -231,9 +231,9 @@ def logout(request: Request, csrf: str = Form("")) -> RedirectResponse:
 
 
 def install(app: FastAPI) -> None:
-    from commcredits.entrypoints.console import billing, checkout, reports, users
+    from commcredits.entrypoints.console import audit, billing, checkout, reports, spend, users
     app.state.login_throttle = LoginThrottle()
     app.include_router(router)
-    for module in (billing, checkout, users, reports):
+    for module in (billing, checkout, users, reports, spend, audit):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -154,3 +154,19 @@ class CreditsRepo:
 
 
 _SET_REMAINING = sa.update(lots).where(lots.c.id == sa.bindparam("b_id"))
+
+
+def closing_balances(conn: sa.Connection, tenant_id: str,
+                     since: datetime) -> tuple[Decimal | None, dict[str, Decimal]]:
+    """The balance before ``since`` (None: no transaction yet) and at the end of each UTC
+    day (``YYYY-MM-DD``) since then that has a transaction: the spend chart's balance line."""
+    t = ledger_transactions
+    opening = conn.scalar(sa.select(t.c.balance_after).where(t.c.tenant_id == tenant_id,
+                                                            t.c.at < since)
+                          .order_by(t.c.seq.desc()).limit(1))
+    day = sa.func.date(t.c.at)
+    last = (sa.select(day.label("day"), sa.func.max(t.c.seq).label("seq"))
+            .where(t.c.tenant_id == tenant_id, t.c.at >= since).group_by(day).subquery())
+    q = (sa.select(last.c.day, t.c.balance_after)
+         .join_from(last, t, sa.and_(t.c.seq == last.c.seq, t.c.tenant_id == tenant_id)))
+    return opening, {str(d)[:10]: b for d, b in conn.execute(q)}
