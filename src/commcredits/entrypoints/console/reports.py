@@ -8,6 +8,7 @@ error page.
 
 from __future__ import annotations
 
+from datetime import datetime
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
@@ -47,6 +48,16 @@ KEY_COLUMNS = {
             "Destination Number", "Domestic/International", "Segments", "Charge", "Currency"),
 }
 EXPORT_FORMATS = ("csv", "xlsx")
+TIME_COLUMNS = {"Start Time", "End Time", "Sent Time"}  # shown as everywhere in the console
+
+
+def _when_s(value: str) -> str:
+    """``2030-03-10T12:01:30Z`` → ``2030-03-10 12:01:30 UTC`` (the console's way, to the
+    second for usage)."""
+    try:
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError):
+        return value
 
 # -- usage ------------------------------------------------------------------------------------
 _FROM = Query("", alias="from")
@@ -118,7 +129,8 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
         "kind": kind_key, "kinds": [(k, REPORT_LABELS[k], "?" + _qs(kind=k, **pq, **keep))
                                     for k in REPORT_KINDS],
         "columns": names, "numeric": [n in numeric for n in names],
-        "rows": [[row[i] for i in where] for row in shown],
+        "rows": [[_when_s(row[i]) if names[k] in TIME_COLUMNS else row[i]
+                  for k, i in enumerate(where)] for row in shown],
         "all_cols": all_cols, "n_columns": len(report.columns),
         "cols_toggle": "?" + _qs(kind=kind_key, **pq, cols="" if all_cols else "all"),
         "period": period, "error": error, "total": total,
