@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -27,13 +28,15 @@ def login(page: Page, base: str, email: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+# var/screenshots on every run; ./scripts/screenshots refreshes the committed docs/screenshots
+SCREENSHOTS = Path(os.environ.get("COMMCREDITS_SCREENSHOTS") or ROOT / "var" / "screenshots")
 WIDTHS = {"phone": 390, "desktop": 1280}
 
 
 def shoot(page: Page, name: str) -> None:
-    """Save ``docs/screenshots/{name}-desktop.png`` (1280 px) and ``-phone.png`` (390 px),
-    and check that nothing is wider than the phone screen."""
+    """Save ``{name}-desktop.png`` (1280 px) and ``{name}-phone.png`` (390 px) under
+    :data:`SCREENSHOTS`, and check that nothing is wider than the phone screen."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size or {"width": 1280, "height": 1000}
     for label, width in WIDTHS.items():
