@@ -59,8 +59,9 @@ def record(uow: UnitOfWork, tenant_id: str | None, action: str, target: str,
 
 
 def view(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "at": row.at.isoformat(), "actor": row.actor,
-            "actor_id": row.actor_id, "actor_role": row.actor_role, "via": row.via,
+    return {"id": row.id, "tenant_id": row.tenant_id, "at": row.at.isoformat(),
+            "actor": row.actor, "actor_id": row.actor_id, "actor_role": row.actor_role,
+            "via": row.via,
             "action": row.action, "target": row.target,
             "before": None if row.before is None else json.loads(row.before),
             "after": None if row.after is None else json.loads(row.after)}

@@ -27,6 +27,7 @@ from commcredits.domain.wallet import AutoRecharge, check_auto_recharge, check_o
 from commcredits.entrypoints.api.deps import run_recharges
 from commcredits.entrypoints.console.billing import _claim_form
 from commcredits.entrypoints.console.common import field_of, refuse, render
+from commcredits.entrypoints.console.common import sentence as _sentence
 from commcredits.entrypoints.console.pages import (
     Session,
     _error_page,
@@ -157,12 +158,6 @@ def _int(value: str) -> int:
         return int(value)
     except ValueError:
         return 0
-
-
-def _sentence(message: str) -> str:
-    """A service message as a sentence: "amount 10 is below ..." → "Amount 10 is below ...". """
-    text = message.replace("_", " ")
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 @router.post("/console/buy/place", response_class=HTMLResponse)

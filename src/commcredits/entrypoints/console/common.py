@@ -84,3 +84,10 @@ def field_of(e: DomainError, fields: tuple[str, ...], default: str) -> str:
         if message.startswith(f) or f" {f} " in f" {message} " or f"{f}:" in message:
             return f
     return default
+
+
+def sentence(message: str) -> str:
+    """A service message as a sentence: "user_daily_cap 'x' is ..." → "User daily cap 'x'
+    is ...", ending with a full stop."""
+    text = message.replace("_", " ")
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

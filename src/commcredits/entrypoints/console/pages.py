@@ -231,9 +231,17 @@ def logout(request: Request, csrf: str = Form("")) -> RedirectResponse:
 
 
 def install(app: FastAPI) -> None:
-    from commcredits.entrypoints.console import audit, billing, checkout, reports, spend, users
+    from commcredits.entrypoints.console import (
+        audit,
+        billing,
+        checkout,
+        operator,
+        reports,
+        spend,
+        users,
+    )
     app.state.login_throttle = LoginThrottle()
     app.include_router(router)
-    for module in (billing, checkout, users, reports, spend, audit):
+    for module in (billing, checkout, users, reports, spend, audit, operator):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from commcredits.adapters.db.schema import operator_admins
+from commcredits.adapters.db.schema import operator_admins, rate_decks, recharges
 
 
 class OperatorAdminRepo:
@@ -24,3 +24,14 @@ class OperatorAdminRepo:
     def by_email(self, email: str) -> sa.Row | None:
         return self.conn.execute(sa.select(operator_admins).where(
             sa.func.lower(operator_admins.c.email) == email.lower())).first()
+
+    # -- the operator's overview -----------------------------------------------------------
+    def decks(self) -> list[sa.Row]:
+        """Every currency's current rate deck: currency, version, rows, imported_at."""
+        return list(self.conn.execute(sa.select(rate_decks).order_by(rate_decks.c.currency)))
+
+    def failed_recharges(self, limit: int = 100) -> list[sa.Row]:
+        """The newest auto-recharges that failed or were capped, every tenant."""
+        return list(self.conn.execute(
+            sa.select(recharges).where(recharges.c.status.in_(("failed", "capped")))
+            .order_by(recharges.c.updated_at.desc()).limit(limit)))
