@@ -3,24 +3,19 @@ which role and from where, with before → after; paged, and downloadable as CSV
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from commcredits.domain.access import Action, authorize
-from commcredits.domain.errors import DomainError
-from commcredits.entrypoints.console.common import render
-from commcredits.entrypoints.console.pages import (
-    NO_STORE,
-    _error_page,
-    _runtime,
-    _session,
-    _status,
-    _to_login,
-)
+from commcredits.domain.access import Action
+from commcredits.entrypoints.console.common import read_page, render
+from commcredits.entrypoints.console.pages import NO_STORE, Session
 from commcredits.services import audit
-from commcredits.services.tenants import get_tenant
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import UnitOfWork
+    from commcredits.domain.tenancy import Tenant
 
 router = APIRouter(tags=["console"])
 PAGE = 100
@@ -49,36 +44,21 @@ def _show(value: Any) -> str:
 
 @router.get("/console/audit", response_class=HTMLResponse)
 def audit_page(request: Request, before: str = "") -> Response:
-    sess = _session(request)
-    if sess is None:
-        return _to_login()
-    try:
-        authorize(sess.principal, Action.ADMINS, sess.tenant_id)
-        with _runtime(request).db.uow(readonly=True) as uow:
-            tenant = get_tenant(uow, sess.tenant_id)
-            rows = audit.entries(uow, sess.tenant_id, PAGE + 1, before or None)
-    except DomainError as e:
-        return _error_page(request, sess, _status(e), "Not available", e.message)
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    shown = [{**r, "what": ACTIONS.get(r["action"], r["action"]),
-              "before_text": _show(r["before"]), "after_text": _show(r["after"])} for r in rows]
-    return render(request, sess, "audit.html", tenant, entries=shown,
-                  older=f"/console/audit?before={rows[-1]['id']}" if more else None)
+    def build(uow: UnitOfWork, sess: Session, tenant: Tenant) -> Response:
+        rows = audit.entries(uow, tenant.id, PAGE + 1, before or None)
+        shown = [{**r, "what": ACTIONS.get(r["action"], r["action"]),
+                  "before_text": _show(r["before"]), "after_text": _show(r["after"])}
+                 for r in rows[:PAGE]]
+        return render(request, sess, "audit.html", tenant, entries=shown,
+                      older=f"/console/audit?before={rows[PAGE - 1]['id']}"
+                      if len(rows) > PAGE else None)
+    return read_page(request, Action.ADMINS, build)
 
 
 @router.get("/console/audit.csv")
 def audit_csv(request: Request) -> Response:
-    sess = _session(request)
-    if sess is None:
-        return _to_login()
-    try:
-        authorize(sess.principal, Action.ADMINS, sess.tenant_id)
-        with _runtime(request).db.uow(readonly=True) as uow:
-            lines = list(audit.csv_lines(uow, sess.tenant_id))
-    except DomainError as e:
-        return _error_page(request, sess, _status(e), "Not available", e.message)
-    return StreamingResponse(iter(lines), media_type="text/csv", headers={
-        **NO_STORE, "Content-Disposition": 'attachment; filename="audit-log.csv"'})
-
-
+    def build(uow: UnitOfWork, sess: Session, tenant: Tenant) -> Response:
+        return StreamingResponse(iter(list(audit.csv_lines(uow, tenant.id))),
+                                 media_type="text/csv", headers={
+            **NO_STORE, "Content-Disposition": 'attachment; filename="audit-log.csv"'})
+    return read_page(request, Action.ADMINS, build)

@@ -15,11 +15,10 @@ from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import Action, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.api.deps import run_recharges
-from commcredits.entrypoints.console.common import locale_for, money, render
+from commcredits.entrypoints.console.common import locale_for, money, refuse, render
 from commcredits.entrypoints.console.pages import (
     ROLE_LABELS,
     Session,
-    _csrf_ok,
     _error_page,
     _runtime,
     _session,
@@ -75,20 +74,6 @@ def console(request: Request, added: str = "", notice: str = "") -> Response:
         return _error_page(request, sess, _status(e), "Not available", e.message)
 
 
-def _guard_billing(request: Request, sess: Session | None, csrf: str) -> Response | None:
-    """None when ``sess`` may post a billing form, else the response to send."""
-    if sess is None:
-        return _to_login()
-    if not _csrf_ok(sess, csrf):
-        return _error_page(request, sess, 403, "Form expired",
-                           "The form was stale or not sent from this console; reload the page "
-                           "and try again.")
-    if not sess.may(Action.BILLING):
-        return _error_page(request, sess, 403, "Not allowed",
-                           f"The {ROLE_LABELS[sess.principal.role]} role cannot change billing.")
-    return None
-
-
 def _claim_form(uow: UnitOfWork, sess: Session, token: str, fields: dict[str, str]) -> bool:
     """Claim a one-time form token so a double submit never pays twice. False if reused."""
     if not token:
@@ -104,7 +89,7 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
               token: str = Form("")) -> Response:
     """The "Add funds" form: a one-time order (billing roles only)."""
     sess = _session(request)
-    refused = _guard_billing(request, sess, csrf)
+    refused = refuse(request, sess, csrf, Action.BILLING, "change billing")
     if refused is not None:
         return refused
     assert sess is not None
@@ -140,7 +125,7 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
                   csrf: str = Form(""), back: str = Form("")) -> Response:
     """Change or turn off auto-recharge (billing roles only)."""
     sess = _session(request)
-    refused = _guard_billing(request, sess, csrf)
+    refused = refuse(request, sess, csrf, Action.BILLING, "change billing")
     if refused is not None:
         return refused
     assert sess is not None

@@ -14,7 +14,7 @@ paid. A new card is tokenized by the gateway at review and saved as a payment me
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,7 +26,7 @@ from commcredits.domain.money import parse_amount
 from commcredits.domain.wallet import AutoRecharge, check_auto_recharge, check_order_amount
 from commcredits.entrypoints.api.deps import run_recharges
 from commcredits.entrypoints.console.billing import _claim_form
-from commcredits.entrypoints.console.common import field_of, refuse, render
+from commcredits.entrypoints.console.common import field_of, read_page, refuse, render
 from commcredits.entrypoints.console.common import sentence as _sentence
 from commcredits.entrypoints.console.pages import (
     Session,
@@ -38,6 +38,10 @@ from commcredits.entrypoints.console.pages import (
 )
 from commcredits.services import audit, credits, payment_methods
 from commcredits.services.tenants import get_tenant
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import UnitOfWork
+    from commcredits.domain.tenancy import Tenant
 
 router = APIRouter(tags=["console"])
 NEW_CARD = "new_card"
@@ -225,41 +229,26 @@ def _order_rows(uow: Any, tid: str, rows: list[Any]) -> list[dict[str, Any]]:
 @router.get("/console/orders", response_class=HTMLResponse)
 def orders(request: Request) -> Response:
     """Order history: when, amount, who ordered, how it was paid, PO number, lot."""
-    sess = _session(request)
-    if sess is None:
-        return _to_login()
-    try:
-        authorize(sess.principal, Action.READ, sess.tenant_id)
-        with _runtime(request).db.uow(readonly=True) as uow:
-            tenant = get_tenant(uow, sess.tenant_id)
-            rows = _order_rows(uow, sess.tenant_id, uow.credits.orders(sess.tenant_id)[:500])
-    except DomainError as e:
-        return _error_page(request, sess, _status(e), "Not available", e.message)
-    return render(request, sess, "orders.html", tenant, orders=rows)
+    def build(uow: UnitOfWork, sess: Session, tenant: Tenant) -> Response:
+        rows = _order_rows(uow, tenant.id, uow.credits.orders(tenant.id)[:500])
+        return render(request, sess, "orders.html", tenant, orders=rows)
+    return read_page(request, Action.READ, build)
 
 
 @router.get("/console/orders/{order_id}", response_class=HTMLResponse)
 def receipt(request: Request, order_id: str, placed: str = "") -> Response:
     """One order: the receipt."""
-    sess = _session(request)
-    if sess is None:
-        return _to_login()
-    try:
-        authorize(sess.principal, Action.READ, sess.tenant_id)
-        with _runtime(request).db.uow(readonly=True) as uow:
-            tenant = get_tenant(uow, sess.tenant_id)
-            row = uow.credits.order(sess.tenant_id, order_id)
-            if row is None:
-                return _error_page(request, sess, 404, "No such order",
-                                   f"There is no order {order_id[:60]} in this organization.")
-            order = _order_rows(uow, sess.tenant_id, [row])[0]
-            lot = next((x for x in credits.credits_view(uow, sess.tenant_id)["lots"]
-                        if x["id"] == row.lot_id), None)
-            ar = credits.credits_view(uow, sess.tenant_id)["auto_recharge"]
-    except DomainError as e:
-        return _error_page(request, sess, _status(e), "Not available", e.message)
-    return render(request, sess, "receipt.html", tenant, order=order, lot=lot, ar=ar,
-                  placed=bool(placed))
+    def build(uow: UnitOfWork, sess: Session, tenant: Tenant) -> Response:
+        row = uow.credits.order(tenant.id, order_id)
+        if row is None:
+            return _error_page(request, sess, 404, "No such order",
+                               f"There is no order {order_id[:60]} in this organization.")
+        view = credits.credits_view(uow, tenant.id)
+        return render(request, sess, "receipt.html", tenant,
+                      order=_order_rows(uow, tenant.id, [row])[0],
+                      lot=next((x for x in view["lots"] if x["id"] == row.lot_id), None),
+                      ar=view["auto_recharge"], placed=bool(placed))
+    return read_page(request, Action.READ, build)
 
 
 # -- payment methods ----------------------------------------------------------------------------

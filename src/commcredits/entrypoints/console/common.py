@@ -4,16 +4,17 @@ role), and errors placed next to the field they concern."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from commcredits.domain.access import Action
+from commcredits.domain.access import Action, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.domain.tenancy import Tenant
 from commcredits.entrypoints.console.pages import (
@@ -22,9 +23,16 @@ from commcredits.entrypoints.console.pages import (
     Session,
     _csrf_ok,
     _error_page,
+    _runtime,
+    _session,
+    _status,
     _to_login,
     templates,
 )
+from commcredits.services.tenants import get_tenant
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import UnitOfWork
 
 
 @lru_cache(maxsize=512)
@@ -48,6 +56,21 @@ def money(value: object, currency: str, locale: str = "en_US") -> str:
 
 
 templates.env.filters["money"] = money
+
+
+def read_page(request: Request, action: Action,
+              build: Callable[[UnitOfWork, Session, Tenant], Response]) -> Response:
+    """A page that reads: signed in (else the sign-in page), allowed ``action`` in its
+    tenant, ``build`` run in a read-only unit of work; a refusal is the error page."""
+    sess = _session(request)
+    if sess is None:
+        return _to_login()
+    try:
+        authorize(sess.principal, action, sess.tenant_id)
+        with _runtime(request).db.uow(readonly=True) as uow:
+            return build(uow, sess, get_tenant(uow, sess.tenant_id))
+    except DomainError as e:
+        return _error_page(request, sess, _status(e), "Not available", e.message)
 
 
 def render(request: Request, sess: Session, template: str, tenant: Tenant | None,
