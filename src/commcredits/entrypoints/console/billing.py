@@ -15,7 +15,7 @@ from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import Action, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.api.deps import run_recharges
-from commcredits.entrypoints.console.common import locale_for, money, refuse, render
+from commcredits.entrypoints.console.common import guard, locale_for, money, render
 from commcredits.entrypoints.console.pages import (
     ROLE_LABELS,
     Session,
@@ -88,11 +88,9 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
               po_number: str = Form(""), csrf: str = Form(""),
               token: str = Form("")) -> Response:
     """The "Add funds" form: a one-time order (billing roles only)."""
-    sess = _session(request)
-    refused = refuse(request, sess, csrf, Action.BILLING, "change billing")
-    if refused is not None:
+    sess, refused = guard(request, csrf, Action.BILLING, "change billing")
+    if sess is None:
         return refused
-    assert sess is not None
     rt = _runtime(request)
     form = {"amount": amount.strip(), "payment_method_id": payment_method_id,
             "po_number": po_number.strip()}
@@ -124,11 +122,9 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
                   trigger_amount: str = Form(""), payment_method_id: str = Form(""),
                   csrf: str = Form(""), back: str = Form("")) -> Response:
     """Change or turn off auto-recharge (billing roles only)."""
-    sess = _session(request)
-    refused = refuse(request, sess, csrf, Action.BILLING, "change billing")
-    if refused is not None:
+    sess, refused = guard(request, csrf, Action.BILLING, "change billing")
+    if sess is None:
         return refused
-    assert sess is not None
     rt = _runtime(request)
     body: dict[str, Any] = {
         "enabled": enabled == "on",

@@ -26,7 +26,7 @@ from commcredits.domain.money import parse_amount
 from commcredits.domain.wallet import AutoRecharge, check_auto_recharge, check_order_amount
 from commcredits.entrypoints.api.deps import run_recharges
 from commcredits.entrypoints.console.billing import _claim_form
-from commcredits.entrypoints.console.common import field_of, read_page, refuse, render
+from commcredits.entrypoints.console.common import field_of, guard, read_page, render
 from commcredits.entrypoints.console.common import sentence as _sentence
 from commcredits.entrypoints.console.pages import (
     Session,
@@ -99,11 +99,9 @@ def review(request: Request, csrf: str = Form(""), amount: str = Form(""),
            ar_trigger: str = Form("")) -> Response:
     """Step 2: check everything as Place order will, save a new card or agreement, and show
     the order to confirm. Errors go back to step 1, next to their field."""
-    sess = _session(request)
-    refused = refuse(request, sess, csrf, Action.BILLING, "buy credits")
-    if refused is not None:
+    sess, refused = guard(request, csrf, Action.BILLING, "buy credits")
+    if sess is None:
         return refused
-    assert sess is not None
     rt = _runtime(request)
     form = {"amount": amount.strip(), "method": method, "po_number": po_number.strip(),
             "ar_on": "on" if ar_on else "", "ar_recharge": ar_recharge.strip(),
@@ -170,11 +168,9 @@ def place(request: Request, csrf: str = Form(""), token: str = Form(""),
           po_number: str = Form(""), ar_on: str = Form(""), ar_recharge: str = Form(""),
           ar_trigger: str = Form("")) -> Response:
     """Step 3: Place order. Pays once however often it is posted; then the receipt."""
-    sess = _session(request)
-    refused = refuse(request, sess, csrf, Action.BILLING, "buy credits")
-    if refused is not None:
+    sess, refused = guard(request, csrf, Action.BILLING, "buy credits")
+    if sess is None:
         return refused
-    assert sess is not None
     rt = _runtime(request)
     fields = {"amount": amount, "payment_method_id": payment_method_id, "po_number": po_number,
               "ar_on": ar_on, "ar_recharge": ar_recharge, "ar_trigger": ar_trigger}
@@ -285,11 +281,9 @@ def add_method(request: Request, csrf: str = Form(""), kind: str = Form(""),
                card_number: str = Form(""), card_exp_month: str = Form(""),
                card_exp_year: str = Form(""), agreement_number: str = Form("")) -> Response:
     """Add a card (stored as the gateway's token + last4) or an Enterprise Agreement."""
-    sess = _session(request)
-    refused = refuse(request, sess, csrf, Action.BILLING, "change payment methods")
-    if refused is not None:
+    sess, refused = guard(request, csrf, Action.BILLING, "change payment methods")
+    if sess is None:
         return refused
-    assert sess is not None
     rt = _runtime(request)
     form = {"kind": kind, "card_exp_month": card_exp_month.strip(),
             "card_exp_year": card_exp_year.strip(), "agreement_number": agreement_number.strip()}
@@ -314,11 +308,9 @@ def add_method(request: Request, csrf: str = Form(""), kind: str = Form(""),
 @router.post("/console/payment-methods/{pm_id}/{what}", response_class=HTMLResponse)
 def change_method(request: Request, pm_id: str, what: str, csrf: str = Form("")) -> Response:
     """``remove`` a payment method or make it the ``default``."""
-    sess = _session(request)
-    refused = refuse(request, sess, csrf, Action.BILLING, "change payment methods")
-    if refused is not None:
+    sess, refused = guard(request, csrf, Action.BILLING, "change payment methods")
+    if sess is None:
         return refused
-    assert sess is not None
     if what not in ("remove", "default"):
         return _error_page(request, sess, 404, "Not found", "No such page.")
     try:

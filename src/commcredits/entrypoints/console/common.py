@@ -84,19 +84,21 @@ def render(request: Request, sess: Session, template: str, tenant: Tenant | None
     }, status_code=status, headers=NO_STORE)
 
 
-def refuse(request: Request, sess: Session | None, csrf: str, action: Action,
-           what: str) -> Response | None:
-    """None when ``sess`` may post a form doing ``action``, else the response to send."""
+def guard(request: Request, csrf: str, action: Action,
+          what: str) -> tuple[Session, None] | tuple[None, Response]:
+    """(the session, None) when the signed-in admin may post a form doing ``action`` with
+    this CSRF token; else (None, the response to send: sign-in or 403)."""
+    sess = _session(request)
     if sess is None:
-        return _to_login()
+        return None, _to_login()
     if not _csrf_ok(sess, csrf):
-        return _error_page(request, sess, 403, "Form expired",
-                           "The form was stale or not sent from this console; reload the page "
-                           "and try again.")
+        return None, _error_page(request, sess, 403, "Form expired",
+                                 "The form was stale or not sent from this console; reload "
+                                 "the page and try again.")
     if not sess.may(action):
-        return _error_page(request, sess, 403, "Not allowed",
-                           f"The {ROLE_LABELS[sess.principal.role]} role cannot {what}.")
-    return None
+        return None, _error_page(request, sess, 403, "Not allowed",
+                                 f"The {ROLE_LABELS[sess.principal.role]} role cannot {what}.")
+    return sess, None
 
 
 def field_of(e: DomainError, fields: tuple[str, ...], default: str) -> str:

@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 from commcredits.domain import licensing
 from commcredits.domain.access import Action, authorize
 from commcredits.domain.errors import DomainError
-from commcredits.entrypoints.console.common import refuse, render
+from commcredits.entrypoints.console.common import guard, render
 from commcredits.entrypoints.console.pages import (
     Session,
     _error_page,
@@ -154,11 +154,9 @@ def user_page(request: Request, upn: str, saved: str = "") -> Response:
 def save_licenses(request: Request, upn: str, csrf: str = Form(""),
                   licenses: list[str] = Form(default=[])) -> Response:
     """Turn the switches into assignments: all of them, or none with an error per switch."""
-    sess = _session(request)
-    refused = refuse(request, sess, csrf, Action.USERS, "change licenses")
-    if refused is not None:
+    sess, refused = guard(request, csrf, Action.USERS, "change licenses")
+    if sess is None:
         return refused
-    assert sess is not None
     wanted = {s for s in licenses if s in licensing.CATALOG}
     errors: dict[str, str] = {}
     tid = sess.tenant_id
@@ -235,12 +233,9 @@ def _bulk_one(request: Request, sess: Session, action: str, sku: str, upn: str,
 async def bulk(request: Request) -> Response:
     """Assign or remove one license for the selected users or the UPNs of a CSV file."""
     form = await request.form()
-    sess = _session(request)
-    refused = refuse(request, sess, str(form.get("csrf", "")), Action.USERS,
-                     "change licenses")
-    if refused is not None:
+    sess, refused = guard(request, str(form.get("csrf", "")), Action.USERS, "change licenses")
+    if sess is None:
         return refused
-    assert sess is not None
     action = str(form.get("action", ""))
     sku = str(form.get("sku", ""))
     upns = [str(u) for u in form.getlist("upn") if str(u).strip()]
