@@ -16,11 +16,13 @@ from rich.table import Table
 from commcredits.config import Settings
 from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.cli_report import report_app
+from commcredits.services.audit import Actor
 
 app = typer.Typer(help="Communications credits: prepaid balance and real-time PSTN charging.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+admins_app = typer.Typer(help="Console admins (tenant and operator).", no_args_is_help=True)
 licenses_app = typer.Typer(help="Licenses.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
@@ -28,13 +30,14 @@ payments_app = typer.Typer(help="Card payments.", no_args_is_help=True)
 rates_app = typer.Typer(help="Rate decks.", no_args_is_help=True)
 cdrs_app = typer.Typer(help="Call detail records from switches that only report CDRs.",
                        no_args_is_help=True)
-for sub, name in ((db_app, "db"), (keys_app, "keys"), (licenses_app, "licenses"),
-                  (jobs_app, "jobs"), (ledger_app, "ledger"), (rates_app, "rates"),
-                  (cdrs_app, "cdrs"), (report_app, "report"),
+for sub, name in ((db_app, "db"), (keys_app, "keys"), (admins_app, "admins"),
+                  (licenses_app, "licenses"), (jobs_app, "jobs"), (ledger_app, "ledger"),
+                  (rates_app, "rates"), (cdrs_app, "cdrs"), (report_app, "report"),
                   (payments_app, "payments")):
     app.add_typer(sub, name=name)
 
 out = Console()
+CLI_ACTOR = Actor("cli", "operator", "cli", "cli")  # who the audit log names for CLI changes
 err = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (else COMMCREDITS_DB)")]
@@ -171,6 +174,7 @@ def keys_create(role: Annotated[str, typer.Option(help="operator, switch, global
         raise typer.Exit(2)
     rt = _runtime(db)
     with rt.db.uow() as uow:
+        uow.actor = CLI_ACTOR
         try:
             key_id, key, parsed = create_api_key(uow, role, tenant)
         except DomainError as e:
@@ -178,6 +182,35 @@ def keys_create(role: Annotated[str, typer.Option(help="operator, switch, global
         uow.commit()
     err.print(f"created {parsed} key {key_id}" + (f" for tenant {tenant}" if tenant else ""))
     print(key)
+
+
+@admins_app.command("create")
+def admins_create(
+        email: Annotated[str, typer.Argument(help="the admin's sign-in email")],
+        operator: Annotated[bool, typer.Option("--operator",
+                                               help="an operator admin (/operator)")] = False,
+        tenant: Annotated[str | None, typer.Option(help="tenant id (tenant admins)")] = None,
+        role: Annotated[str, typer.Option(help="tenant role")] = "global_admin",
+        password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                              confirmation_prompt=True,
+                                              envvar="COMMCREDITS_ADMIN_PASSWORD")] = "",
+        db: DbOption = None) -> None:
+    """Create a console admin: ``--operator`` for the operator console, else ``--tenant``."""
+    from commcredits.services import access, operator_admins
+    rt = _runtime(db)
+    with rt.db.uow() as uow:
+        uow.actor = CLI_ACTOR
+        try:
+            if operator:
+                made = operator_admins.add(uow, email, password)
+            elif tenant is None:
+                raise DomainError("validation_error", "give --operator or --tenant TENANT_ID")
+            else:
+                made = access.add_admin(uow, tenant, email, password, role)
+        except DomainError as e:
+            _fail(e)
+        uow.commit()
+    err.print(f"created {made['role']} admin {made['email']} ({made['id']})")
 
 
 @app.command()

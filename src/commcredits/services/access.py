@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from commcredits.domain.access import TENANT_ROLES, Principal, Role
 from commcredits.domain.errors import conflict, invalid
+from commcredits.services import audit
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
 
@@ -41,6 +42,7 @@ def create_api_key(uow: UnitOfWork, role: str, tenant_id: str | None) -> tuple[s
     key_id = new_id("key")
     key = f"cc_{secrets.token_urlsafe(32)}"
     uow.access.add_api_key(key_id, hash_key(key), parsed.value, tenant_id, uow.now)
+    audit.record(uow, tenant_id, "api_key.create", key_id, None, {"role": parsed.value})
     return key_id, key, parsed
 
 
@@ -84,6 +86,7 @@ def add_admin(uow: UnitOfWork, tenant_id: str, email: str, password: str,
     admin_id = new_id("adm")
     uow.access.add_admin(admin_id, tenant_id, email, hash_password(password), parsed.value,
                          uow.now)
+    audit.record(uow, tenant_id, "admin.add", email, None, {"role": parsed.value})
     return {"id": admin_id, "tenant_id": tenant_id, "email": email, "role": parsed.value}
 
 

@@ -21,7 +21,7 @@ from commcredits.domain.wallet import (
     Wallet,
     check_auto_recharge,
 )
-from commcredits.services import ledger
+from commcredits.services import audit, ledger
 from commcredits.services.ids import new_id
 from commcredits.services.ports import CardToken, PaymentGateway
 from commcredits.services.tenants import get_tenant
@@ -43,7 +43,9 @@ def add_card(uow: UnitOfWork, gateway: PaymentGateway, tenant_id: str, card_numb
         id=pm_id, tenant_id=tenant_id, type="card", gateway=gateway.name, token=token.token,
         brand=token.brand, last4=token.last4, exp_month=token.exp_month,
         exp_year=token.exp_year, created_at=uow.now)
-    return payment_method_view(uow.credits.payment_method(tenant_id, pm_id))
+    view = payment_method_view(uow.credits.payment_method(tenant_id, pm_id))
+    audit.record(uow, tenant_id, "payment_method.add", pm_id, None, view)
+    return view
 
 
 def add_agreement(uow: UnitOfWork, tenant_id: str, agreement_number: str) -> dict[str, Any]:
@@ -54,7 +56,9 @@ def add_agreement(uow: UnitOfWork, tenant_id: str, agreement_number: str) -> dic
     pm_id = new_id("pm")
     uow.credits.add_payment_method(id=pm_id, tenant_id=tenant_id, type="enterprise_agreement",
                                    agreement_number=number, created_at=uow.now)
-    return payment_method_view(uow.credits.payment_method(tenant_id, pm_id))
+    view = payment_method_view(uow.credits.payment_method(tenant_id, pm_id))
+    audit.record(uow, tenant_id, "payment_method.add", pm_id, None, view)
+    return view
 
 
 def payment_method_view(row: sa.Row | None) -> dict[str, Any]:
@@ -171,6 +175,9 @@ def set_auto_recharge(uow: UnitOfWork, min_order: Decimal, tenant_id: str,
     tenant = get_tenant(uow, tenant_id)
     settings = _auto_recharge_settings(uow, tenant, min_order, body, max_order, gateway)
     wallet = uow.tenants.wallet(tenant_id, lock=True)
+    audit.record(uow, tenant_id, "auto_recharge.set", "auto-recharge",
+                 auto_recharge_view(wallet.auto_recharge, tenant.currency),
+                 auto_recharge_view(settings, tenant.currency))
     wallet.auto_recharge = settings
     wallet.ar_armed = True
     if settings.enabled and settings.trigger_amount is not None \

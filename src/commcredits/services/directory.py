@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from commcredits.adapters.db.repositories.directory import User
 from commcredits.domain import licensing, numbers, tenancy
 from commcredits.domain.errors import DomainError, conflict, invalid, not_found
+from commcredits.services import audit
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
 
@@ -25,8 +26,10 @@ def add_seats(uow: UnitOfWork, tenant_id: str, sku: str, quantity: int) -> tuple
         raise invalid("validation_error", f"{sku} is free with unlimited seats; no subscription")
     if quantity < 1:
         raise invalid("validation_error", "quantity must be at least 1")
+    before = uow.directory.seats(tenant_id, sku)[0]
     uow.directory.add_seats(tenant_id, sku, quantity, uow.postgres)
     qty, used = uow.directory.seats(tenant_id, sku)
+    audit.record(uow, tenant_id, "seats.add", sku, {"quantity": before}, {"quantity": qty})
     return sku, qty, used
 
 
@@ -43,6 +46,8 @@ def create_user(uow: UnitOfWork, tenant_id: str, upn: str, display_name: str,
     user = User(new_id("usr"), tenant_id, upn, display_name.strip() or upn, location, number,
                 frozenset())
     uow.directory.add_user(user, uow.now)
+    audit.record(uow, tenant_id, "user.create", upn, None,
+                 {"display_name": user.display_name, "usage_location": location})
     return user
 
 
@@ -63,6 +68,8 @@ def assign_license(uow: UnitOfWork, tenant_id: str, upn: str, sku: str) -> tuple
     if not licensing.check_assign(user.licenses, sku, qty - used, user.usage_location):
         return user, False
     uow.directory.assign(user, frozenset({sku}), uow.now)
+    audit.record(uow, tenant_id, "license.assign", user.upn, sorted(user.licenses),
+                 sorted(user.licenses | {sku}))
     return get_user(uow, tenant_id, upn), True
 
 
@@ -74,6 +81,8 @@ def remove_license(uow: UnitOfWork, tenant_id: str, upn: str, sku: str,
         uow.directory.unassign(user, to_remove)
         from commcredits.services import cuts
         cuts.for_license_removal(uow, tenant_id, user.id, frozenset(to_remove))
+        audit.record(uow, tenant_id, "license.remove", user.upn, sorted(user.licenses),
+                     sorted(user.licenses - to_remove))
     return get_user(uow, tenant_id, upn)
 
 
@@ -148,5 +157,7 @@ def add_number(uow: UnitOfWork, tenant_id: str, number: str, kind: str) -> dict[
 def set_billing_contacts(uow: UnitOfWork, tenant_id: str, emails: list[str]) -> list[str]:
     get_tenant(uow, tenant_id)
     unique = sorted({e.strip().lower() for e in emails})
+    audit.record(uow, tenant_id, "billing_contacts.set", "billing contacts",
+                 uow.directory.billing_contacts(tenant_id), unique)
     uow.directory.set_billing_contacts(tenant_id, unique)
     return unique

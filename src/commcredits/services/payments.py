@@ -32,7 +32,7 @@ from commcredits.domain.wallet import (
     check_balance_room,
     check_order_amount,
 )
-from commcredits.services import credits
+from commcredits.services import audit, credits
 from commcredits.services.ids import new_id
 from commcredits.services.ports import CardToken, PaymentGateway
 from commcredits.services.tenants import get_tenant
@@ -106,13 +106,16 @@ def charge(db: Database, gateway: PaymentGateway, attempt_id: str) -> Outcome:
 
 
 # -- 3. settle -----------------------------------------------------------------------------------
-def settle(db: Database, attempt_id: str, outcome: Outcome) -> tuple[sa.Row, Any]:
+def settle(db: Database, attempt_id: str, outcome: Outcome,
+           actor: audit.Actor | None = None) -> tuple[sa.Row, Any]:
     """Apply the gateway's answer once (a second settle of the same attempt changes nothing).
     Returns the attempt as stored and what its source made of it (order view or recharge
-    outcome)."""
+    outcome). A funded order is written to the audit log as ``actor``'s (else the system's:
+    a reconciliation)."""
     from commcredits.services import recharge
 
     with db.uow() as uow:
+        uow.actor = actor
         peek = uow.payments.get(attempt_id)
         assert peek is not None
         wallet = uow.tenants.wallet(peek.tenant_id, lock=True)  # serializes settlements
@@ -149,6 +152,7 @@ def settle(db: Database, attempt_id: str, outcome: Outcome) -> tuple[sa.Row, Any
                                          attempt.amount, funded.order_id)
             else:
                 result = credits.order_view(uow.credits.order(tenant.id, funded.order_id))
+                audit.record(uow, tenant.id, "order.place", result["id"], None, result)
         uow.commit()
     with db.uow(readonly=True) as uow:
         stored = uow.payments.get(attempt_id)
@@ -160,11 +164,14 @@ def settle(db: Database, attempt_id: str, outcome: Outcome) -> tuple[sa.Row, Any
 def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id: str,
                 amount: object, payment_method_id: str, po_number: str | None = None,
                 auto_recharge: dict[str, Any] | None = None, *, client_key: str | None = None,
-                request_hash: str | None = None) -> tuple[dict[str, Any], bool]:
+                request_hash: str | None = None,
+                actor: audit.Actor | None = None) -> tuple[dict[str, Any], bool]:
     """Buy credits. Returns the order and whether it is a replay of an earlier request with
-    the same ``client_key`` (the tenant's ``Idempotency-Key``)."""
+    the same ``client_key`` (the tenant's ``Idempotency-Key``). ``actor`` is who the audit
+    log says placed it."""
     attempt_id = None
     with db.uow() as uow:
+        uow.actor = actor
         if client_key is not None:
             attempt_id = _resume(uow, tenant_id, client_key, request_hash)
         if attempt_id is None:
@@ -178,7 +185,7 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
                 return credits.order_view(uow.credits.order(tenant_id, stored.order_id)), True
         uow.commit()
     outcome = charge(db, gateway, attempt_id)
-    stored, view = settle(db, attempt_id, outcome)
+    stored, view = settle(db, attempt_id, outcome, actor)
     if stored.status == "failed":
         raise outcome.error if isinstance(outcome, Refused) else \
             DomainError(stored.error_code or "payment_failed", "the payment failed",

@@ -9,6 +9,7 @@ from commcredits.domain.calls import NO_RATE_POLICIES
 from commcredits.domain.errors import invalid, not_found
 from commcredits.domain.money import is_currency, parse_amount
 from commcredits.domain.tenancy import Commerce, Tenant
+from commcredits.services import audit
 from commcredits.services.ids import new_id
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ def create_tenant(uow: UnitOfWork, name: str, country: str, commerce: str,
         raise invalid("validation_error", f"currency {currency!r} is not an ISO 4217 code")
     tenant = Tenant(new_id("tnt"), name.strip(), country, currency.upper(), model)
     uow.tenants.add(tenant, uow.now)
+    audit.record(uow, tenant.id, "tenant.create", tenant.id, None, {
+        "name": tenant.name, "country": country, "commerce": model.value})
     return tenant
 
 
@@ -43,6 +46,8 @@ def change_commerce(uow: UnitOfWork, tenant_id: str, commerce: str) -> Tenant:
     wallet = uow.tenants.wallet(tenant_id, lock=True)
     tenancy.check_commerce_change(tenant.commerce, new, wallet.auto_recharge.enabled)
     uow.tenants.update(tenant_id, commerce=new.value)
+    audit.record(uow, tenant_id, "tenant.commerce", tenant_id,
+                 {"commerce": tenant.commerce.value}, {"commerce": new.value})
     return get_tenant(uow, tenant_id)
 
 
@@ -81,6 +86,8 @@ def set_call_policy(uow: UnitOfWork, tenant_id: str, allow_premium: bool | None,
         uow.tenants.update(tenant_id, **values)
         from commcredits.services import cuts
         cuts.for_guardrails(uow, get_tenant(uow, tenant_id))  # calls now to blocked places
+        audit.record(uow, tenant_id, "call_policy.set", tenant_id, None,
+                     {k: None if v is None else str(v) for k, v in values.items()})
     return get_tenant(uow, tenant_id)
 
 

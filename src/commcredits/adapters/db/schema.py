@@ -115,6 +115,8 @@ payment_methods = sa.Table(
     sa.Column("exp_year", sa.Integer),
     sa.Column("agreement_number", sa.String(100)),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("removed_at", UtcDateTime),  # removed methods stay for the orders that used them
 )
 
 orders = sa.Table(
@@ -403,3 +405,28 @@ payment_attempts = sa.Table(
     sa.UniqueConstraint("tenant_id", "client_key", name="uq_payment_attempts_client_key"),
 )
 sa.Index("ix_payment_attempts_open", payment_attempts.c.status, payment_attempts.c.updated_at)
+
+# -- console: audit log and operator admins (issue #10) -------------------------------------------
+audit_log = sa.Table(  # append-only: database triggers refuse UPDATE and DELETE
+    "audit_log", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", Id),  # None: an operator-wide action
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor_id", Id, nullable=False),
+    sa.Column("actor_role", sa.String(30), nullable=False),
+    sa.Column("actor", sa.String(320), nullable=False),  # email, key id or "system"
+    sa.Column("via", sa.String(10), nullable=False),  # api | console | cli | job
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("target", sa.String(400), nullable=False),
+    sa.Column("before", sa.Text),  # JSON
+    sa.Column("after", sa.Text),  # JSON
+)
+sa.Index("ix_audit_log_tenant_id_id", audit_log.c.tenant_id, audit_log.c.id)
+
+operator_admins = sa.Table(
+    "operator_admins", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)

@@ -21,10 +21,12 @@ from sqlalchemy.engine import Engine
 
 from commcredits.adapters.clock import Clock, ManualClock, SystemClock
 from commcredits.adapters.db.repositories.access import AccessRepo
+from commcredits.adapters.db.repositories.audit import AuditRepo
 from commcredits.adapters.db.repositories.charging import ChargingRepo
 from commcredits.adapters.db.repositories.credits import CreditsRepo
 from commcredits.adapters.db.repositories.directory import DirectoryRepo
 from commcredits.adapters.db.repositories.notifications import NotificationRepo
+from commcredits.adapters.db.repositories.operators import OperatorAdminRepo
 from commcredits.adapters.db.repositories.payments import PaymentRepo
 from commcredits.adapters.db.repositories.rating import DeckCache, RateRepo
 from commcredits.adapters.db.repositories.switching import SwitchingRepo
@@ -41,6 +43,7 @@ class UnitOfWork:
         self.clock = clock
         self._decks = decks
         self.conn: sa.Connection
+        self.actor: object = None  # who acts, for the audit log (services.audit.Actor)
 
     def __enter__(self) -> UnitOfWork:
         self.conn = self._engine.connect()
@@ -53,6 +56,8 @@ class UnitOfWork:
         self.directory = DirectoryRepo(self.conn)
         self.credits = CreditsRepo(self.conn, self.postgres)
         self.access = AccessRepo(self.conn)
+        self.audit = AuditRepo(self.conn)
+        self.operator_admins = OperatorAdminRepo(self.conn)
         self.notifications = NotificationRepo(self.conn, self.postgres)
         self.rates = RateRepo(self.conn, self._decks)
         self.charging = ChargingRepo(self.conn, self.postgres)

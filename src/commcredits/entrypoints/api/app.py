@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import Counter, Histogram
 
 from commcredits import __version__
 from commcredits.config import Settings
 from commcredits.entrypoints.api import errors
 from commcredits.entrypoints.api.routes import (
+    audit,
     credits,
     operator,
     rating,
@@ -43,13 +45,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         if worker:
             worker.stop()
 
-    app = FastAPI(title="commcredits", version=__version__, lifespan=lifespan,
-                  description="Communications credits: prepaid balance and real-time PSTN "
-                              "charging. Money is a decimal string; errors are "
-                              '`{"error": {"code", "message"}}`.')
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package: no CDN
+    app = FastAPIOffline(title="commcredits", version=__version__, lifespan=lifespan,
+                         description="Communications credits: prepaid balance and real-time "
+                                     "PSTN charging. Money is a decimal string; errors are "
+                                     '`{"error": {"code", "message"}}`.')
     app.state.runtime = rt
     errors.install(app)
-    for module in (operator, tenant_admin, credits, rating, telephony, reports, system):
+    for module in (operator, tenant_admin, credits, rating, telephony, reports, system, audit):
         app.include_router(module.router)
     from commcredits.entrypoints.console import pages
     pages.install(app)

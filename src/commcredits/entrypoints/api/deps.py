@@ -22,6 +22,7 @@ from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.metrics import job_failed
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services.access import authenticate, hash_key
+from commcredits.services.audit import Actor
 
 
 def runtime(request: Request) -> Runtime:
@@ -97,6 +98,7 @@ def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | No
     # keys are the tenant's (any of its keys or admins may retry), else the caller's
     scope = (request.path_params.get("tid") or who.tenant_id or who.id)[:60]
     with runtime(request).db.uow() as uow:
+        uow.actor = Actor.of(who, "api")
         if key is not None and not uow.access.claim_idempotency_key(scope, key, fingerprint,
                                                                        uow.now):
             record = uow.access.idempotency_record(scope, key)

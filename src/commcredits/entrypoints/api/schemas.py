@@ -164,6 +164,14 @@ class ContactsIn(Body):
     emails: list[Email] = Field(max_length=50)
 
 
+class OperatorAdminIn(Body):
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=200)
+
+    def fingerprint(self) -> str:
+        return self.model_dump_json(exclude={"password"})
+
+
 class AdminIn(Body):
     email: Email
     password: txt(None, 200, 8)

@@ -65,3 +65,9 @@ class AccessRepo:
         self.conn.execute(sa.update(idempotency_keys).where(
             idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
             .values(status_code=status_code, response_body=body))
+
+    def admins_of(self, tenant_id: str) -> list[tuple[str, str]]:
+        """(email, role) of a tenant's console admins, by email."""
+        return [(r.email, r.role) for r in self.conn.execute(
+            sa.select(admins.c.email, admins.c.role).where(admins.c.tenant_id == tenant_id)
+            .order_by(admins.c.email))]

@@ -112,14 +112,32 @@ class CreditsRepo:
         self.conn.execute(sa.insert(payment_methods).values(**values))
 
     def payment_method(self, tenant_id: str, pm_id: str) -> sa.Row | None:
+        """A payment method the tenant may pay with (not removed)."""
         q = sa.select(payment_methods).where(payment_methods.c.id == pm_id,
-                                             payment_methods.c.tenant_id == tenant_id)
+                                             payment_methods.c.tenant_id == tenant_id,
+                                             payment_methods.c.removed_at.is_(None))
         return self.conn.execute(q).first()
 
     def payment_methods(self, tenant_id: str) -> list[sa.Row]:
-        q = (sa.select(payment_methods).where(payment_methods.c.tenant_id == tenant_id)
+        q = (sa.select(payment_methods).where(payment_methods.c.tenant_id == tenant_id,
+                                              payment_methods.c.removed_at.is_(None))
              .order_by(payment_methods.c.created_at, payment_methods.c.id))
         return list(self.conn.execute(q))
+
+    def any_payment_method(self, tenant_id: str, pm_id: str) -> sa.Row | None:
+        """A payment method, removed or not (an old order's)."""
+        return self.conn.execute(sa.select(payment_methods).where(
+            payment_methods.c.id == pm_id, payment_methods.c.tenant_id == tenant_id)).first()
+
+    def remove_payment_method(self, tenant_id: str, pm_id: str, now: datetime) -> None:
+        self.conn.execute(sa.update(payment_methods).where(
+            payment_methods.c.id == pm_id, payment_methods.c.tenant_id == tenant_id)
+            .values(removed_at=now, is_default=False))
+
+    def set_default_payment_method(self, tenant_id: str, pm_id: str) -> None:
+        self.conn.execute(sa.update(payment_methods).where(
+            payment_methods.c.tenant_id == tenant_id)
+            .values(is_default=payment_methods.c.id == pm_id))
 
     # -- orders ----------------------------------------------------------------------------
     def add_order(self, **values: Any) -> None:
@@ -136,3 +154,19 @@ class CreditsRepo:
 
 
 _SET_REMAINING = sa.update(lots).where(lots.c.id == sa.bindparam("b_id"))
+
+
+def closing_balances(conn: sa.Connection, tenant_id: str,
+                     since: datetime) -> tuple[Decimal | None, dict[str, Decimal]]:
+    """The balance before ``since`` (None: no transaction yet) and at the end of each UTC
+    day (``YYYY-MM-DD``) since then that has a transaction: the spend chart's balance line."""
+    t = ledger_transactions
+    opening = conn.scalar(sa.select(t.c.balance_after).where(t.c.tenant_id == tenant_id,
+                                                            t.c.at < since)
+                          .order_by(t.c.seq.desc()).limit(1))
+    day = sa.func.date(t.c.at)
+    last = (sa.select(day.label("day"), sa.func.max(t.c.seq).label("seq"))
+            .where(t.c.tenant_id == tenant_id, t.c.at >= since).group_by(day).subquery())
+    q = (sa.select(last.c.day, t.c.balance_after)
+         .join_from(last, t, sa.and_(t.c.seq == last.c.seq, t.c.tenant_id == tenant_id)))
+    return opening, {str(d)[:10]: b for d, b in conn.execute(q)}

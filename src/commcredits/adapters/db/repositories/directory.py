@@ -158,3 +158,26 @@ class DirectoryRepo:
         return list(self.conn.scalars(sa.select(billing_contacts.c.email)
                                       .where(billing_contacts.c.tenant_id == tenant_id)
                                       .order_by(billing_contacts.c.email)))
+
+    # -- console search ----------------------------------------------------------------------
+    def search(self, tenant_id: str, text: str, offset: int, limit: int) -> tuple[list[User], int]:
+        """A page of users whose UPN or name contains ``text`` (any case), ordered by UPN,
+        with the licenses each holds; and how many match in all."""
+        where = [users.c.tenant_id == tenant_id]
+        if text:
+            like = f"%{text.lower().replace('%', '').replace('_', '')}%"
+            where.append(sa.or_(sa.func.lower(users.c.upn).like(like),
+                                sa.func.lower(users.c.display_name).like(like)))
+        total = int(self.conn.scalar(sa.select(sa.func.count()).select_from(users)
+                                     .where(*where)) or 0)
+        rows = list(self.conn.execute(sa.select(users).where(*where).order_by(users.c.upn)
+                                      .offset(offset).limit(limit)))
+        held: dict[str, set[str]] = {}
+        if rows:
+            for a in self.conn.execute(sa.select(license_assignments.c.user_id,
+                                                 license_assignments.c.sku)
+                                       .where(license_assignments.c.user_id.in_(
+                                           [r.id for r in rows]))):
+                held.setdefault(a.user_id, set()).add(a.sku)
+        return [User(r.id, r.tenant_id, r.upn, r.display_name, r.usage_location,
+                     r.phone_number, frozenset(held.get(r.id, ()))) for r in rows], total

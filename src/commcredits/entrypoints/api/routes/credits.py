@@ -20,7 +20,7 @@ from commcredits.entrypoints.api.deps import (
 )
 from commcredits.entrypoints.api.schemas import AutoRechargeIn, OrderIn, PaymentMethodIn
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services import credits, notify, payments
+from commcredits.services import audit, credits, notify, payments
 from commcredits.services.tenants import get_tenant
 
 router = APIRouter(prefix="/v1/tenants/{tid}", tags=["credits"])
@@ -72,7 +72,7 @@ def place_order(tid: str, body: OrderIn, request: Request,
     view, replayed = payments.place_order(
         rt.db, rt.gateway, order_limits(rt), tid, body.amount, body.payment_method_id,
         body.po_number, ar, client_key=idempotency_key(request),
-        request_hash=request_fingerprint(request, body))
+        request_hash=request_fingerprint(request, body), actor=audit.Actor.of(who, "api"))
     return JSONResponse(view, 201,
                         headers={"Idempotent-Replayed": "true"} if replayed else None)
 
