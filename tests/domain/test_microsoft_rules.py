@@ -206,3 +206,20 @@ def test_no_rate_policy() -> None:
     assert first(tf) == (None, "no_rate")
     # ordinary inbound calls cost nothing and need no price
     assert first(route("user_in", p, GB_GEO, rate=None, no_rate="block")) == ("free", None)
+
+
+def test_overrun_on_nce_goes_from_credits_to_overage() -> None:
+    """Item 8 for NCE: credits pay what they cover, then overage (not 'uncollected')."""
+    moved = route("user_out", who("US", "MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"), GB_GEO,
+                  commerce=Commerce.NCE, overage_enabled=True)
+    grant = extend(moved, Grant(), 300, 0, D("1.00"), "USD").grant
+    assert (grant.credit_s, grant.credit_reserved, grant.tail) == (60, D("0.70"), None)
+    s = settle(moved, grant, 200, "USD", credits_available=D("0.70"))
+    assert (s.credit_s, s.credit_charge) == (60, D("0.70"))
+    assert (s.overage_s, s.overage_charge) == (140, D("1.80"))  # 3 min, no second fee
+    # an NCE user without credits overrunning the pool's grant: overage, not free
+    dom = route("user_out", who("US", "MCOEV", "MCOPSTN1"), US_GEO, commerce=Commerce.NCE,
+                overage_enabled=True)
+    s = settle(dom, Grant(pool_s=300), 400, "USD", pool_left_s=0)
+    assert (s.pool_s, s.overage_s, s.overage_charge, s.connection_fee) == (300, 100,
+                                                                            D("1.20"), 0)

@@ -8,7 +8,7 @@ is reserved never exceeds what the lots hold, and settlement never takes a lot b
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -326,8 +326,11 @@ def _settle(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     # seconds past the grant draw on what the pool still holds (same funding order)
     pool_left = _pool_left_s(uow, tenant.id, route.pool, call.pool_month) if (
         route.pool and call.pool and call.pool_month and duration_s > grant.pool_s) else 0
-    s = rules.settle(route, grant, duration_s, cur, pool_left)
     released = max(ZERO, wallet.reserved - grant.credit_reserved)
+    # past the grant an overage route pays from credits only what they cover (then overage)
+    covered = _available(uow, replace(wallet, reserved=released), tenant.id) if (
+        route.overage and grant.tail is None) else None
+    s = rules.settle(route, grant, duration_s, cur, pool_left, covered)
     changed = released != wallet.reserved
     wallet.reserved = released
     charged, uncollected, draws = ZERO, ZERO, []
