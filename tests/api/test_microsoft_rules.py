@@ -198,3 +198,18 @@ def test_nce_overrun_past_the_credits_is_overage(api):
     assert v.credits()["balance"] == "0.00"
     with api.rt.db.uow() as uow:
         assert verify(uow)[1] == []
+
+
+def test_nce_sms_needs_overage_on(api):
+    """Item 4 for SMS: an NCE tenant without credits or overage cannot send paid SMS."""
+    v = make_voice(api, "nce")
+
+    def sms(mid: str) -> dict:
+        return api.post("/v1/sms", {"message_id": mid, "tenant_id": v.tid,
+                                    "upn": "nocred@contoso.com", "direction": "out",
+                                    "from": US, "to": UK, "segments": 2},
+                        key=v.switch, expect=200).json()
+    assert sms("s1") == {"message_id": "s1", "decision": "blocked",
+                         "reason": "overage_disabled"}
+    api.patch(f"/v1/tenants/{v.tid}", {"overage_enabled": True}, expect=200)
+    assert (sms("s2")["funding"], sms("s2")["charge"]) == ("overage", "0.10")
