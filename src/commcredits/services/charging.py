@@ -324,8 +324,9 @@ def _settle(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     grant = _grant_of(call)
     wallet = uow.tenants.wallet(tenant.id, lock=True)
     # seconds past the grant draw on what the pool still holds (same funding order)
+    overran_pool = grant.credit_s == 0 and grant.tail is None and duration_s > grant.pool_s
     pool_left = _pool_left_s(uow, tenant.id, route.pool, call.pool_month) if (
-        route.pool and call.pool and call.pool_month and duration_s > grant.pool_s) else 0
+        overran_pool and route.pool and call.pool and call.pool_month) else 0
     released = max(ZERO, wallet.reserved - grant.credit_reserved)
     # past the grant an overage route pays from credits only what they cover (then overage)
     covered = _available(uow, replace(wallet, reserved=released), tenant.id) if (
