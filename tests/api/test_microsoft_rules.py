@@ -184,3 +184,35 @@ def test_connection_fee_shown_as_charged_in_jpy(api):
     assert (rows["j1"]["Connection Fee"], rows["j1"]["Charge"]) == ("3", "3")
     assert (rows["j2"]["Connection Fee"], rows["j2"]["Charge"]) == ("5", "5")
     assert api.credits(tid)["balance"] == "992"
+
+
+def test_nce_overrun_past_the_credits_is_overage(api):
+    """Item 8 on NCE: 0.10 of credits buys 300 s to the UK; a 600 s call without interim
+    pays 0.10 from credits and 0.10 as overage (it was 0.10 'uncollected')."""
+    v = make_voice(api)
+    v.fund("0.10")
+    api.patch(f"/v1/tenants/{v.tid}", {"commerce": "nce", "overage_enabled": True},
+              expect=200)
+    d = v.call("x1", UK)
+    assert (d["funding"], d["max_duration_s"]) == ("credits", 300)
+    end = v.end("x1", 600)
+    assert (end["credits_charge"], end["overage_charge"], end["charge"]) == (
+        "0.10", "0.10", "0.20")
+    assert v.credits()["balance"] == "0.00"
+    with api.rt.db.uow() as uow:
+        assert verify(uow)[1] == []
+
+
+def test_nce_sms_needs_overage_on(api):
+    """Item 4 for SMS: an NCE tenant without credits or overage cannot send paid SMS."""
+    v = make_voice(api, "nce")
+
+    def sms(mid: str) -> dict:
+        return api.post("/v1/sms", {"message_id": mid, "tenant_id": v.tid,
+                                    "upn": "nocred@contoso.com", "direction": "out",
+                                    "from": US, "to": UK, "segments": 2},
+                        key=v.switch, expect=200).json()
+    assert sms("s1") == {"message_id": "s1", "decision": "blocked",
+                         "reason": "overage_disabled"}
+    api.patch(f"/v1/tenants/{v.tid}", {"overage_enabled": True}, expect=200)
+    assert (sms("s2")["funding"], sms("s2")["charge"]) == ("overage", "0.10")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from commcredits.domain.calls import (
     CALL_TYPES,
@@ -206,3 +208,49 @@ def test_no_rate_policy() -> None:
     assert first(tf) == (None, "no_rate")
     # ordinary inbound calls cost nothing and need no price
     assert first(route("user_in", p, GB_GEO, rate=None, no_rate="block")) == ("free", None)
+
+
+def test_overrun_on_nce_goes_from_credits_to_overage() -> None:
+    """Item 8 for NCE: credits pay what they cover, then overage (not 'uncollected')."""
+    moved = route("user_out", who("US", "MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"), GB_GEO,
+                  commerce=Commerce.NCE, overage_enabled=True)
+    grant = extend(moved, Grant(), 300, 0, D("1.00"), "USD").grant
+    assert (grant.credit_s, grant.credit_reserved, grant.tail) == (60, D("0.70"), None)
+    s = settle(moved, grant, 200, "USD", credits_available=D("0.70"))
+    assert (s.credit_s, s.credit_charge) == (60, D("0.70"))
+    assert (s.overage_s, s.overage_charge) == (140, D("1.80"))  # 3 min, no second fee
+    # an NCE user without credits overrunning the pool's grant: overage, not free
+    dom = route("user_out", who("US", "MCOEV", "MCOPSTN1"), US_GEO, commerce=Commerce.NCE,
+                overage_enabled=True)
+    s = settle(dom, Grant(pool_s=300), 400, "USD", pool_left_s=0)
+    assert (s.pool_s, s.overage_s, s.overage_charge, s.connection_fee) == (300, 100,
+                                                                            D("1.20"), 0)
+
+
+@given(st.sampled_from(["pool", "credits", "nce"]), st.integers(1, 3600),
+       st.integers(0, 7200), st.integers(0, 20_000), st.integers(0, 500))
+def test_every_second_of_an_overrun_is_funded_in_order(kind: str, granted: int,
+                                                       pool_left: int, duration: int,
+                                                       cents_left: int) -> None:
+    """Item 8 as a property: pool first (never more than it holds), then credits (never more
+    than the wallet covers when overage can take the rest), then overage; nothing lost."""
+    rate = Rate("1", "X", "any", D("0.60"), D("0.10"), 60)
+    available = D(cents_left).scaleb(-2)
+    if kind == "pool":
+        r = Route(pool=PoolKey("domestic", "US", "MCOPSTN1"), credits=True, rate=rate,
+                  capability="MCOPSTN1")
+        grant = Grant(pool_s=granted)
+    else:
+        r = Route(credits=True, overage=kind == "nce", rate=rate, capability="MCOPSTNPP")
+        grant = Grant(credit_s=granted, credit_reserved=rate.charge(granted, "USD"),
+                      with_fee=True)
+        available += grant.credit_reserved
+    s = settle(r, grant, duration, "USD", pool_left_s=pool_left, credits_available=available)
+    assert s.pool_s + s.credit_s + s.overage_s == duration  # every second funded
+    assert s.pool_s <= grant.pool_s + pool_left
+    if kind == "pool" and duration > s.pool_s:
+        assert s.pool_s == grant.pool_s + pool_left  # credits only once the pool is empty
+    if kind == "nce":
+        assert s.credit_charge <= max(available, grant.credit_reserved)
+        if s.overage_s:  # credits covered as much as they could
+            assert rate.charge(s.credit_s + rate.increment_s, "USD") > available

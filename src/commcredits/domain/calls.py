@@ -260,13 +260,16 @@ class Settlement:
 
 
 def settle(route: Route, grant: Grant, duration_s: int, currency: str,
-           pool_left_s: int = 0) -> Settlement:
+           pool_left_s: int = 0, credits_available: Decimal | None = None) -> Settlement:
     """Split the real duration: pool seconds, then credit seconds, then the tail.
 
     Seconds past the whole grant (a switch that did not cut the call) follow the funding
     order too: the pool while it has seconds left (``pool_left_s``: what it holds beyond this
-    call's own reservation) if the call was still in its pool, then the tail, or credits when
-    there is no tail (the charge is then capped by what the wallet holds).
+    call's own reservation) if the call was still in its pool, then credits, then overage.
+    With ``credits_available`` (what the wallet holds for this call, its reservation
+    included) an overage route pays from credits only what they cover and the rest as
+    overage; otherwise credits take it all (the charge is then capped by what the wallet
+    holds, the rest uncollected).
     """
     duration_s = max(0, duration_s)
     pool_cap = grant.pool_s
@@ -274,19 +277,25 @@ def settle(route: Route, grant: Grant, duration_s: int, currency: str,
         pool_cap += max(0, pool_left_s)
     pool_s = min(duration_s, pool_cap)
     rest = duration_s - pool_s
+    rate = route.rate
+    with_fee = grant.with_fee if grant.with_fee is not None else pool_s == 0
     if grant.tail:
         credit_s = min(rest, grant.credit_s)
     else:
         credit_s = rest if (grant.credit_s or route.credits) and route.rate else 0
+        if route.overage and rate and credits_available is not None \
+                and credit_s > grant.credit_s:
+            covered = rate.seconds_for(credits_available, currency, with_fee=with_fee)
+            if covered is not None:
+                credit_s = min(credit_s, max(covered, grant.credit_s))
     tail_s = rest - credit_s
-    rate = route.rate
-    with_fee = grant.with_fee if grant.with_fee is not None else pool_s == 0
     credit_charge = rate.charge(credit_s, currency, with_fee=with_fee) if (
         rate and credit_s and route.credits) else ZERO
     if grant.tail == "free" and grant.credit_reserved > ZERO and rate is not None \
             and rate.per_minute == ZERO and rest > 0:
         credit_charge = rate.charge(rest, currency, with_fee=with_fee)  # the fee bought it all
-    overage_s = tail_s if grant.tail == "overage" else 0
+    overage_s = tail_s if grant.tail == "overage" or (grant.tail is None and route.overage) \
+        else 0
     overage_charge = rate.charge(overage_s, currency, with_fee=with_fee and credit_s == 0) \
         if rate and overage_s else ZERO
     fee = ZERO

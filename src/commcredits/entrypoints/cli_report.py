@@ -40,6 +40,7 @@ Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (else COMMC
 def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None,
             days: str | None, db: str | None) -> None:
     from commcredits.entrypoints.cli import _runtime
+    from commcredits.services import report_zip
     from commcredits.services import reports as rep
 
     ext = out.suffix.lower()
@@ -62,8 +63,8 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
         _err.print(f"[red]error[/red] {e.code}: {e.message}")
         raise typer.Exit(2 if e.kind is ErrorKind.INVALID else 1) from None
     def write_zip(path: Path, report: rep.Report, rows: Any, progress: Any) -> int:
-        return rep.write_zip(path, report, rows, rep.export_parameters(report, tenant, period,
-                                                                         now), now, progress)
+        parameters = report_zip.export_parameters(report, tenant, period, now)
+        return report_zip.write_zip(path, report, rows, parameters, now, progress)
     write = {".csv": rep.write_csv, ".xlsx": rep.write_xlsx, ".zip": write_zip}[ext]
     partial = out.with_name(f".{out.name}.part")
     try:

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from commcredits.services import report_zip
 from commcredits.services import reports as rep
 
 
@@ -33,13 +34,13 @@ def report_file(report: rep.Report, rows: Iterable[rep.Row], kind: str, name: st
     try:
         if kind == "zip":
             assert zip_parameters is not None and exported_at is not None
-            rep.write_zip(Path(tmp), report, rows, zip_parameters, exported_at)
+            report_zip.write_zip(Path(tmp), report, rows, zip_parameters, exported_at)
         else:
             rep.write_xlsx(Path(tmp), report, rows)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    media = rep.ZIP_MEDIA_TYPE if kind == "zip" else rep.XLSX_MEDIA_TYPE
+    media = report_zip.ZIP_MEDIA_TYPE if kind == "zip" else rep.XLSX_MEDIA_TYPE
     return FileResponse(tmp, media_type=media, filename=name, headers=headers,
                         background=BackgroundTask(os.unlink, tmp))

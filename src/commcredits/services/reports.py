@@ -41,9 +41,7 @@ the ``Decimal`` itself, formatted by ``Decimal``, so the XML holds the exact dig
 text cell so that nothing is ever rounded. Times are real Excel date-times (UTC, shown
 ``yyyy-mm-dd hh:mm:ss``), and the header row carries an autofilter.
 
-ZIP, as the admin center's "Export to Excel" gives it: ``PSTN.calls.<UTC date>.csv`` (or
-``SMS.messages.<UTC date>.csv``), the CSV above, and ``parameters.json`` with the report,
-tenant, period and filters, so scripts written for Microsoft's export work unchanged.
+ZIP, as the admin center's "Export to Excel" gives it: see :mod:`report_zip`.
 """
 
 from __future__ import annotations
@@ -79,7 +77,6 @@ XLSX_MAX_ROWS = 1_048_576  # per sheet, header included
 EXCEL_DIGITS = 15  # significant digits Excel keeps in a number
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-ZIP_MEDIA_TYPE = "application/zip"
 EXCEL_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -393,40 +390,6 @@ def _excel_time(text: str) -> datetime:
     """An ISO 8601 UTC time as the naive date-time Excel stores (Excel has no time zones)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).replace(
         tzinfo=None)
-
-
-def export_parameters(report: Report, tenant_id: str, period: Period,
-                      exported_at: datetime) -> dict[str, Any]:
-    """What ``parameters.json`` in a ZIP export says: the report, period and filters."""
-    return {"report": report.name, "tenantId": tenant_id,
-            "startDate": period.first.isoformat(), "endDate": period.last.isoformat(),
-            "days": period.days, "timeZone": "UTC", "filters": {},
-            "exportedAt": exported_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "columns": list(report.columns)}
-
-
-def zip_member(report: Report, exported_at: datetime) -> str:
-    return f"{report.export_name}.{exported_at.astimezone(UTC).date().isoformat()}.csv"
-
-
-def write_zip(path: Path, report: Report, rows_: Iterable[Row], parameters: dict[str, Any],
-              exported_at: datetime, progress: Callable[[], None] | None = None) -> int:
-    """The admin center's "Export to Excel": a ZIP holding the CSV and ``parameters.json``,
-    written a row at a time. Returns the number of data rows."""
-    import zipfile
-
-    n = 0
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        with zf.open(zip_member(report, exported_at), "w", force_zip64=True) as raw:
-            lines = csv_lines(report, rows_)
-            raw.write(next(lines).encode("utf-8"))
-            for line in lines:
-                raw.write(line.encode("utf-8"))
-                n += 1
-                if progress:
-                    progress()
-        zf.writestr("parameters.json", json.dumps(parameters, indent=2))
-    return n
 
 
 def file_name(report: Report, tenant_id: str, period: Period, ext: str) -> str:

@@ -46,8 +46,8 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
     route = route_from(data)
     grant = grant_of(call)
     wallet = uow.tenants.wallet(tenant.id, lock=True)
-    s = _split(uow, call, route, grant, duration_s, cur)
     wallet.reserved = max(ZERO, wallet.reserved - grant.credit_reserved)
+    s = _split(uow, call, route, grant, duration_s, cur, wallet)
     charged, draws = _collect(uow, wallet, s.credit_charge, call.call_id)
     if call.pool and call.pool_month:
         settle_pool(uow, tenant, PoolKey.parse(call.pool), call.pool_month, grant.pool_s,
@@ -60,12 +60,18 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
 
 
 def _split(uow: UnitOfWork, call: sa.Row, route: Route, grant: Grant, duration_s: int,
-           cur: str) -> rules.Settlement:
-    """Split the talk; seconds past the grant draw on what the pool still holds (the same
-    funding order as every other second: pool, then credits, then overage)."""
+           cur: str, wallet: WalletRow) -> rules.Settlement:
+    """Split the talk; seconds past the grant follow the same funding order as every other
+    second: what the pool still holds, then credits (on an overage route only what they
+    cover), then overage. ``wallet`` is locked, this call's reservation already released."""
+    overran_pool = grant.credit_s == 0 and grant.tail is None and duration_s > grant.pool_s
     pool_left = pool_left_s(uow, call.tenant_id, route.pool, call.pool_month) if (
-        route.pool and call.pool and call.pool_month and duration_s > grant.pool_s) else 0
-    return rules.settle(route, grant, duration_s, cur, pool_left)
+        overran_pool and route.pool and call.pool and call.pool_month) else 0
+    covered = None
+    if route.overage and grant.tail is None:
+        lots = tuple(uow.credits.lots(wallet.tenant_id))
+        covered = Wallet(wallet.tenant_id, cur, lots, wallet.reserved).available(uow.now)
+    return rules.settle(route, grant, duration_s, cur, pool_left, covered)
 
 
 def _collect(uow: UnitOfWork, wallet: WalletRow, amount: Decimal, call_id: str
@@ -139,11 +145,11 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     cur = tenant.currency
     data = json.loads(call.route)
     route = route_from(data)
-    s = _split(uow, call, route, grant_of(call), duration_s, cur)
+    wallet = uow.tenants.wallet(tenant.id, lock=True)
+    s = _split(uow, call, route, grant_of(call), duration_s, cur, wallet)
     row = uow.charging.usage_record(tenant.id, "call", call.call_id)
     drawn = [(lot_id, Decimal(amount)) for lot_id, amount in json.loads(row.lots)]
     delta = s.credit_charge - (row.credits_charge + row.uncollected)
-    wallet = uow.tenants.wallet(tenant.id, lock=True)
     charged, uncollected = row.credits_charge, row.uncollected
     if delta > ZERO:
         more, draws = _collect(uow, wallet, delta, call.call_id)

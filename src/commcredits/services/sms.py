@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import licensing
 from commcredits.domain import lots as lotrules
+from commcredits.domain.calls import OVERAGE_DISABLED
 from commcredits.domain.errors import DomainError, conflict
 from commcredits.domain.money import ZERO, fmt, round_half_up
 from commcredits.domain.numbers import classify
@@ -65,8 +66,10 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
                         tenant.id, draws, ledger_rules.TxnKind.USAGE, "usage",
                         reference=f"sms {body['message_id']}"))
                 charge, funding = price, "credits"
-            elif tenant.commerce is Commerce.NCE:
+            elif tenant.commerce is Commerce.NCE and tenant.overage_enabled:
                 overage, charge, funding = price, price, "overage"
+            elif tenant.commerce is Commerce.NCE:  # pay-as-you-go overage is off
+                decision, reason = "blocked", OVERAGE_DISABLED
             elif licensing.CREDITS not in user.licenses:
                 decision, reason = "blocked", "no_credits_license"
             else:

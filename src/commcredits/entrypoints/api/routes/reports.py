@@ -12,7 +12,7 @@ from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import Action, Principal, authorize
 from commcredits.entrypoints.api.deps import caller, read, runtime
 from commcredits.entrypoints.downloads import report_file
-from commcredits.services import pools
+from commcredits.services import pools, report_zip
 from commcredits.services import reports as rep
 
 router = APIRouter(prefix="/v1/tenants/{tid}/reports", tags=["reports"])
@@ -37,7 +37,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
             "text/csv": {"schema": {"type": "string"}},
             rep.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            rep.ZIP_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            report_zip.ZIP_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
         },
     },
 }
@@ -57,7 +57,7 @@ def _export(request: Request, who: Principal, tid: str, report: rep.Report, from
     if kind == "json":
         return StreamingResponse(rep.json_chunks(report, rows), media_type="application/json")
     return report_file(report, rows, kind, rep.file_name(report, tid, period, kind),
-                       zip_parameters=rep.export_parameters(report, tid, period, now),
+                       zip_parameters=report_zip.export_parameters(report, tid, period, now),
                        exported_at=now)
 
 
