@@ -197,11 +197,15 @@ def _print_details(e: DomainError) -> None:
 def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
                 db: DbOption = None) -> None:
     """Rate a CSV of finished calls (call_id,tenant_id,call_type,from,to,upn,organizer_upn,
-    start_time,duration_s). Checked whole first; idempotent by call id."""
+    start_time,duration_s). Checked whole first (streamed); rated in batches; idempotent by
+    call id."""
+    import time
+
     from commcredits.services import cdrs, recharge
     rt = _runtime(db)
+    began = time.perf_counter()
     try:
-        rows = cdrs.parse(file.read_text(encoding="utf-8"))
+        total = cdrs.check_file(file)
     except DomainError as e:
         _print_details(e)
         _fail(e)
@@ -209,19 +213,23 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
     problems: list[cdrs.CdrResult] = []
     with Progress(TextColumn("rating CDRs"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err) as bar:
-        task = bar.add_task("rate", total=len(rows))
-        for result in cdrs.rate_all(rt.db, rows, progress=lambda _: bar.advance(task)):
+        task = bar.add_task("rate", total=total)
+        for result in cdrs.rate_all(rt.db, cdrs.read_file(file),
+                                    progress=lambda _: bar.advance(task)):
             counts[result.status] = counts.get(result.status, 0) + 1
-            if result.status in {"blocked", "error"}:
+            if result.status in {"blocked", "error"} and len(problems) < 200:
                 problems.append(result)
     recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day)
     if problems:
-        table = Table("line", "call id", "result", "detail", title="CDRs not charged")
-        for p in problems[:200]:
+        table = Table("line", "call id", "result", "detail",
+                      title="CDRs not charged" + (" (the first 200)" if len(problems) >= 200
+                                                  else ""))
+        for p in problems:
             table.add_row(str(p.line), p.call_id, p.status, p.detail or "")
         out.print(table)
     out.print(", ".join(f"{counts.get(k, 0)} {k}" for k in ("rated", "duplicate", "blocked",
                                                              "error")))
+    err.print(f"{total} CDRs in {time.perf_counter() - began:.1f} s")
 
 
 class JobName(StrEnum):

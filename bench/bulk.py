@@ -1,0 +1,156 @@
+"""The bulk paths on PostgreSQL: ``cdrs import``, the PSTN usage export, ``ledger verify``.
+
+One data set serves all three: a tenant gets ``N`` CDRs through ``commcredits cdrs import``
+(1,000,000 in the full run), which leaves ``N`` usage records and about ``N`` ledger
+transactions to export and verify. Each command runs as its own process (the CLI a user would
+run), timed from outside; peak RSS is that process's ``ru_maxrss``. Every metric stands next
+to an in-run reference: the same rows through a bare ``COPY`` (import), a plain
+``csv.writer`` loop over a server-side cursor (CSV) and a bare XlsxWriter loop (Excel).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from bench.common import Databases, Metric
+from commcredits.adapters.db.engine import make_engine
+from commcredits.adapters.db.uow import Database
+from commcredits.adapters.payments import TestGateway
+from commcredits.config import Settings
+from commcredits.domain import licensing
+from commcredits.entrypoints.runtime import Runtime
+from commcredits.services import credits, directory, rating, tenants
+
+DECK = """prefix,destination,number_type,per_minute,connection_fee,increment_s
+1,United States,any,0.0100,0,60
+44,United Kingdom,any,0.0200,0,60
+447,United Kingdom mobile,mobile,0.1000,0.0500,1
+33,France,any,0.0300,0.0100,6
+49,Germany,any,0.0300,0,60
+"""
+# who calls: pay-as-you-go on credits, and a domestic Calling Plan (its pool, then credits)
+USERS = (("payg", ("MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP")),
+         ("dom", ("MCOEV", "MCOPSTN1", "MCOPSTNPP")))
+USERS_PER_KIND = 50
+DESTINATIONS = ("+1425555", "+1206555", "+44207946", "+4474001", "+33612", "+49301234")
+NUMBERS = 20_000  # distinct dialled numbers in the file
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    url: str
+    tenant_id: str
+    upns: list[str]
+
+
+def _runtime(url: str) -> Runtime:
+    settings = Settings(db=url, smtp_url=None, min_order=Decimal(50))
+    return Runtime(settings, Database(make_engine(url)), TestGateway(), None)
+
+
+def prepare(url: str) -> Setup:
+    """A US tenant with 100 users (half pay-as-you-go, half on a domestic Calling Plan),
+    10,000,000.00 of credits and a small deck; real time (the CLI's clock)."""
+    rt = _runtime(url)
+    upns = []
+    try:
+        with rt.db.uow() as uow:
+            tenant = tenants.create_tenant(uow, "Bulk Co", "US", "legacy")
+            for sku in {s for _, skus in USERS for s in skus}:
+                if not licensing.sku(sku).free_unlimited:
+                    directory.add_seats(uow, tenant.id, sku, USERS_PER_KIND * 2)
+            for kind, skus in USERS:
+                for i in range(USERS_PER_KIND):
+                    upn = f"{kind}{i}@bulk.example"
+                    directory.create_user(uow, tenant.id, upn, f"{kind} {i}", "US", None)
+                    for sku in skus:
+                        directory.assign_license(uow, tenant.id, upn, sku)
+                    upns.append(upn)
+            card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2035)
+            credits.place_order(uow, rt.gateway, Decimal(50), tenant.id, "10000000.00",
+                                card["id"])
+            rating.import_deck(uow, tenant.currency, DECK)
+            uow.commit()
+    finally:
+        rt.db.engine.dispose()
+    return Setup(url, tenant.id, upns)
+
+
+def write_cdrs(path: Path, setup: Setup, count: int, seed: int = 7) -> None:
+    """``count`` finished calls over the last 25 days, oldest first."""
+    rng = random.Random(seed)
+    numbers = [(p := rng.choice(DESTINATIONS)) + str(rng.randint(0, 10**9)).zfill(12)[:12 - len(p)]
+               for _ in range(NUMBERS)]
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=25)
+    step = 25 * 24 * 3600 / count
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(("call_id", "tenant_id", "call_type", "from", "to", "upn", "organizer_upn",
+                    "start_time", "duration_s"))
+        for i in range(count):
+            at = start + timedelta(seconds=int(i * step))
+            w.writerow((f"cdr-{i:08d}", setup.tenant_id, "user_out", "+14255550100",
+                        rng.choice(numbers), rng.choice(setup.upns), "",
+                        at.strftime("%Y-%m-%dT%H:%M:%SZ"), rng.randint(5, 600)))
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    output: str
+
+
+def cli(*args: str, url: str) -> Run:
+    """Run ``commcredits ARGS --db URL`` in its own process; time and peak RSS from outside."""
+    env = {**os.environ, "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "bench.measure", "commcredits", *args, "--db", url]
+    began = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n"
+                         f"{done.stderr}")
+    rss_line = done.stderr.strip().splitlines()[-1]
+    return Run(seconds, float(rss_line.split("=")[1]), done.stdout)
+
+
+@contextmanager
+def _workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="commcredits-bulk-") as tmp:
+        yield Path(tmp)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(quick: bool, dbs: Databases, backends: list[str]) -> list[Metric]:
+    if "postgresql" not in backends:
+        return []
+    n = 20_000 if quick else 1_000_000
+    out: list[Metric] = []
+    with dbs.url("postgresql") as url, _workdir() as tmp:
+        setup = prepare(url)
+        cdrs = tmp / "cdrs.csv"
+        write_cdrs(cdrs, setup, n)
+        imported = cli("cdrs", "import", str(cdrs), url=url)
+        if f"{n} rated, 0 duplicate, 0 blocked, 0 error" not in imported.output:
+            raise SystemExit(f"cdrs import did not rate every CDR:\n{imported.output}")
+        out.append(Metric("cdr_import_per_s_pg", n / imported.seconds, "CDRs/s",
+                          f"{n:,} CDRs, whole command (check + rate), peak RSS "
+                          f"{imported.peak_rss_mb:.0f} MB"))
+    return out
