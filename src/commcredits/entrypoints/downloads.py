@@ -1,16 +1,11 @@
-"""Report files as HTTP responses, shared by the API and the console: CSV streamed row by
-row, Excel written in constant memory to a temporary file that is deleted once sent."""
+"""Report files as HTTP responses, shared by the API and the console: CSV and Excel both
+streamed as they are made (the first bytes leave at once), in constant memory."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 
-from fastapi.responses import FileResponse, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from commcredits.services import reports as rep
@@ -19,17 +14,7 @@ from commcredits.services import reports as rep
 def report_file(report: rep.Report, rows: Iterable[rep.Row], kind: str, name: str,
                 headers: dict[str, str] | None = None) -> Response:
     """``kind`` is ``csv`` or ``xlsx``."""
-    if kind == "csv":
-        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
-        return StreamingResponse(rep.csv_lines(report, rows), media_type=rep.CSV_MEDIA_TYPE,
-                                 headers={**disposition, **(headers or {})})
-    fd, tmp = tempfile.mkstemp(prefix="commcredits-", suffix=".xlsx")
-    os.close(fd)
-    try:
-        rep.write_xlsx(Path(tmp), report, rows)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return FileResponse(tmp, media_type=rep.XLSX_MEDIA_TYPE, filename=name, headers=headers,
-                        background=BackgroundTask(os.unlink, tmp))
+    body = rep.csv_bytes(report, rows) if kind == "csv" else rep.xlsx_chunks(report, rows)
+    media = rep.CSV_MEDIA_TYPE if kind == "csv" else rep.XLSX_MEDIA_TYPE
+    return StreamingResponse(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', **(headers or {})})
