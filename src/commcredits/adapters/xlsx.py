@@ -12,7 +12,10 @@ Numbers are written from their decimal text (``<v>0.04</v>``), never through a f
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -51,24 +54,28 @@ def _escape(text: str) -> str:
 
 
 def _text_cell(ref: str, value: str) -> str:
+    """``ref`` is ``' r="B7"'`` or empty (the cell follows the previous one)."""
     if _NEEDS_ESCAPE.search(value):
         value = _escape(value)
     space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() else ""
-    return f'<c r="{ref}" t="inlineStr"><is><t{space}>{value}</t></is></c>'
+    return f'<c{ref} t="inlineStr"><is><t{space}>{value}</t></is></c>'
 
 
 class _Sink:
-    """A write-only file that hands what was written to a generator."""
+    """A write-only file that hands what was written to a generator (written by the
+    background thread, taken by the generator's)."""
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
         self.size = 0
         self.offset = 0
+        self.lock = threading.Lock()
 
     def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        self.size += len(data)
-        self.offset += len(data)
+        with self.lock:
+            self.parts.append(bytes(data))
+            self.size += len(data)
+            self.offset += len(data)
         return len(data)
 
     def tell(self) -> int:
@@ -78,9 +85,59 @@ class _Sink:
         pass
 
     def take(self) -> bytes:
-        out = b"".join(self.parts)
-        self.parts, self.size = [], 0
+        with self.lock:
+            out = b"".join(self.parts)
+            self.parts, self.size = [], 0
         return out
+
+
+class _Background:
+    """Runs calls in order on one thread: zlib releases the GIL, so compressing one chunk
+    overlaps with rendering the next rows."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = \
+            queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="xlsx-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    item[0](*item[1])
+                except BaseException as e:  # handed to the caller at its next step
+                    self.error = e
+
+    def put(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((fn, args))
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class _SheetFile:
+    """A worksheet's ZIP entry, opened and written on the background thread only."""
+
+    def __init__(self, book: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+        self.book, self.info = book, info
+        self.file: IO[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.file is None:
+            self.file = self.book.open(self.info, "w", force_zip64=True)
+        self.file.write(data)
+
+    def close(self) -> None:
+        self.write(b"")
+        assert self.file is not None
+        self.file.close()
 
 
 class Workbook:
@@ -97,6 +154,7 @@ class Workbook:
         self.sheet: Any = None
         self.row = 0
         self.written = 0
+        self.out = _Background()
 
     # -- sheets ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,12 +167,12 @@ class Workbook:
         self.sheets += 1
         info = zipfile.ZipInfo(f"xl/worksheets/sheet{self.sheets}.xml", (1980, 1, 1, 0, 0, 0))
         info.compress_type = zipfile.ZIP_DEFLATED
-        self.sheet = self.zip.open(info, "w", force_zip64=True)
+        self.sheet = _SheetFile(self.zip, info)
         cols = "".join(f'<col min="{i + 1}" max="{i + 1}" width="{w}" customWidth="1"/>'
                        for i, w in enumerate(self.widths))
         header = "".join(f'<c r="{self.letters[i]}1" s="1" t="inlineStr"><is><t>'
                          f"{_escape(name)}</t></is></c>" for i, name in enumerate(self.columns))
-        self.sheet.write((
+        self.out.put(self.sheet.write, (
             f'{_HEAD}<worksheet xmlns="{_NS}"><sheetViews><sheetView workbookViewId="0">'
             '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
             f'</sheetView></sheetViews><cols>{cols}</cols><sheetData>'
@@ -123,37 +181,44 @@ class Workbook:
 
     def _end_sheet(self) -> None:
         if self.sheet is not None:
-            self.sheet.write(b"</sheetData></worksheet>")
-            self.sheet.close()
-            self.sheet = None
+            sheet, self.sheet = self.sheet, None
+            self.out.put(sheet.write, b"</sheetData></worksheet>")
+            self.out.put(sheet.close)
 
     # -- cells ----------------------------------------------------------------------------
     def _money(self, ref: str, value: str) -> str:
-        if not _NUMBER.fullmatch(value) or len(Decimal(value).as_tuple().digits) > EXCEL_DIGITS:
+        exact = len(value) <= EXCEL_DIGITS + 1 or (
+            _NUMBER.fullmatch(value) is not None
+            and len(Decimal(value).as_tuple().digits) <= EXCEL_DIGITS)
+        if not exact or not _NUMBER.fullmatch(value):
             return _text_cell(ref, value)  # Excel would round it: keep the exact text
-        places = len(value.partition(".")[2])
+        dot = value.find(".")
+        places = 0 if dot < 0 else len(value) - dot - 1
         style = self.money_styles.get(places)
         if style is None:
             style = self.money_styles[places] = 2 + len(self.money_styles)
-        return f'<c r="{ref}" s="{style}"><v>{value}</v></c>'
+        return f'<c{ref} s="{style}"><v>{value}</v></c>'
 
     def _cell(self, col: int, ref: str, value: Any) -> str:
         kind = self.kinds[col]
-        if kind == INTEGER and isinstance(value, int) and not isinstance(value, bool):
-            return f'<c r="{ref}"><v>{value}</v></c>'
+        if kind == INTEGER and type(value) is int:
+            return f"<c{ref}><v>{value}</v></c>"
         if kind == MONEY and isinstance(value, str):
             return self._money(ref, value)
         return _text_cell(ref, str(value))
 
     def write_rows(self, rows: Iterable[Sequence[Any]],
                    after: Callable[[int], None] | None = None, every: int = 1000) -> None:
-        """Write ``rows``; ``after(n)`` is called every ``every`` rows with ``n`` written."""
+        """Write ``rows``; ``after(n)`` is called every ``every`` rows with ``n`` written.
+
+        A cell carries its reference only after an empty one (readers count cells in order
+        otherwise); a row's text is checked for characters to escape in one go."""
         letters, cell = self.letters, self._cell
-        text_cols = [k == TEXT for k in self.kinds]
+        plain_text = [k == TEXT for k in self.kinds]
+        search = _NEEDS_ESCAPE.search
         buf: list[str] = []
         pending = 0
-        if self.sheet is None:
-            self._new_sheet()
+        self.start()
         for values in rows:
             if self.row >= MAX_ROWS:
                 self._flush(buf)
@@ -161,12 +226,21 @@ class Workbook:
             self.row += 1
             r = str(self.row)
             parts = [f'<row r="{r}">']
+            # the common case: no text in the row needs escaping
+            clean = search("\n".join([v for v in values if type(v) is str])) is None
+            gap = False
             for col, value in enumerate(values):
                 if value is None:
+                    gap = True
                     continue
-                ref = letters[col] + r
-                if text_cols[col] and type(value) is str:
-                    parts.append(_text_cell(ref, value))
+                ref = f' r="{letters[col]}{r}"' if gap else ""
+                gap = False
+                if clean and plain_text[col] and type(value) is str:
+                    if value[:1].isspace() or value[-1:].isspace():
+                        parts.append(f'<c{ref} t="inlineStr"><is><t xml:space="preserve">'
+                                     f"{value}</t></is></c>")
+                    else:
+                        parts.append(f'<c{ref} t="inlineStr"><is><t>{value}</t></is></c>')
                 else:
                     parts.append(cell(col, ref, value))
             parts.append("</row>")
@@ -185,34 +259,38 @@ class Workbook:
 
     def _flush(self, buf: list[str]) -> None:
         if buf:
-            self.sheet.write("".join(buf).encode("utf-8"))
+            self.out.put(self.sheet.write, "".join(buf).encode("utf-8"))
             buf.clear()
 
     # -- the rest of the package ------------------------------------------------------------
+    def abort(self) -> None:
+        """Stop the background thread after a failure (the file is left incomplete)."""
+        self.out.queue.put(None)
+
     def close(self) -> None:
-        if self.sheet is None and not self.sheets:
-            self._new_sheet()
+        """Finish the package: the last sheet, the workbook, styles, relations."""
+        self.start()
         self._end_sheet()
         z = self.zip
         sheets = range(1, self.sheets + 1)
         names = [self.sheet_name if i == 1 else f"{self.sheet_name} {i}" for i in sheets]
-        z.writestr("xl/workbook.xml", (
+        self.out.put(z.writestr, "xl/workbook.xml", (
             f'{_HEAD}<workbook xmlns="{_NS}" xmlns:r="{_REL}"><sheets>'
             + "".join(f'<sheet name="{_escape(n)}" sheetId="{i}" r:id="rId{i}"/>'
                       for i, n in zip(sheets, names, strict=True))
             + "</sheets></workbook>"))
-        z.writestr("xl/_rels/workbook.xml.rels", (
+        self.out.put(z.writestr, "xl/_rels/workbook.xml.rels", (
             f'{_HEAD}<Relationships xmlns="{_PKG}">'
             + "".join(f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" '
                       f'Target="worksheets/sheet{i}.xml"/>' for i in sheets)
             + f'<Relationship Id="rIdStyles" Type="{_REL}/styles" Target="styles.xml"/>'
             "</Relationships>"))
-        z.writestr("xl/styles.xml", self._styles())
-        z.writestr("_rels/.rels", (
+        self.out.put(z.writestr, "xl/styles.xml", self._styles())
+        self.out.put(z.writestr, "_rels/.rels", (
             f'{_HEAD}<Relationships xmlns="{_PKG}"><Relationship Id="rId1" '
             f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'))
         sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
-        z.writestr("[Content_Types].xml", (
+        self.out.put(z.writestr, "[Content_Types].xml", (
             f'{_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
             'content-types"><Default Extension="rels" ContentType="application/'
             'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
@@ -223,7 +301,8 @@ class Workbook:
             + "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
                       f'ContentType="{sheet_type}"/>' for i in sheets)
             + "</Types>"))
-        z.close()
+        self.out.put(z.close)
+        self.out.finish()
 
     def _styles(self) -> str:
         by_style = sorted((style, places) for places, style in self.money_styles.items())
@@ -253,12 +332,19 @@ def stream(columns: Sequence[str], kinds: Sequence[str], widths: Sequence[int],
     """The workbook's bytes, about ``chunk`` at a time, the first ones right away."""
     sink = _Sink()
     book = Workbook(sink, columns, kinds, widths)
-    book.start()
-    yield sink.take()  # the ZIP entry's header and the header row: the first byte, at once
-    it = iter(rows)
-    while batch := list(islice(it, 2000)):
-        book.write_rows(batch, after)
-        if sink.size >= chunk:
-            yield sink.take()
-    book.close()
+    try:
+        book.start()
+        book.out.put(sink.flush)
+        while not sink.size and book.out.error is None and book.out.thread.is_alive():
+            time.sleep(0.001)  # the header is being compressed: send it the moment it is
+        yield sink.take()  # the first bytes, before any row is read
+        it = iter(rows)
+        while batch := list(islice(it, 2000)):
+            book.write_rows(batch, after)
+            if sink.size >= chunk:
+                yield sink.take()
+        book.close()
+    except BaseException:
+        book.abort()
+        raise
     yield sink.take()

@@ -92,4 +92,5 @@ def rows(conn: sa.Connection, tenant_id: str, kind: str, start: datetime, end: d
     with _raw(conn).cursor(name="usage_export") as cur:
         cur.itersize = batch
         cur.execute(_select(kind, places, csv=False), _params(tenant_id, kind, start, end))
-        yield from cur
+        while page := cur.fetchmany(batch):
+            yield from page
