@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import charging, http, rating
+from bench import bulk, charging, http, rating
 from bench.common import BACKENDS, Databases, Metric
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics: list[Metric] = []
     began = time.perf_counter()
     try:
-        for name, suite in (("rating", rating), ("charging", charging), ("http", http)):
+        for name, suite in (("rating", rating), ("charging", charging), ("http", http),
+                            ("bulk", bulk)):
             with console.status(f"running the {name} benchmarks on {', '.join(backends)}..."):
                 t0 = time.perf_counter()
                 metrics += suite.run(args.quick, dbs, backends)

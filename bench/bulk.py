@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -188,23 +187,162 @@ def _workdir() -> Iterator[Path]:
         yield Path(tmp)
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def raw_copy_cdrs(url: str, path: Path) -> float:
+    """Reference: the CDR file into an unlogged scratch table by a bare ``COPY`` (no rating,
+    no checks): the floor under any import. Returns seconds."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql", 1)) as conn:
+        conn.execute("CREATE UNLOGGED TABLE bench_raw_cdrs (call_id text, tenant_id text, "
+                     "call_type text, from_number text, to_number text, upn text, "
+                     "organizer_upn text, start_time timestamptz, duration_s int)")
+        began = time.perf_counter()
+        with conn.cursor() as cur, cur.copy("COPY bench_raw_cdrs FROM STDIN (FORMAT csv, "
+                                            "HEADER true)") as copy, path.open("rb") as fh:
+            while data := fh.read(1 << 20):
+                copy.write(data)
+        conn.commit()
+        seconds = time.perf_counter() - began
+        conn.execute("DROP TABLE bench_raw_cdrs")
+    return seconds
+
+
+def plain_csv(url: str, tenant_id: str, out: Path) -> float:
+    """Reference: the same records through a server-side cursor into a plain
+    ``csv.writer`` loop, no formatting. Returns rows per second."""
+    import psycopg
+
+    began = time.perf_counter()
+    n = 0
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql", 1)) as conn, \
+            conn.cursor(name="plain") as cur, out.open("w", newline="") as fh:
+        cur.itersize = 5000
+        cur.execute("SELECT * FROM usage_records WHERE tenant_id = %s AND kind = 'call' "
+                    "ORDER BY start_time, id", (tenant_id,))
+        writer = csv.writer(fh)
+        while rows := cur.fetchmany(5000):
+            writer.writerows(rows)
+            n += len(rows)
+    return n / (time.perf_counter() - began)
+
+
+def plain_xlsxwriter(url: str, tenant_id: str, out: Path, limit: int) -> float:
+    """Reference: ``limit`` records into XlsxWriter in ``constant_memory`` mode, one
+    ``write_row`` per record (the library the export used before). Returns rows/s."""
+    import psycopg
+    import xlsxwriter
+
+    began = time.perf_counter()
+    n = 0
+    wb = xlsxwriter.Workbook(str(out), {"constant_memory": True})
+    ws = wb.add_worksheet("Usage")
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql", 1)) as conn, \
+            conn.cursor(name="plain") as cur:
+        cur.execute("SELECT id, ref, conference_id, user_location, user_id, upn, "
+                    "display_name, caller_id, call_type, number_type, scope, destination, "
+                    "destination_number, start_time::text, end_time::text, duration_s, "
+                    "connection_fee, charge, currency, capability FROM usage_records "
+                    "WHERE tenant_id = %s AND kind = 'call' ORDER BY start_time, id LIMIT %s",
+                    (tenant_id, limit))
+        while rows := cur.fetchmany(5000):
+            for row in rows:
+                n += 1
+                ws.write_row(n, 0, row)
+    wb.close()
+    return n / (time.perf_counter() - began)
+
+
+def first_byte(url: str, path: str, key: str) -> tuple[float, float, int]:
+    """(seconds to the first body byte, seconds to the last, bytes) of one GET."""
+    import httpx
+
+    began = time.perf_counter()
+    first = 0.0
+    size = 0
+    with httpx.Client(base_url=url, timeout=600) as client, client.stream(
+            "GET", path, headers={"Authorization": f"Bearer {key}"}) as r:
+        if r.status_code != 200:
+            raise SystemExit(f"GET {path} answered {r.status_code}")
+        for part in r.iter_bytes():
+            if not first:
+                first = time.perf_counter() - began
+            size += len(part)
+    return first, time.perf_counter() - began, size
+
+
+def _http(url: str, setup: Setup, n: int) -> list[Metric]:
+    from commcredits.entrypoints.embedded import serving
+    from commcredits.services.access import create_api_key
+
+    rt = _runtime(url)
+    try:
+        with rt.db.uow() as uow:
+            _, key, _ = create_api_key(uow, "operator", None)
+            uow.commit()
+        base = f"/v1/tenants/{setup.tenant_id}/reports/pstn-usage?days=28&format="
+        with serving(rt) as server:
+            _, csv_s, _ = first_byte(server, base + "csv", key)
+            xlsx_first, xlsx_s, _ = first_byte(server, base + "xlsx", key)
+    finally:
+        rt.db.engine.dispose()
+    return [
+        Metric("http_csv_rows_per_s", n / csv_s, "rows/s",
+               f"GET .../pstn-usage?format=csv, {n:,} rows, uvicorn in the bench process"),
+        Metric("http_xlsx_rows_per_s", n / xlsx_s, "rows/s", f"the same as xlsx, {n:,} rows"),
+        Metric("http_xlsx_first_byte_ms", xlsx_first * 1000, "ms",
+               "time to the first byte of that Excel download"),
+    ]
 
 
 def run(quick: bool, dbs: Databases, backends: list[str]) -> list[Metric]:
     if "postgresql" not in backends:
         return []
+    n_import = 10_000 if quick else 100_000
     n = 20_000 if quick else 1_000_000
     out: list[Metric] = []
     with dbs.url("postgresql") as url, _workdir() as tmp:
         setup = prepare(url)
         cdrs = tmp / "cdrs.csv"
-        write_cdrs(cdrs, setup, n)
+        write_cdrs(cdrs, setup, n_import)
+        raw_s = raw_copy_cdrs(url, cdrs)
         imported = cli("cdrs", "import", str(cdrs), url=url)
-        if f"{n} rated, 0 duplicate, 0 blocked, 0 error" not in imported.output:
+        if f"{n_import} rated, 0 duplicate, 0 blocked, 0 error" not in imported.output:
             raise SystemExit(f"cdrs import did not rate every CDR:\n{imported.output}")
-        out.append(Metric("cdr_import_per_s_pg", n / imported.seconds, "CDRs/s",
-                          f"{n:,} CDRs, whole command (check + rate), peak RSS "
-                          f"{imported.peak_rss_mb:.0f} MB"))
+        out += [
+            Metric("cdr_import_per_s_pg", n_import / imported.seconds, "CDRs/s",
+                   f"commcredits cdrs import, {n_import:,} CDRs (check + rate), own process, "
+                   f"peak RSS {imported.peak_rss_mb:.0f} MB"),
+            Metric("ref_raw_copy_cdrs_per_s_pg", n_import / raw_s, "rows/s",
+                   "reference: the same file by a bare COPY into a scratch table"),
+        ]
+        seed_history(url, setup.tenant_id, n)
+        total = n + n_import
+        for ext, name in (("csv", "csv_rows_per_s"), ("xlsx", "xlsx_rows_per_s")):
+            run_ = cli("report", "pstn-usage", "--tenant", setup.tenant_id, "--days", "28",
+                       "--out", str(tmp / f"usage.{ext}"), url=url)
+            if f"wrote {total} rows" not in run_.output:
+                raise SystemExit(f"the {ext} export did not write {total} rows:\n{run_.output}")
+            out.append(Metric(name, total / run_.seconds, "rows/s",
+                              f"commcredits report pstn-usage --out .{ext}, {total:,} rows, "
+                              f"own process, peak RSS {run_.peak_rss_mb:.0f} MB"))
+            if ext == "xlsx":
+                out.append(Metric("xlsx_peak_rss_mb", run_.peak_rss_mb, "MB",
+                                  "peak RSS of that Excel export process"))
+        out.append(Metric("ref_plain_csv_rows_per_s", plain_csv(url, setup.tenant_id,
+                                                                tmp / "plain.csv"), "rows/s",
+                          "reference: server-side cursor into a bare csv.writer loop"))
+        limit = min(total, 100_000)
+        out.append(Metric("ref_xlsxwriter_rows_per_s",
+                          plain_xlsxwriter(url, setup.tenant_id, tmp / "plain.xlsx", limit),
+                          "rows/s", f"reference: XlsxWriter constant_memory write_row loop, "
+                                    f"{limit:,} rows"))
+        out += _http(url, setup, total)
+        verified = cli("ledger", "verify", url=url)
+        if "ledger OK" not in verified.output:
+            raise SystemExit(f"ledger verify failed:\n{verified.output}")
+        out += [
+            Metric("ledger_verify_peak_rss_mb", verified.peak_rss_mb, "MB",
+                   f"commcredits ledger verify over {total + 1:,} transactions, own process"),
+            Metric("ledger_verify_s", verified.seconds, "s", "its time, whole command"),
+        ]
     return out

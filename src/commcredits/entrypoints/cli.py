@@ -59,17 +59,31 @@ def _fail(e: DomainError) -> None:
 
 @app.command()
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
-          jobs: bool = typer.Option(True, help="run background jobs in this process")) -> None:
-    """API + console + background jobs in one process."""
+          jobs: bool = typer.Option(True, help="run background jobs (one process of the "
+                                               "database runs them)"),
+          workers: int = typer.Option(1, min=1, help="server processes (production: about "
+                                                     "one per core, on PostgreSQL)")) -> None:
+    """API + console + background jobs. ``--workers N`` serves from N processes."""
+    import os
+
     import uvicorn
 
     from commcredits.entrypoints import logs
-    from commcredits.entrypoints.api.app import create_app
-    rt = _runtime(db)
+    from commcredits.entrypoints.api.asgi import JOBS_ENV
+    rt = _runtime(db)  # migrates once, before any worker starts
     log_config = logs.configure(rt.settings.log_json)
-    out.print(f"commcredits on http://{host}:{port}  (db: {rt.settings.db.split('@')[-1]})")
-    uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
-                log_level="info", log_config=log_config)
+    out.print(f"commcredits on http://{host}:{port}  (db: {rt.settings.db.split('@')[-1]}, "
+              f"{workers} worker{'s' if workers > 1 else ''})")
+    if workers == 1:
+        from commcredits.entrypoints.api.app import create_app
+        uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
+                    log_level="info", log_config=log_config)
+        return
+    rt.db.engine.dispose()
+    os.environ["COMMCREDITS_DB"] = rt.settings.db  # the workers read their settings here
+    os.environ[JOBS_ENV] = "1" if jobs else "0"
+    uvicorn.run("commcredits.entrypoints.api.asgi:create", factory=True, workers=workers,
+                host=host, port=port, log_level="info", log_config=log_config)
 
 
 @db_app.command("upgrade")
