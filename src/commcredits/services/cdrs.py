@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 COLUMNS = ("call_id", "tenant_id", "call_type", "from", "to", "upn", "organizer_upn",
            "start_time", "duration_s")
 REQUIRED = ("call_id", "tenant_id", "call_type", "to", "start_time", "duration_s")
-BATCH = 2000  # CDRs per transaction
+BATCH = 2000  # CDRs per transaction (wallet locks are held for one batch)
 MAX_LISTED = 1000  # bad lines listed in a refusal (the count says how many more)
 _MAX_DURATION_S = 7 * 24 * 3600
 

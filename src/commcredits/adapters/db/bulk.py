@@ -15,14 +15,13 @@ from sqlalchemy.types import TypeDecorator
 
 
 def _processors(table: sa.Table, columns: Sequence[str],
-                dialect: sa.Dialect) -> list[Callable[[Any], Any] | None]:
-    out: list[Callable[[Any], Any] | None] = []
-    for name in columns:
+                dialect: sa.Dialect) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(position, converter) for the columns whose type converts values."""
+    out: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, name in enumerate(columns):
         kind = table.c[name].type
         if isinstance(kind, TypeDecorator):
-            out.append(lambda v, t=kind: t.process_bind_param(v, dialect))
-        else:
-            out.append(None)
+            out.append((i, lambda v, t=kind: t.process_bind_param(v, dialect)))
     return out
 
 
@@ -34,8 +33,12 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any
         return 0
     cols = list(columns or rows[0].keys())
     procs = _processors(table, cols, conn.dialect)
-    values = [[v if p is None else p(v) for v, p in
-               zip((r.get(c) for c in cols), procs, strict=True)] for r in rows]
+    values = []
+    for r in rows:
+        v = [r.get(c) for c in cols]
+        for i, proc in procs:
+            v[i] = proc(v[i])
+        values.append(v)
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         assert raw is not None
