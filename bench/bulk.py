@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from bench.charging import SMALL_DECK
 from bench.common import Databases, Metric
 from commcredits.adapters.db.engine import make_engine
 from commcredits.adapters.db.uow import Database
@@ -33,13 +34,6 @@ from commcredits.domain import licensing
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import credits, directory, rating, tenants
 
-DECK = """prefix,destination,number_type,per_minute,connection_fee,increment_s
-1,United States,any,0.0100,0,60
-44,United Kingdom,any,0.0200,0,60
-447,United Kingdom mobile,mobile,0.1000,0.0500,1
-33,France,any,0.0300,0.0100,6
-49,Germany,any,0.0300,0,60
-"""
 # who calls: pay-as-you-go on credits, and a domestic Calling Plan (its pool, then credits)
 USERS = (("payg", ("MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP")),
          ("dom", ("MCOEV", "MCOPSTN1", "MCOPSTNPP")))
@@ -81,7 +75,7 @@ def prepare(url: str) -> Setup:
             card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2035)
             credits.place_order(uow, rt.gateway, Decimal(50), tenant.id, "10000000.00",
                                 card["id"])
-            rating.import_deck(uow, tenant.currency, DECK)
+            rating.import_deck(uow, tenant.currency, SMALL_DECK)
             uow.commit()
     finally:
         rt.db.engine.dispose()

@@ -358,26 +358,32 @@ def _each(rows_: Iterable[Row], tick: Callable[[int], None]) -> Iterator[Row]:
         yield row
 
 
+class _Tally:
+    """Counts rows as they go out and passes each count on to ``progress``."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.rows = 0
+        self.progress = progress
+
+    def __call__(self, n: int) -> None:
+        self.rows += n
+        if self.progress:
+            self.progress(n)
+
+
 def write_csv(path: Path, report: Report, rows_: Iterable[Row],
               progress: Callable[[int], None] | None = None) -> int:
     """Write the CSV to ``path``; returns the number of data rows. ``progress`` gets the
     number of rows written since its last call."""
-    n = 0
-
-    def tick(k: int) -> None:
-        nonlocal n
-        n += k
-        if progress:
-            progress(k)
-
+    tally = _Tally(progress)
     if isinstance(rows_, Export):
-        rows_.on_rows = tick
+        rows_.on_rows = tally
     else:
-        rows_ = _each(rows_, tick)
+        rows_ = _each(rows_, tally)
     with path.open("wb") as fh:
         for part in csv_bytes(report, rows_):
             fh.write(part)
-    return n
+    return tally.rows
 
 
 def _xlsx_layout(report: Report) -> tuple[list[str], list[int]]:
@@ -400,18 +406,11 @@ def write_xlsx(path: Path, report: Report, rows_: Iterable[Row],
                progress: Callable[[int], None] | None = None) -> int:
     """Write an .xlsx in constant memory. Returns the number of data rows; ``progress``
     gets the number of rows written since its last call."""
-    n = 0
-
-    def tick(k: int) -> None:
-        nonlocal n
-        n += k
-        if progress:
-            progress(k)
-
+    tally = _Tally(progress)
     with path.open("wb") as fh:
-        for part in xlsx_chunks(report, rows_, tick):
+        for part in xlsx_chunks(report, rows_, tally):
             fh.write(part)
-    return n
+    return tally.rows
 
 
 def file_name(report: Report, tenant_id: str, period: Period, ext: str) -> str:
