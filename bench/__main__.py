@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import bulk, charging, http, rating
+from bench import bulk, charging, http, rating, workers
 from bench.common import BACKENDS, Databases, Metric
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     try:
         for name, suite in (("rating", rating), ("charging", charging), ("http", http),
-                            ("bulk", bulk)):
+                            ("bulk", bulk), ("workers", workers)):
             with console.status(f"running the {name} benchmarks on {', '.join(backends)}..."):
                 t0 = time.perf_counter()
                 metrics += suite.run(args.quick, dbs, backends)

@@ -103,3 +103,13 @@ def test_streamed_check_lists_at_most_max_listed(tmp_path, monkeypatch):
         cdrs.check_file(_write(tmp_path, rows))
     assert [d["line"] for d in e.value.details] == [2, 3, 4, 4]
     assert e.value.details[-1]["message"] == "and 2 more bad lines"
+
+
+def test_rows_from_a_json_body_are_checked_like_a_file():
+    good = {"call_id": "j1", "tenant_id": "t", "call_type": "user_out", "to": UK,
+            "start_time": "2030-03-01T09:00:00Z", "duration_s": 61, "upn": "a@b.c"}
+    [cdr] = cdrs.from_rows([good])
+    assert (cdr.line, cdr.duration_s, cdr.body["upn"]) == (1, 61, "a@b.c")
+    with pytest.raises(DomainError) as e:
+        cdrs.from_rows([good, {**good, "call_type": "fax"}, good])
+    assert [d["line"] for d in e.value.details] == [2, 3]

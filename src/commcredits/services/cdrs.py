@@ -104,10 +104,21 @@ def _repeat(call_id: str, first: int) -> str:
 def parse(text: str) -> list[Cdr]:
     """Check and read a whole CDR file held in memory (an HTTP body); ``validation_error``
     listing every bad line if any."""
+    return _checked(_records(io.StringIO(text)))
+
+
+def from_rows(rows: Iterable[dict[str, Any]]) -> list[Cdr]:
+    """Check and read CDRs given as objects (a JSON body: the CSV's column names as keys);
+    all-or-nothing like a file, ``line`` being the 1-based position in ``rows``."""
+    return _checked((i, {k: "" if v is None else str(v).strip() for k, v in row.items()})
+                    for i, row in enumerate(rows, start=1))
+
+
+def _checked(records: Iterable[tuple[int, dict[str, str]]]) -> list[Cdr]:
     problems: list[tuple[int, str]] = []
     cdrs: list[Cdr] = []
     seen: dict[str, int] = {}
-    for line, row in _records(io.StringIO(text)):
+    for line, row in records:
         cdr = _cdr(line, row)
         if isinstance(cdr, str):
             problems.append((line, cdr))
