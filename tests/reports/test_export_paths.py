@@ -32,7 +32,8 @@ def _records(uow: Any, tid: str) -> None:
             start_time=at,
             end_time=at + timedelta(seconds=61), duration_s=61,
             segments=None if i % 2 else 3, connection_fee=Decimal("0.01") * (i % 2),
-            charge=Decimal("1234567.89") * i, currency="USD", capability="MCOPSTNPP",
+            charge=Decimal("1234567.89") * i, currency=("USD", "JPY", "BHD")[i % 3],
+            capability="MCOPSTNPP",
             funding="credits", included_minutes=0, credits_charge=Decimal(0),
             overage_charge=Decimal(0), uncollected=Decimal(0), lots="[]")
 
@@ -78,7 +79,7 @@ def test_streamed_xlsx_holds_the_rows_and_starts_at_once(api, odd_tenant, monkey
                 assert str(Decimal(str(value)).quantize(Decimal(expected))) == expected
             else:
                 assert value == expected, column
-    charge = book.worksheets[0].cell(3, rep.PSTN.columns.index("Charge") + 1)
+    charge = book.worksheets[0].cell(2, rep.PSTN.columns.index("Charge") + 1)  # USD
     assert charge.data_type == "n" and charge.number_format == "0.00"
 
 

@@ -57,7 +57,6 @@ from typing import TYPE_CHECKING, Any
 
 from commcredits.domain.errors import invalid
 from commcredits.domain.money import fmt
-from commcredits.domain.money import places as money_places
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
@@ -258,9 +257,8 @@ class Export:
     def _database_rows(self) -> Iterator[Row]:
         from commcredits.adapters.db import usage_export
         with self.db.uow(readonly=True) as uow:
-            places = money_places(get_tenant(uow, self.tenant_id).currency)
             yield from usage_export.rows(uow.conn, self.tenant_id, self.report.kind,
-                                         self.period.start, self.period.end, places)
+                                         self.period.start, self.period.end)
 
     def csv_chunks(self) -> Iterator[bytes] | None:
         """The CSV data lines from the database, or None where it cannot make them."""
@@ -271,9 +269,8 @@ class Export:
     def _copy(self) -> Iterator[bytes]:
         from commcredits.adapters.db import usage_export
         with self.db.uow(readonly=True) as uow:
-            places = money_places(get_tenant(uow, self.tenant_id).currency)
             yield from usage_export.csv_chunks(uow.conn, self.tenant_id, self.report.kind,
-                                               self.period.start, self.period.end, places,
+                                               self.period.start, self.period.end,
                                                on_rows=self.on_rows)
 
     def _pages(self) -> Iterator[Row]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,8 +19,20 @@ import sqlalchemy as sa
 from commcredits.adapters.db.types import UtcDateTime
 
 _TIME = "to_char({}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-# exact: amounts are whole millionths and a currency has at most 6 places (CLDR: 0-4)
+# exact: amounts are whole millionths and a currency has at most 6 places (CLDR: 0-4); the
+# places are the record's own currency's, like fmt() (the tenant's, by default)
 _MONEY = "round({}::numeric / 1000000, {places})::text"
+
+
+@lru_cache(maxsize=1)
+def _places_by_currency() -> str:
+    """A CASE giving each ISO 4217 currency's decimal places (CLDR), 2 the default."""
+    from babel.numbers import list_currencies
+
+    from commcredits.domain.money import places
+    odd = sorted((c, places(c)) for c in list_currencies() if places(c) != 2)
+    return ("CASE currency " + " ".join(f"WHEN '{c}' THEN {p}" for c, p in odd)
+            + " ELSE 2 END")
 
 # the report's columns as SQL expressions, in order (see services/reports.py)
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -39,8 +52,8 @@ _TEXT_COLUMNS = {"id", "ref", "conference_id", "user_location", "user_id", "upn"
                  "destination", "destination_number", "currency", "capability"}
 
 
-def _select(kind: str, places: int, *, csv: bool) -> str:
-    cols = tuple(c.replace("{places}", str(int(places))) for c in COLUMNS[kind])
+def _select(kind: str, *, csv: bool) -> str:
+    cols = tuple(c.replace("{places}", _places_by_currency()) for c in COLUMNS[kind])
     if csv:  # csv.writer leaves an empty string unquoted; COPY would write ""
         cols = tuple(f"NULLIF({c}, '')" if c in _TEXT_COLUMNS else c for c in cols)
     return (f"SELECT {', '.join(cols)} FROM usage_records "
@@ -62,11 +75,11 @@ def _raw(conn: sa.Connection) -> Any:
 
 
 def csv_chunks(conn: sa.Connection, tenant_id: str, kind: str, start: datetime,
-               end: datetime, places: int, chunk: int = 256 * 1024,
+               end: datetime, chunk: int = 256 * 1024,
                on_rows: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """The report's CSV data lines (RFC 4180, CRLF), about ``chunk`` bytes at a time;
     ``on_rows`` is told how many rows each piece holds."""
-    sql = f"COPY ({_select(kind, places, csv=True)}) TO STDOUT (FORMAT csv)"
+    sql = f"COPY ({_select(kind, csv=True)}) TO STDOUT (FORMAT csv)"
     with _raw(conn).cursor() as cur, cur.copy(sql, _params(tenant_id, kind, start, end)) as copy:
         out = bytearray()
         n = 0
@@ -87,10 +100,10 @@ def csv_chunks(conn: sa.Connection, tenant_id: str, kind: str, start: datetime,
 
 
 def rows(conn: sa.Connection, tenant_id: str, kind: str, start: datetime, end: datetime,
-         places: int, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+         batch: int = 5000) -> Iterator[tuple[Any, ...]]:
     """The report's rows as tuples of cells, through a server-side cursor."""
     with _raw(conn).cursor(name="usage_export") as cur:
         cur.itersize = batch
-        cur.execute(_select(kind, places, csv=False), _params(tenant_id, kind, start, end))
+        cur.execute(_select(kind, csv=False), _params(tenant_id, kind, start, end))
         while page := cur.fetchmany(batch):
             yield from page
