@@ -257,7 +257,8 @@ class Export:
     def _database_rows(self) -> Iterator[Row]:
         from commcredits.adapters.db import usage_export
         with self.db.uow(readonly=True) as uow:
-            yield from usage_export.rows(uow.conn, self.tenant_id, self.report.kind,
+            currency = get_tenant(uow, self.tenant_id).currency
+            yield from usage_export.rows(uow.conn, self.tenant_id, currency, self.report.kind,
                                          self.period.start, self.period.end)
 
     def csv_chunks(self) -> Iterator[bytes] | None:
@@ -269,9 +270,10 @@ class Export:
     def _copy(self) -> Iterator[bytes]:
         from commcredits.adapters.db import usage_export
         with self.db.uow(readonly=True) as uow:
-            yield from usage_export.csv_chunks(uow.conn, self.tenant_id, self.report.kind,
-                                               self.period.start, self.period.end,
-                                               on_rows=self.on_rows)
+            currency = get_tenant(uow, self.tenant_id).currency
+            yield from usage_export.csv_chunks(uow.conn, self.tenant_id, currency,
+                                               self.report.kind, self.period.start,
+                                               self.period.end, on_rows=self.on_rows)
 
     def _pages(self) -> Iterator[Row]:
         db, report, tenant_id, period, page = (self.db, self.report, self.tenant_id,
