@@ -32,6 +32,10 @@ _PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _NEEDS_ESCAPE = re.compile(r"[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# a row's text joined by an invisible separator: whitespace next to it or at either end is
+# some cell's leading or trailing whitespace (a separator in the data only costs the slow way)
+_SEP = "\u2063"
+_EDGE_SPACE = re.compile(r"(?:^|\u2063)\s|\s(?:\u2063|$)")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 TEXT, INTEGER, MONEY = "text", "integer", "money"
@@ -215,7 +219,7 @@ class Workbook:
         otherwise); a row's text is checked for characters to escape in one go."""
         letters, cell = self.letters, self._cell
         plain_text = [k == TEXT for k in self.kinds]
-        search = _NEEDS_ESCAPE.search
+        search, edges = _NEEDS_ESCAPE.search, _EDGE_SPACE.search
         buf: list[str] = []
         pending = 0
         self.start()
@@ -226,8 +230,9 @@ class Workbook:
             self.row += 1
             r = str(self.row)
             parts = [f'<row r="{r}">']
-            # the common case: no text in the row needs escaping
-            clean = search("\n".join([v for v in values if type(v) is str])) is None
+            # the common case: no text in the row needs escaping or keeps edge whitespace
+            joined = _SEP.join([v for v in values if type(v) is str])
+            clean = search(joined) is None and edges(joined) is None
             gap = False
             for col, value in enumerate(values):
                 if value is None:
@@ -236,11 +241,7 @@ class Workbook:
                 ref = f' r="{letters[col]}{r}"' if gap else ""
                 gap = False
                 if clean and plain_text[col] and type(value) is str:
-                    if value[:1].isspace() or value[-1:].isspace():
-                        parts.append(f'<c{ref} t="inlineStr"><is><t xml:space="preserve">'
-                                     f"{value}</t></is></c>")
-                    else:
-                        parts.append(f'<c{ref} t="inlineStr"><is><t>{value}</t></is></c>')
+                    parts.append(f'<c{ref} t="inlineStr"><is><t>{value}</t></is></c>')
                 else:
                     parts.append(cell(col, ref, value))
             parts.append("</row>")
