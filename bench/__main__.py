@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import charging, http, rating
+from bench import bulk, charging, http, rating, workers
 from bench.common import BACKENDS, Databases, Metric
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -67,14 +67,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="fewer iterations (the CI smoke run)")
     parser.add_argument("--pg", action="store_true",
                         help="also run the database benchmarks on PostgreSQL at 127.0.0.1:5432")
+    parser.add_argument("--only", default="",
+                        help="comma-separated suites to run (rating, charging, http, bulk, "
+                             "workers); their metrics replace those in bench/results.json")
     args = parser.parse_args(argv)
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
     backends = list(BACKENDS) if args.pg else ["sqlite"]
     console = Console()
     dbs = Databases()
     metrics: list[Metric] = []
     began = time.perf_counter()
     try:
-        for name, suite in (("rating", rating), ("charging", charging), ("http", http)):
+        for name, suite in (("rating", rating), ("charging", charging), ("http", http),
+                            ("bulk", bulk), ("workers", workers)):
+            if only and name not in only:
+                continue
             with console.status(f"running the {name} benchmarks on {', '.join(backends)}..."):
                 t0 = time.perf_counter()
                 metrics += suite.run(args.quick, dbs, backends)
@@ -84,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     console.print(table(metrics, f"commcredits benchmarks ({mode} run, "
                                  f"{time.perf_counter() - began:.0f} s)"))
-    results = {"metrics": {m.name: {"value": m.value, "unit": m.unit} for m in metrics},
+    kept = json.loads(RESULTS.read_text())["metrics"] if only and RESULTS.exists() else {}
+    results = {"metrics": {**kept, **{m.name: {"value": m.value, "unit": m.unit}
+                                      for m in metrics}},
                "machine": machine()}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     console.print(f"wrote {RESULTS}")

@@ -6,7 +6,7 @@ import csv
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -93,6 +93,35 @@ def _fail(e: DomainError) -> None:
     raise typer.Exit(1)
 
 
+def check_text_file(path: Path, what: str) -> None:
+    """Like :func:`read_text_file`, in constant memory (the file is read in 1 MB pieces)."""
+    import codecs
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as fh:
+        while piece := fh.read(1 << 20):
+            if offset == 0 and piece[:2] in {b"\xff\xfe", b"\xfe\xff"}:
+                read_text_file_error(path, what, "is UTF-16 text; save it as UTF-8 (CSV "
+                                     "UTF-8) and try again")
+            try:
+                text = decoder.decode(piece)
+            except UnicodeDecodeError as e:
+                read_text_file_error(path, what, f"is not UTF-8 text (byte {offset + e.start} "
+                                     "cannot be read); give a CSV saved as UTF-8")
+            if "\x00" in text:
+                read_text_file_error(path, what, "is a binary file, not CSV text")
+            offset += len(piece)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        read_text_file_error(path, what, "ends in the middle of a UTF-8 character")
+
+
+def read_text_file_error(path: Path, what: str, why: str) -> NoReturn:
+    err.print(f"[red]error[/red] {what} {str(path)!r} {why}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
 def read_text_file(path: Path, what: str) -> str:
     """A text file as UTF-8 (a BOM is allowed). Binary or UTF-16 content is a clear error
     (exit 2), never a traceback."""
@@ -117,27 +146,43 @@ def read_text_file(path: Path, what: str) -> str:
 
 @app.command()
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
-          jobs: bool = typer.Option(True, help="run background jobs in this process")) -> None:
-    """API + console + background jobs in one process."""
+          jobs: bool = typer.Option(True, help="run background jobs (one process of the "
+                                               "database runs them)"),
+          workers: int = typer.Option(1, min=1, help="server processes (production: about "
+                                                     "one per core, on PostgreSQL)")) -> None:
+    """API + console + background jobs. ``--workers N`` serves from N processes."""
+    import os
+
     import uvicorn
 
     from commcredits.config import DEFAULT_SECRET
     from commcredits.entrypoints import logs
-    from commcredits.entrypoints.api.app import create_app
-    rt = _runtime(db)
+    from commcredits.entrypoints.api.asgi import JOBS_ENV
+    rt = _runtime(db)  # migrates once, before any worker starts
     s = rt.settings
     if s.secret_key == DEFAULT_SECRET and not s.manual_clock:
         err.print("[red]refusing to start[/red]: COMMCREDITS_SECRET_KEY is the default, so "
                   "anyone could forge console sessions. Set it to a long random value.")
         raise typer.Exit(2)
     log_config = logs.configure(s.log_json)
-    out.print(f"commcredits on http://{host}:{port}  (db: {s.db.split('@')[-1]})")
+    out.print(f"commcredits on http://{host}:{port}  (db: {s.db.split('@')[-1]}, "
+              f"{workers} worker{'s' if workers > 1 else ''})")
     # idle keep-alive sockets are closed after keep_alive_s; beyond limit_concurrency
     # connections new requests get 503 at once. Header/body read timeouts for slow clients
     # belong to the front proxy (docs/production.md).
-    uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
-                log_level="info", log_config=log_config, timeout_keep_alive=s.keep_alive_s,
-                limit_concurrency=s.limit_concurrency, h11_max_incomplete_event_size=16 * 1024)
+    limits: dict[str, Any] = {"timeout_keep_alive": s.keep_alive_s,
+                              "limit_concurrency": s.limit_concurrency,
+                              "h11_max_incomplete_event_size": 16 * 1024}
+    if workers == 1:
+        from commcredits.entrypoints.api.app import create_app
+        uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
+                    log_level="info", log_config=log_config, **limits)
+        return
+    rt.db.engine.dispose()
+    os.environ["COMMCREDITS_DB"] = s.db  # the workers read their settings here
+    os.environ[JOBS_ENV] = "1" if jobs else "0"
+    uvicorn.run("commcredits.entrypoints.api.asgi:create", factory=True, workers=workers,
+                host=host, port=port, log_level="info", log_config=log_config, **limits)
 
 
 @db_app.command("upgrade")
@@ -315,35 +360,43 @@ def _print_details(e: DomainError, shown: int = 50) -> None:
 def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
                 db: DbOption = None) -> None:
     """Rate a CSV of finished calls (call_id,tenant_id,call_type,from,to,upn,organizer_upn,
-    start_time,duration_s). Checked whole first; idempotent by call id."""
+    start_time,duration_s). Checked whole first (streamed); rated in batches; idempotent by
+    call id."""
+    import time
+
     from commcredits.entrypoints import metrics
     from commcredits.services import cdrs, recharge
-    text = read_text_file(file, "CDR file")
+    check_text_file(file, "CDR file")
     rt = _runtime(db)
+    began = time.perf_counter()
     try:
-        rows = cdrs.parse(text)
+        total = cdrs.check_file(file)
     except DomainError as e:
         _fail(e)
     counts: dict[str, int] = {}
     problems: list[cdrs.CdrResult] = []
     with Progress(TextColumn("rating CDRs"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err) as bar:
-        task = bar.add_task("rate", total=len(rows))
-        for result in cdrs.rate_all(rt.db, rows, progress=lambda _: bar.advance(task)):
+        task = bar.add_task("rate", total=total)
+        for result in cdrs.rate_all(rt.db, cdrs.read_file(file),
+                                    progress=lambda _: bar.advance(task)):
             counts[result.status] = counts.get(result.status, 0) + 1
             if result.uncollected and result.currency:
                 metrics.count_uncollected({"uncollected": result.uncollected,
                                            "currency": result.currency})
-            if result.status in {"blocked", "error"}:
+            if result.status in {"blocked", "error"} and len(problems) < 200:
                 problems.append(result)
     recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day)
     if problems:
-        table = Table("line", "call id", "result", "detail", title="CDRs not charged")
-        for p in problems[:200]:
+        table = Table("line", "call id", "result", "detail",
+                      title="CDRs not charged" + (" (the first 200)" if len(problems) >= 200
+                                                  else ""))
+        for p in problems:
             table.add_row(str(p.line), p.call_id, p.status, p.detail or "")
         out.print(table)
     out.print(", ".join(f"{counts.get(k, 0)} {k}" for k in ("rated", "duplicate", "blocked",
                                                              "error")))
+    err.print(f"{total} CDRs in {time.perf_counter() - began:.1f} s")
 
 
 class JobName(StrEnum):
@@ -397,18 +450,23 @@ def payments_reconcile(
 @ledger_app.command("verify")
 def ledger_verify(db: DbOption = None) -> None:
     """Re-derive every balance and lot from the ledger; exit 1 on any mismatch."""
+    import time
+
     from commcredits.services import ledger
     rt = _runtime(db, migrate=False)
-    with rt.db.uow() as uow:
+    began = time.perf_counter()
+    with rt.db.uow(readonly=True) as uow:
         checked, problems = ledger.verify(uow)
+    took = f"{time.perf_counter() - began:.1f} s"
     if problems:
         table = Table("tenant", "what", "stored", "derived", title="ledger mismatches")
         for p in problems:
             table.add_row(p.tenant_id, p.what, str(p.stored), str(p.derived))
         out.print(table)
-        err.print(f"[red]FAILED[/red] {len(problems)} mismatches in {checked} tenants")
+        err.print(f"[red]FAILED[/red] {len(problems)} mismatches in {checked} tenants ({took})")
         raise typer.Exit(1)
-    out.print(f"ledger OK: {checked} tenants, every balance and lot matches the ledger")
+    out.print(f"ledger OK: {checked} tenants, every balance and lot matches the ledger "
+              f"({took})")
 
 
 def main() -> None:

@@ -72,7 +72,7 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
                       MofNCompleteColumn(), TimeElapsedColumn(), console=_err) as bar:
             task = bar.add_task(name, total=total)
             written = write(partial, report, rep.stream(rt.db, report, tenant, period),
-                            lambda: bar.advance(task))
+                            lambda n=1: bar.advance(task, n))
         os.replace(partial, out)
     finally:
         with contextlib.suppress(OSError):

@@ -1,5 +1,6 @@
-"""Report files as HTTP responses, shared by the API and the console: CSV streamed row by
-row, Excel written in constant memory to a temporary file that is deleted once sent."""
+"""Report files as HTTP responses, shared by the API and the console: CSV and Excel both
+streamed as they are made (the first bytes leave at once), in constant memory; the
+admin-center ZIP from a temporary file."""
 
 from __future__ import annotations
 
@@ -23,24 +24,21 @@ def report_file(report: rep.Report, rows: Iterable[rep.Row], kind: str, name: st
                 headers: dict[str, str] | None = None,
                 zip_parameters: dict[str, Any] | None = None,
                 exported_at: datetime | None = None) -> Response:
-    """``kind`` is ``csv``, ``xlsx`` or ``zip`` (which needs ``zip_parameters`` and
-    ``exported_at``)."""
-    if kind == "csv":
-        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
-        return StreamingResponse(rep.csv_lines(report, rows), media_type=rep.CSV_MEDIA_TYPE,
-                                 headers={**disposition, **(headers or {})})
-    fd, tmp = tempfile.mkstemp(prefix="commcredits-", suffix=f".{kind}")
+    """``kind`` is ``csv``, ``xlsx`` (both streamed) or ``zip`` (which needs
+    ``zip_parameters`` and ``exported_at``; written to a temporary file first)."""
+    if kind != "zip":
+        body = rep.csv_bytes(report, rows) if kind == "csv" else rep.xlsx_chunks(report, rows)
+        media = rep.CSV_MEDIA_TYPE if kind == "csv" else rep.XLSX_MEDIA_TYPE
+        return StreamingResponse(body, media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="{name}"', **(headers or {})})
+    assert zip_parameters is not None and exported_at is not None
+    fd, tmp = tempfile.mkstemp(prefix="commcredits-", suffix=".zip")
     os.close(fd)
     try:
-        if kind == "zip":
-            assert zip_parameters is not None and exported_at is not None
-            report_zip.write_zip(Path(tmp), report, rows, zip_parameters, exported_at)
-        else:
-            rep.write_xlsx(Path(tmp), report, rows)
+        report_zip.write_zip(Path(tmp), report, rows, zip_parameters, exported_at)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    media = report_zip.ZIP_MEDIA_TYPE if kind == "zip" else rep.XLSX_MEDIA_TYPE
-    return FileResponse(tmp, media_type=media, filename=name, headers=headers,
-                        background=BackgroundTask(os.unlink, tmp))
+    return FileResponse(tmp, media_type=report_zip.ZIP_MEDIA_TYPE, filename=name,
+                        headers=headers, background=BackgroundTask(os.unlink, tmp))

@@ -1,6 +1,8 @@
 """The in-process job runner used by ``commcredits serve``: runs every due job each interval.
 
-Jobs are idempotent and lock per tenant, so several service instances may each run one.
+Jobs are idempotent and lock per tenant; on top of that only the process holding the jobs
+lease (:mod:`commcredits.entrypoints.lease`) runs them, so ``serve --workers N`` runs them
+once, not N times.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from commcredits.entrypoints.lease import JobsLease
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import jobs
 
@@ -20,10 +23,13 @@ class JobThread(threading.Thread):
         self.rt = rt
         self.interval_s = interval_s
         self.stopping = threading.Event()
+        self.lease = JobsLease(rt.db.engine)
 
     def run(self) -> None:
         while not self.stopping.wait(self.interval_s):
             try:
+                if not self.lease.hold():
+                    continue  # another worker of this database runs them
                 done = jobs.run(self.rt.jobs())
                 if any(done.values()):
                     log.info("jobs ran: %s", done)
@@ -32,3 +38,5 @@ class JobThread(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+        self.join(5)
+        self.lease.release()

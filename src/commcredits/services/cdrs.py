@@ -1,34 +1,47 @@
 """Offline rating of call detail records, for switches that only send CDRs afterwards.
 
 The file is checked whole first: any bad line refuses it (every bad line is listed, nothing
-is rated). Then each CDR is rated in its own transaction exactly as a live call that was
-granted its full duration (pool, then credits, then overage), idempotent by call id, so an
-interrupted import can simply be run again.
+is rated). That check streams (:func:`check_file`): it keeps only an 8-byte digest per call id
+to find repeats, so a file of millions of CDRs is checked in a few MB. Then the CDRs are read
+again, streamed (:func:`read_file`), and rated in batches of :data:`BATCH`, one transaction
+per batch (:func:`rate_all`), each CDR exactly as a live call that was granted its full
+duration (pool, then credits, then overage) by the live charging code. Idempotent by call id:
+an interrupted import can simply be run again, and the calls a concurrent import rated first
+count as duplicates.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import islice, pairwise
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from commcredits.adapters.db.schema import calls
 from commcredits.domain import calls as rules
 from commcredits.domain import text
 from commcredits.domain.errors import DomainError, file_refused
 from commcredits.services import charging
+from commcredits.services.cdr_batch import BatchWork
 
 if TYPE_CHECKING:
-    from commcredits.adapters.db.uow import Database
+    from commcredits.adapters.db.uow import Database, UnitOfWork
 
 COLUMNS = ("call_id", "tenant_id", "call_type", "from", "to", "upn", "organizer_upn",
            "start_time", "duration_s")
 REQUIRED = ("call_id", "tenant_id", "call_type", "to", "start_time", "duration_s")
+BATCH = 2000  # CDRs per transaction (wallet locks are held for one batch)
+MAX_LISTED = 1000  # bad lines listed in a refusal (the count says how many more)
+_MAX_DURATION_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,57 +56,90 @@ class Cdr:
 class CdrResult:
     line: int
     call_id: str
-    status: str  # rated | blocked | duplicate
+    status: str  # rated | blocked | duplicate | error
     charge: str | None = None
     detail: str | None = None
     uncollected: str | None = None  # what credits could not pay (usage is never dropped)
     currency: str | None = None
 
 
-def parse(text: str) -> list[Cdr]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+# -- reading and checking --------------------------------------------------------------------
+def _records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row by column name) for every non-blank row; a missing required
+    column refuses the file at line 1."""
+    reader = csv.reader(lines)
+    header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise _error([(1, f"missing columns: {', '.join(missing)}; expected "
                           f"{','.join(COLUMNS)}")])
+    for raw in reader:
+        row = {k: v.strip() for k, v in zip(header, raw, strict=False) if k}
+        if any(row.values()):
+            yield reader.line_num, row
+
+
+def _cdr(line: int, row: dict[str, str]) -> Cdr | str:
+    """The CDR, or every problem of the row (joined with "; ")."""
+    wrong: list[str] = []
+    empty = [c for c in REQUIRED if not row.get(c)]
+    if empty:
+        wrong.append(f"empty {', '.join(empty)}")
+    problem = None if empty else _text_problem(row)
+    if problem:
+        wrong.append(problem)
+    if row.get("call_type") and row["call_type"] not in rules.CALL_TYPES:
+        wrong.append(f"call_type {row['call_type']!r} is not one of "
+                     f"{', '.join(sorted(rules.CALL_TYPES))}")
+    start = None
+    if row.get("start_time"):
+        try:
+            start = datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
+        except ValueError:
+            wrong.append(f"start_time {row['start_time']!r} is not ISO 8601")
+    duration = row.get("duration_s", "")
+    if duration and (not (duration.isascii() and duration.isdigit())
+                     or int(duration) > _MAX_DURATION_S):
+        wrong.append(f"duration_s {duration!r} must be whole seconds (at most a week)")
+    if wrong or start is None:
+        return "; ".join(wrong)
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    body = {"call_id": row["call_id"], "tenant_id": row["tenant_id"],
+            "call_type": row["call_type"], "from": row.get("from", ""), "to": row["to"],
+            "upn": row.get("upn") or None, "organizer_upn": row.get("organizer_upn") or None}
+    return Cdr(line, body, start, int(duration))
+
+
+def _repeat(call_id: str, first: int) -> str:
+    return f"call_id {call_id!r} repeats line {first}"
+
+
+def parse(text: str) -> list[Cdr]:
+    """Check and read a whole CDR file held in memory (an HTTP body); ``validation_error``
+    listing every bad line if any."""
+    return _checked(_records(io.StringIO(text)))
+
+
+def from_rows(rows: Iterable[dict[str, Any]]) -> list[Cdr]:
+    """Check and read CDRs given as objects (a JSON body: the CSV's column names as keys);
+    all-or-nothing like a file, ``line`` being the 1-based position in ``rows``."""
+    return _checked((i, {k: "" if v is None else str(v).strip() for k, v in row.items()})
+                    for i, row in enumerate(rows, start=1))
+
+
+def _checked(records: Iterable[tuple[int, dict[str, str]]]) -> list[Cdr]:
     problems: list[tuple[int, str]] = []
     cdrs: list[Cdr] = []
     seen: dict[str, int] = {}
-    for line, raw in enumerate(reader, start=2):
-        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
-        if not any(row.values()):
-            continue
-        wrong: list[str] = []  # every problem of the line, not only the first
-        empty = [c for c in REQUIRED if not row.get(c)]
-        if empty:
-            wrong.append(f"empty {', '.join(empty)}")
-        problem = None if empty else _text_problem(row)
-        if problem:
-            wrong.append(problem)
-        if row.get("call_type") and row["call_type"] not in rules.CALL_TYPES:
-            wrong.append(f"call_type {row['call_type']!r} is not one of "
-                         f"{', '.join(sorted(rules.CALL_TYPES))}")
-        start = None
-        if row.get("start_time"):
-            try:
-                start = datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
-            except ValueError:
-                wrong.append(f"start_time {row['start_time']!r} is not ISO 8601")
-        duration = row.get("duration_s", "")
-        if duration and (not duration.isdigit() or int(duration) > 7 * 24 * 3600):
-            wrong.append(f"duration_s {duration!r} must be whole seconds (at most a week)")
-        if row.get("call_id") in seen:
-            wrong.append(f"call_id {row['call_id']!r} repeats line {seen[row['call_id']]}")
-        if wrong or start is None:
-            problems.extend((line, w) for w in wrong)
-            continue
-        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
-        seen[row["call_id"]] = line
-        body = {"call_id": row["call_id"], "tenant_id": row["tenant_id"],
-                "call_type": row["call_type"], "from": row.get("from", ""), "to": row["to"],
-                "upn": row.get("upn") or None, "organizer_upn": row.get("organizer_upn") or None}
-        cdrs.append(Cdr(line, body, start, int(row["duration_s"])))
+    for line, row in records:
+        cdr = _cdr(line, row)
+        if isinstance(cdr, str):
+            problems.append((line, cdr))
+        elif cdr.body["call_id"] in seen:
+            problems.append((line, _repeat(cdr.body["call_id"], seen[cdr.body["call_id"]])))
+        else:
+            seen[cdr.body["call_id"]] = line
+            cdrs.append(cdr)
     if problems:
         raise _error(problems)
     return cdrs
@@ -115,43 +161,155 @@ def _text_problem(row: dict[str, str]) -> str | None:
     return None
 
 
+def _digest(call_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=8).digest(),
+                          "little", signed=True)
+
+
+def check_file(path: Path) -> int:
+    """Check a CDR file without holding it: returns the number of CDRs, or raises
+    ``validation_error`` listing the bad lines (the first :data:`MAX_LISTED`)."""
+    problems: list[tuple[int, str]] = []
+    bad = 0
+    digests = array("q")
+    count = 0
+    with path.open(encoding="utf-8", newline="") as fh:
+        for line, row in _records(fh):
+            cdr = _cdr(line, row)
+            if isinstance(cdr, str):
+                bad += 1
+                if len(problems) < MAX_LISTED:
+                    problems.append((line, cdr))
+                continue
+            digests.append(_digest(cdr.body["call_id"]))
+            count += 1
+    ordered = sorted(digests)
+    clashes = {a for a, b in pairwise(ordered) if a == b}
+    del ordered, digests
+    if clashes:  # a digest seen twice: read again to name the repeats exactly
+        bad += _repeats(path, clashes, problems)
+    if bad:
+        problems.sort()
+        if bad > len(problems):
+            problems.append((problems[-1][0], f"and {bad - len(problems)} more bad lines"))
+        raise _error(problems)
+    return count
+
+
+def _repeats(path: Path, clashes: set[int], problems: list[tuple[int, str]]) -> int:
+    first: dict[str, int] = {}
+    found = 0
+    with path.open(encoding="utf-8", newline="") as fh:
+        for line, row in _records(fh):
+            call_id = row.get("call_id", "")
+            if not call_id or _digest(call_id) not in clashes:
+                continue
+            if call_id in first:
+                found += 1
+                if len(problems) < MAX_LISTED:
+                    problems.append((line, _repeat(call_id, first[call_id])))
+            elif not isinstance(_cdr(line, row), str):
+                first[call_id] = line
+    return found
+
+
+def read_file(path: Path) -> Iterator[Cdr]:
+    """The CDRs of a file :func:`check_file` accepted, one at a time."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        for line, row in _records(fh):
+            cdr = _cdr(line, row)
+            if isinstance(cdr, str):  # the file changed since it was checked
+                raise _error([(line, cdr)])
+            yield cdr
+
+
 def _error(problems: list[tuple[int, str]]) -> DomainError:
     return file_refused("CDR file refused, nothing rated", problems)
 
 
-def rate_all(db: Database, cdrs: list[Cdr],
-             progress: Callable[[CdrResult], None] | None = None) -> Iterator[CdrResult]:
-    for cdr in cdrs:
-        result = rate_one(db, cdr)
-        if progress:
-            progress(result)
-        yield result
+# -- rating ----------------------------------------------------------------------------------
+def rate_all(db: Database, cdrs: Iterable[Cdr],
+             progress: Callable[[CdrResult], None] | None = None,
+             batch: int = BATCH) -> Iterator[CdrResult]:
+    """Rate checked CDRs, ``batch`` per transaction, in order; a result per CDR."""
+    it = iter(cdrs)
+    while chunk := list(islice(it, batch)):
+        for result in _rate_batch(db, chunk):
+            if progress:
+                progress(result)
+            yield result
+
+
+class _Redo(Exception):
+    """A CDR failed half-way through the batch: rate the batch one CDR at a time."""
+
+
+def _rate_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
+    for _ in range(2):
+        try:
+            return _try_batch(db, chunk)
+        except sa.exc.IntegrityError:  # a concurrent import stored some of them first
+            continue
+        except _Redo:
+            break
+    return [rate_one(db, cdr) for cdr in chunk]
+
+
+def _try_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
+    with db.uow() as uow:
+        ids = [c.body["call_id"] for c in chunk]
+        known = set(uow.conn.scalars(sa.select(calls.c.call_id).where(calls.c.call_id.in_(ids))))
+        work = BatchWork(uow)
+        work.lock_wallets({c.body["tenant_id"] for c in chunk if c.body["call_id"] not in known})
+        results: list[CdrResult] = []
+        for cdr in chunk:
+            if cdr.body["call_id"] in known:
+                results.append(_duplicate(cdr, "already rated"))
+                continue
+            before = work.writes
+            try:
+                results.append(_rate(work, cdr))  # type: ignore[arg-type]
+            except DomainError as e:
+                if work.writes != before:
+                    raise _Redo from e
+                results.append(_failed(cdr, e))
+        work.flush()
+        uow.commit()
+    return results
 
 
 def rate_one(db: Database, cdr: Cdr) -> CdrResult:
+    """Rate one CDR in its own transaction."""
     try:
-        return _rate_one(db, cdr)
+        with db.uow() as uow:
+            if uow.charging.call(cdr.body["call_id"]) is not None:
+                return _duplicate(cdr, "already rated")
+            try:
+                result = _rate(uow, cdr)
+            except DomainError as e:
+                return _failed(cdr, e)
+            uow.commit()
+            return result
     except sa.exc.IntegrityError:  # another import rated this call at the same moment
-        return CdrResult(cdr.line, cdr.body["call_id"], "duplicate", detail="rated elsewhere")
+        return _duplicate(cdr, "rated elsewhere")
 
 
-def _rate_one(db: Database, cdr: Cdr) -> CdrResult:
+def _rate(uow: UnitOfWork, cdr: Cdr) -> CdrResult:
     call_id = cdr.body["call_id"]
-    with db.uow() as uow:
-        existing = uow.charging.call(call_id)
-        if existing is not None:
-            return CdrResult(cdr.line, call_id, "duplicate", detail="already rated")
-        try:
-            decision = charging.authorize_call(uow, max(cdr.duration_s, 1), cdr.body,
-                                               at=cdr.start, happened=True)
-            if decision["decision"] == "blocked":
-                uow.commit()
-                return CdrResult(cdr.line, call_id, "blocked", detail=decision["reason"])
-            end = charging.end_call(uow, call_id, cdr.duration_s)
-        except DomainError as e:
-            return CdrResult(cdr.line, call_id, "error", detail=f"{e.code}: {e.message}")
-        uow.commit()
+    decision = charging.authorize_call(uow, max(cdr.duration_s, 1), cdr.body, at=cdr.start,
+                                       happened=True)
+    if decision["decision"] == "blocked":
+        return CdrResult(cdr.line, call_id, "blocked", detail=decision["reason"])
+    end = charging.end_call(uow, call_id, cdr.duration_s)
     short = f", {end['uncollected']} uncollected" if Decimal(end["uncollected"]) else ""
     return CdrResult(cdr.line, call_id, "rated", charge=end["charge"],
                      uncollected=end["uncollected"], currency=end["currency"],
                      detail=f"{end['funding']}, {end['included_minutes']} included min{short}")
+
+
+def _duplicate(cdr: Cdr, why: str) -> CdrResult:
+    return CdrResult(cdr.line, cdr.body["call_id"], "duplicate", detail=why)
+
+
+def _failed(cdr: Cdr, e: DomainError) -> CdrResult:
+    return CdrResult(cdr.line, cdr.body["call_id"], "error", detail=f"{e.code}: {e.message}")

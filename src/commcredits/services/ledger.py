@@ -86,12 +86,15 @@ def verify(uow: UnitOfWork) -> tuple[int, list[Mismatch]]:
 
     Returns (tenants checked, mismatches). Also checks that each transaction's recorded
     ``amount`` equals its lot legs and that ``balance_after`` is the running sum.
+
+    Streamed: the database sums the postings per account and per transaction (exact integer
+    sums), and the transactions are read in ``seq`` order through a cursor, so memory stays
+    flat however long the ledger is.
     """
     problems: list[Mismatch] = []
     tenant_ids = uow.tenants.ids()
     for tid in tenant_ids:
-        postings = uow.credits.postings(tid)
-        balances = ledger.derive((d, c, a) for _, d, c, a in postings)
+        balances = uow.credits.account_balances(tid)
         lots = uow.credits.lots(tid)
         derived_total = ZERO
         for lot in lots:
@@ -108,21 +111,16 @@ def verify(uow: UnitOfWork) -> tuple[int, list[Mismatch]]:
         wallet = uow.tenants.wallet(tid)
         if wallet.balance != derived_total:
             problems.append(Mismatch(tid, "balance", wallet.balance, derived_total))
-        per_txn: dict[str, Decimal] = {}
-        for txn_id, debit, credit, amount in postings:
-            delta = (amount if credit.startswith(ledger.LOT_PREFIX) else ZERO) - (
-                amount if debit.startswith(ledger.LOT_PREFIX) else ZERO)
-            per_txn[txn_id] = per_txn.get(txn_id, ZERO) + delta
         running = ZERO
-        for line in uow.credits.ledger(tid):
-            running += per_txn.get(line.id, ZERO)
-            if line.id not in per_txn:
-                problems.append(Mismatch(tid, f"transaction {line.id} has no postings",
+        for txn_id, amount, balance_after, delta, postings in uow.credits.ledger_deltas(tid):
+            moved = ZERO if delta is None else delta
+            running += moved
+            if not postings:
+                problems.append(Mismatch(tid, f"transaction {txn_id} has no postings",
                                          ZERO, ZERO))
-            if per_txn.get(line.id, ZERO) != line.amount:
-                problems.append(Mismatch(tid, f"transaction {line.id} amount", line.amount,
-                                         per_txn.get(line.id, ZERO)))
-            if running != line.balance_after:
-                problems.append(Mismatch(tid, f"transaction {line.id} balance_after",
-                                         line.balance_after, running))
+            if moved != amount:
+                problems.append(Mismatch(tid, f"transaction {txn_id} amount", amount, moved))
+            if running != balance_after:
+                problems.append(Mismatch(tid, f"transaction {txn_id} balance_after",
+                                         balance_after, running))
     return len(tenant_ids), problems

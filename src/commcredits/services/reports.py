@@ -34,12 +34,12 @@ country), Destination Number, Sent Time, Segments, Charge, Currency, Capability.
 has no conference, no end time, no duration and no connection fee, so those columns are
 left out rather than always empty.
 
-Excel: money goes out as **numeric** cells (so the Charge column sums), formatted with the
-currency's decimal places (``0.00`` for USD). The value is never a float: XlsxWriter writes
-the ``Decimal`` itself, formatted by ``Decimal``, so the XML holds the exact digits
-(``<v>0.04</v>``). Excel keeps 15 significant digits; an amount with more is written as a
-text cell so that nothing is ever rounded. Times are real Excel date-times (UTC, shown
-``yyyy-mm-dd hh:mm:ss``), and the header row carries an autofilter.
+Excel (streamed by :mod:`commcredits.adapters.xlsx`): money goes out as **numeric** cells
+(so the Charge column sums), formatted with the currency's decimal places (``0.00`` for
+USD). The value is never a float: the cell holds the amount's decimal text, so the XML has
+the exact digits (``<v>0.04</v>``). Excel keeps 15 significant digits; an amount with more
+is written as a text cell so that nothing is ever rounded. Times are real Excel date-times
+(UTC, shown ``yyyy-mm-dd hh:mm:ss``), and the header row carries an autofilter.
 
 ZIP, as the admin center's "Export to Excel" gives it: see :mod:`report_zip`.
 """
@@ -73,8 +73,6 @@ DEFAULT_DAYS = 28
 MAX_SPAN_DAYS = 366
 PAGE = 2000  # records per read transaction while streaming
 FORMATS = ("json", "csv", "xlsx", "zip")
-XLSX_MAX_ROWS = 1_048_576  # per sheet, header included
-EXCEL_DIGITS = 15  # significant digits Excel keeps in a number
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 EXCEL_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
@@ -234,35 +232,84 @@ def rows(uow: UnitOfWork, report: Report, tenant_id: str, period: Period) -> Ite
 
 
 def stream(db: Database, report: Report, tenant_id: str, period: Period,
-           page: int = PAGE) -> Iterator[Row]:
-    """The report's rows in time order, read ``page`` records per short transaction.
+           page: int = PAGE) -> Export:
+    """The report's rows in time order, lazily (see :class:`Export`)."""
+    return Export(db, report, tenant_id, period, page)
 
-    Paging resumes at the last start time seen and skips the records already sent with that
-    exact start time (by id, so it does not depend on how the database collates ids).
+
+class Export:
+    """A report being exported: iterate it for its rows; :func:`csv_bytes` asks it for CSV.
+
+    On PostgreSQL the rows come from one read-only transaction through a server-side cursor,
+    already formatted by the database, and CSV comes straight out of ``COPY``
+    (:mod:`commcredits.adapters.db.usage_export`). On SQLite every transaction takes the
+    write lock, so the records are read ``page`` at a time, each page in its own short
+    transaction; paging resumes at the last start time seen and skips the records already
+    sent with that exact start time (by id, so it does not depend on how the database
+    collates ids).
     """
-    after: datetime | None = None
-    sent_at_after: set[str] = set()
-    while True:
-        batch: list[Any] = []
-        with db.uow() as uow:
-            records = uow.charging.usage(tenant_id, report.kind, after or period.start,
-                                         period.end, batch=min(page, 1000))
-            try:
-                for record in records:
-                    if record.start_time == after and record.id in sent_at_after:
-                        continue
-                    batch.append(record)
-                    if len(batch) >= page:
-                        break
-            finally:
-                records.close()
-        for record in batch:
-            if record.start_time != after:
-                after, sent_at_after = record.start_time, set()
-            sent_at_after.add(record.id)
-            yield report.row(record)
-        if len(batch) < page:
-            return
+
+    def __init__(self, db: Database, report: Report, tenant_id: str, period: Period,
+                 page: int = PAGE) -> None:
+        self.db, self.report, self.tenant_id, self.period = db, report, tenant_id, period
+        self.page = page
+        self.on_rows: Callable[[int], None] | None = None  # told how many rows went out
+
+    @property
+    def postgres(self) -> bool:
+        return self.db.engine.dialect.name == "postgresql"
+
+    def __iter__(self) -> Iterator[Row]:
+        rows_ = self._database_rows() if self.postgres else self._pages()
+        return rows_ if self.on_rows is None else _each(rows_, self.on_rows)
+
+    def _database_rows(self) -> Iterator[Row]:
+        from commcredits.adapters.db import usage_export
+        with self.db.uow(readonly=True) as uow:
+            currency = get_tenant(uow, self.tenant_id).currency
+            yield from usage_export.rows(uow.conn, self.tenant_id, currency, self.report.kind,
+                                         self.period.start, self.period.end)
+
+    def csv_chunks(self) -> Iterator[bytes] | None:
+        """The CSV data lines from the database, or None where it cannot make them."""
+        if not self.postgres:
+            return None
+        return self._copy()
+
+    def _copy(self) -> Iterator[bytes]:
+        from commcredits.adapters.db import usage_export
+        with self.db.uow(readonly=True) as uow:
+            currency = get_tenant(uow, self.tenant_id).currency
+            yield from usage_export.csv_chunks(uow.conn, self.tenant_id, currency,
+                                               self.report.kind, self.period.start,
+                                               self.period.end, on_rows=self.on_rows)
+
+    def _pages(self) -> Iterator[Row]:
+        db, report, tenant_id, period, page = (self.db, self.report, self.tenant_id,
+                                               self.period, self.page)
+        after: datetime | None = None
+        sent_at_after: set[str] = set()
+        while True:
+            batch: list[Any] = []
+            with db.uow() as uow:
+                records = uow.charging.usage(tenant_id, report.kind, after or period.start,
+                                             period.end, batch=min(page, 1000))
+                try:
+                    for record in records:
+                        if record.start_time == after and record.id in sent_at_after:
+                            continue
+                        batch.append(record)
+                        if len(batch) >= page:
+                            break
+                finally:
+                    records.close()
+            for record in batch:
+                if record.start_time != after:
+                    after, sent_at_after = record.start_time, set()
+                sent_at_after.add(record.id)
+                yield report.row(record)
+            if len(batch) < page:
+                return
 
 
 def as_dicts(report: Report, rows_: Iterable[Row]) -> Iterator[dict[str, Cell]]:
@@ -294,96 +341,84 @@ def csv_lines(report: Report, rows_: Iterable[Row]) -> Iterator[str]:
         yield writer.writerow(row)
 
 
+def csv_bytes(report: Report, rows_: Iterable[Row],
+              chunk: int = 256 * 1024) -> Iterator[bytes]:
+    """The CSV as UTF-8, about ``chunk`` bytes at a time (few, large writes)."""
+    fast = rows_.csv_chunks() if isinstance(rows_, Export) else None
+    lines = csv_lines(report, () if fast is not None else rows_)
+    out: list[str] = []
+    size = 0
+    for line in lines:
+        out.append(line)
+        size += len(line)
+        if size >= chunk:
+            yield "".join(out).encode("utf-8")
+            out, size = [], 0
+    if out:
+        yield "".join(out).encode("utf-8")
+    if fast is not None:
+        yield from fast
+
+
+def _each(rows_: Iterable[Row], tick: Callable[[int], None]) -> Iterator[Row]:
+    for row in rows_:
+        tick(1)
+        yield row
+
+
+class _Tally:
+    """Counts rows as they go out and passes each count on to ``progress``."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.rows = 0
+        self.progress = progress
+
+    def __call__(self, n: int) -> None:
+        self.rows += n
+        if self.progress:
+            self.progress(n)
+
+
 def write_csv(path: Path, report: Report, rows_: Iterable[Row],
-              progress: Callable[[], None] | None = None) -> int:
-    """Write the CSV to ``path``; returns the number of data rows."""
-    n = 0
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        lines = csv_lines(report, rows_)
-        fh.write(next(lines))
-        for line in lines:
-            fh.write(line)
-            n += 1
-            if progress:
-                progress()
-    return n
+              progress: Callable[[int], None] | None = None) -> int:
+    """Write the CSV to ``path``; returns the number of data rows. ``progress`` gets the
+    number of rows written since its last call."""
+    tally = _Tally(progress)
+    if isinstance(rows_, Export):
+        rows_.on_rows = tally
+    else:
+        rows_ = _each(rows_, tally)
+    with path.open("wb") as fh:
+        for part in csv_bytes(report, rows_):
+            fh.write(part)
+    return tally.rows
 
 
-def _excel_number(text: str) -> Decimal | None:
-    """The amount as a ``Decimal`` for a numeric cell, or None when Excel cannot hold it
-    exactly (more than 15 significant digits)."""
-    value = Decimal(text)
-    digits = len(value.as_tuple().digits)
-    return value if digits <= EXCEL_DIGITS else None
+def _xlsx_layout(report: Report) -> tuple[list[str], list[int]]:
+    from commcredits.adapters import xlsx
+    kinds = [xlsx.MONEY if c in report.money else xlsx.INTEGER if c in report.integers
+             else xlsx.TIME if c in report.times else xlsx.TEXT for c in report.columns]
+    return kinds, [max(20 if c in report.times else 12, len(c) + 2) for c in report.columns]
+
+
+def xlsx_chunks(report: Report, rows_: Iterable[Row],
+                progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """The .xlsx as it is made, in constant memory: the first bytes at once, then about
+    256 KB at a time (:mod:`commcredits.adapters.xlsx`); a new sheet every 1,048,575 rows."""
+    from commcredits.adapters import xlsx
+    kinds, widths = _xlsx_layout(report)
+    return xlsx.stream(report.columns, kinds, widths, rows_, progress)
 
 
 def write_xlsx(path: Path, report: Report, rows_: Iterable[Row],
-               progress: Callable[[], None] | None = None) -> int:
-    """Write an .xlsx in constant memory (one row at a time); a new sheet every 1,048,575
-    rows. Returns the number of data rows."""
-    import xlsxwriter
-
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
-                                         "strings_to_formulas": False,
-                                         "strings_to_urls": False})
-    try:
-        bold = wb.add_format({"bold": True})
-        when = wb.add_format({"num_format": EXCEL_TIME_FORMAT})
-        money_formats: dict[int, Any] = {}
-        money_cols = {i for i, c in enumerate(report.columns) if c in report.money}
-        int_cols = {i for i, c in enumerate(report.columns) if c in report.integers}
-        time_cols = {i for i, c in enumerate(report.columns) if c in report.times}
-        widths = [max(20 if c in report.times else 12, len(c) + 2) for c in report.columns]
-        last_col = len(report.columns) - 1
-        sheets = 0
-
-        def new_sheet() -> Any:
-            nonlocal sheets
-            sheets += 1
-            ws = wb.add_worksheet("Usage" if sheets == 1 else f"Usage {sheets}")
-            for col, width in enumerate(widths):
-                ws.set_column(col, col, width)
-            ws.freeze_panes(1, 0)
-            for col, name in enumerate(report.columns):
-                ws.write_string(0, col, name, bold)
-            return ws
-
-        def money_format(text: str) -> Any:
-            places = len(text.partition(".")[2])
-            if places not in money_formats:
-                money_formats[places] = wb.add_format(
-                    {"num_format": "0." + "0" * places if places else "0"})
-            return money_formats[places]
-
-        ws = new_sheet()
-        r = n = 0
-        for row in rows_:
-            r += 1
-            if r >= XLSX_MAX_ROWS:
-                ws.autofilter(0, 0, r - 1, last_col)
-                ws, r = new_sheet(), 1
-            for col, value in enumerate(row):
-                if value is None:
-                    continue
-                if col in time_cols and isinstance(value, str):
-                    ws.write_datetime(r, col, _excel_time(value), when)
-                elif col in int_cols and isinstance(value, int):
-                    ws.write_number(r, col, value)
-                elif col in money_cols and isinstance(value, str):
-                    number = _excel_number(value)
-                    if number is None:
-                        ws.write_string(r, col, value)
-                    else:
-                        ws.write_number(r, col, number, money_format(value))  # type: ignore[arg-type]
-                else:
-                    ws.write_string(r, col, str(value))
-            n += 1
-            if progress:
-                progress()
-        ws.autofilter(0, 0, r, last_col)
-    finally:
-        wb.close()
-    return n
+               progress: Callable[[int], None] | None = None) -> int:
+    """Write an .xlsx in constant memory. Returns the number of data rows; ``progress``
+    gets the number of rows written since its last call."""
+    tally = _Tally(progress)
+    with path.open("wb") as fh:
+        for part in xlsx_chunks(report, rows_, tally):
+            fh.write(part)
+    return tally.rows
 
 
 def _excel_time(text: str) -> datetime:

@@ -16,6 +16,7 @@ from commcredits.adapters.db.schema import (
     orders,
     payment_methods,
 )
+from commcredits.adapters.db.types import Amount
 from commcredits.domain.ledger import Transaction
 from commcredits.domain.lots import Lot, LotSource
 
@@ -101,11 +102,38 @@ class CreditsRepo:
         # SUM keeps the Amount type, so totals come back as exact Decimals
         return {str(d)[:10]: -total for d, total in self.conn.execute(q)}
 
-    def postings(self, tenant_id: str) -> list[tuple[str, str, str, Decimal]]:
-        q = (sa.select(ledger_postings.c.transaction_id, ledger_postings.c.debit_account,
-                       ledger_postings.c.credit_account, ledger_postings.c.amount)
-             .where(ledger_postings.c.tenant_id == tenant_id).order_by(ledger_postings.c.id))
-        return [tuple(r) for r in self.conn.execute(q)]  # type: ignore[misc]
+    def account_balances(self, tenant_id: str) -> dict[str, Decimal]:
+        """Every account's balance re-derived from the tenant's postings by the database
+        (credits add, debits subtract; exact: amounts are integers of millionths)."""
+        p = ledger_postings
+        legs = sa.union_all(
+            sa.select(p.c.credit_account.label("account"), p.c.amount.label("amount"))
+            .where(p.c.tenant_id == tenant_id),
+            sa.select(p.c.debit_account, -p.c.amount).where(p.c.tenant_id == tenant_id),
+        ).subquery()
+        q = sa.select(legs.c.account, sa.type_coerce(sa.func.sum(legs.c.amount), Amount)
+                      ).group_by(legs.c.account)
+        return {account: total for account, total in self.conn.execute(q)}
+
+    def ledger_deltas(self, tenant_id: str, batch: int = 10_000) -> Any:
+        """Stream ``(id, amount, balance_after, lot delta, postings)`` per transaction in
+        ``seq`` order, where the lot delta is what the postings move into the tenant's lots
+        (None and 0 postings when the transaction has none). Constant memory."""
+        p = ledger_postings
+        into_lot = sa.case((p.c.credit_account.startswith("lot:"), p.c.amount), else_=0)
+        out_of_lot = sa.case((p.c.debit_account.startswith("lot:"), p.c.amount), else_=0)
+        per_txn = (sa.select(p.c.transaction_id,
+                             sa.func.sum(into_lot - out_of_lot).label("delta"),
+                             sa.func.count().label("n"))
+                   .where(p.c.tenant_id == tenant_id).group_by(p.c.transaction_id).subquery())
+        t = ledger_transactions
+        q = (sa.select(t.c.id, t.c.amount, t.c.balance_after,
+                       sa.type_coerce(per_txn.c.delta, Amount),
+                       sa.func.coalesce(per_txn.c.n, 0))
+             .select_from(t.outerjoin(per_txn, per_txn.c.transaction_id == t.c.id))
+             .where(t.c.tenant_id == tenant_id).order_by(t.c.seq)
+             .execution_options(yield_per=batch))
+        yield from self.conn.execute(q)
 
     # -- payment methods -------------------------------------------------------------------
     def add_payment_method(self, **values: Any) -> None:

@@ -1,0 +1,295 @@
+"""A unit of work for rating many CDRs in one transaction with the live charging code.
+
+:class:`BatchWork` looks like a :class:`~commcredits.adapters.db.uow.UnitOfWork` to
+``charging.authorize_call`` / ``charging.end_call``, so every CDR is rated by exactly the
+rules of a live call. What those functions read often (tenant, wallet, lots, pool counters,
+users, numbers, the rate deck) is read once per batch and kept current in memory; what they
+write (calls, usage records, ledger transactions and postings, lot remainders, wallets, pool
+counters) is collected and written at the end in bulk (``COPY`` on PostgreSQL). Anything else
+goes to the real repositories, after the collected writes have been flushed, so no read ever
+sees a stale row.
+
+Safety: the caller locks every wallet of the batch up front, in tenant id order (the order
+live calls cannot invert, since they lock one wallet at a time), and pool counters are only
+locked under their tenant's wallet lock, as in the live path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from commcredits.adapters.db import bulk
+from commcredits.adapters.db.schema import (
+    calls,
+    ledger_postings,
+    ledger_transactions,
+    lots,
+    usage_records,
+)
+from commcredits.domain.ledger import Transaction
+from commcredits.domain.lots import Lot
+from commcredits.domain.money import ZERO
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.repositories.directory import User
+    from commcredits.adapters.db.repositories.tenants import WalletRow
+    from commcredits.adapters.db.uow import UnitOfWork
+    from commcredits.domain.rating import RateDeck
+    from commcredits.domain.tenancy import Tenant
+
+
+class Row(dict[str, Any]):
+    """A dict read like a SQLAlchemy row (``row.status``)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _Passthrough:
+    """Anything not kept in memory goes to the real repository, after a flush."""
+
+    def __init__(self, work: BatchWork, real: Any) -> None:
+        self._work = work
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._work.flush()
+            return attr(*args, **kwargs)
+        return call
+
+
+class _Tenants(_Passthrough):
+    def get(self, tenant_id: str) -> Tenant | None:
+        w = self._work
+        if tenant_id not in w.tenant_cache:
+            w.tenant_cache[tenant_id] = self._real.get(tenant_id)
+        return w.tenant_cache[tenant_id]
+
+    def wallet(self, tenant_id: str, *, lock: bool = False) -> WalletRow:
+        w = self._work
+        if tenant_id not in w.wallets:
+            w.wallets[tenant_id] = self._real.wallet(tenant_id, lock=True)
+        return w.wallets[tenant_id]
+
+    def save_wallet(self, wallet: WalletRow) -> None:
+        self._work.wrote()
+        self._work.wallets[wallet.tenant_id] = wallet
+        self._work.dirty_wallets.add(wallet.tenant_id)
+
+
+class _Credits(_Passthrough):
+    def lots(self, tenant_id: str) -> list[Lot]:
+        w = self._work
+        if tenant_id not in w.lots:
+            w.lots[tenant_id] = self._real.lots(tenant_id)
+        return list(w.lots[tenant_id])
+
+    def set_remaining(self, lot_id: str, remaining: Decimal) -> None:
+        w = self._work
+        w.wrote()
+        for held in w.lots.values():
+            for i, lot in enumerate(held):
+                if lot.id == lot_id:
+                    held[i] = replace(lot, remaining=remaining)
+                    w.dirty_lots[lot_id] = remaining
+                    return
+        raise LookupError(f"lot {lot_id} was not read in this batch")
+
+    def record(self, txn_id: str, tenant_id: str, seq: int, txn: Transaction, at: datetime,
+               balance_after: Decimal) -> None:
+        w = self._work
+        w.wrote()
+        w.transactions.append({
+            "id": txn_id, "tenant_id": tenant_id, "seq": seq, "kind": txn.kind.value, "at": at,
+            "amount": txn.wallet_delta, "balance_after": balance_after, "lot_id": txn.lot_id,
+            "reference": txn.reference})
+        w.postings.extend(
+            {"transaction_id": txn_id, "tenant_id": tenant_id, "debit_account": p.debit,
+             "credit_account": p.credit, "amount": p.amount} for p in txn.postings)
+
+
+class _Charging(_Passthrough):
+    def call(self, call_id: str, *, lock: bool = False) -> Row | None:
+        # rows stored before the batch began were sorted out as duplicates beforehand
+        w = self._work
+        return w.calls.get(call_id) or w.stored_calls.get(call_id)
+
+    def add_call(self, **values: Any) -> None:
+        self._work.wrote()
+        self._work.calls[values["call_id"]] = Row(values)
+
+    def update_call(self, call_id: str, **values: Any) -> None:
+        w = self._work
+        w.wrote()
+        if call_id in w.calls:
+            w.calls[call_id].update(values)
+        else:  # already written by a flush in the middle of this call
+            w.stored_calls[call_id].update(values)
+            self._real.update_call(call_id, **values)
+
+    def pool(self, tenant_id: str, month: str, pool: str, *, lock: bool = False) -> Row:
+        w = self._work
+        key = (tenant_id, month, pool)
+        if key not in w.pools:
+            w.pools[key] = Row(self._real.pool(tenant_id, month, pool, lock=True)._mapping)
+        return w.pools[key]
+
+    def update_pool(self, tenant_id: str, month: str, pool: str, **values: Any) -> None:
+        w = self._work
+        w.wrote()
+        self.pool(tenant_id, month, pool).update(values)
+        w.dirty_pools.add((tenant_id, month, pool))
+
+    def add_usage(self, **values: Any) -> None:
+        w = self._work
+        w.wrote()
+        w.usage.append(values)
+        if values.get("user_id") and values["start_time"] >= w.day:
+            key = (values["tenant_id"], values["user_id"])
+            w.user_spend[key] = w.user_spend.get(key, ZERO) + values["credits_charge"]
+
+    def user_credit_use(self, tenant_id: str, user_id: str, since: datetime) -> Decimal:
+        w = self._work
+        if since != w.day:
+            w.flush()
+            return Decimal(self._real.user_credit_use(tenant_id, user_id, since))
+        key = (tenant_id, user_id)
+        if key not in w.user_base:
+            w.flush()
+            w.user_base[key] = self._real.user_credit_use(tenant_id, user_id, since) - \
+                w.user_spend.get(key, ZERO)
+        return Decimal(w.user_base[key] + w.user_spend.get(key, ZERO))
+
+
+class _Directory(_Passthrough):
+    def user(self, tenant_id: str, upn: str) -> User | None:
+        key = ("upn", tenant_id, upn.lower())
+        cache = self._work.reads
+        if key not in cache:
+            cache[key] = self._real.user(tenant_id, upn)
+        return cache[key]  # type: ignore[no-any-return]
+
+    def user_by_id(self, tenant_id: str, user_id: str) -> User | None:
+        key = ("id", tenant_id, user_id)
+        cache = self._work.reads
+        if key not in cache:
+            cache[key] = self._real.user_by_id(tenant_id, user_id)
+        return cache[key]  # type: ignore[no-any-return]
+
+    def number(self, number: str) -> Any:
+        key = ("number", number)
+        cache = self._work.reads
+        if key not in cache:
+            cache[key] = self._real.number(number)
+        return cache[key]
+
+    def count_holders(self, tenant_id: str, skus: frozenset[str],
+                      country: str | None = None) -> int:
+        key = ("holders", tenant_id, skus, country)
+        cache = self._work.reads
+        if key not in cache:
+            cache[key] = self._real.count_holders(tenant_id, skus, country)
+        return cache[key]  # type: ignore[no-any-return]
+
+    def billing_contacts(self, tenant_id: str) -> list[str]:
+        key = ("contacts", tenant_id)
+        cache = self._work.reads
+        if key not in cache:
+            cache[key] = self._real.billing_contacts(tenant_id)
+        return list(cache[key])
+
+
+class _Rates(_Passthrough):
+    def deck(self, currency: str) -> RateDeck | None:
+        key = ("deck", currency)
+        cache = self._work.reads
+        if key not in cache:
+            cache[key] = self._real.deck(currency)
+        return cache[key]  # type: ignore[no-any-return]
+
+
+class BatchWork:
+    """One batch's view of the database over the real unit of work ``uow`` (same
+    transaction). Call :meth:`flush` before committing ``uow``."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.conn = uow.conn
+        self.now = uow.now
+        self.postgres = uow.postgres
+        self.clock = uow.clock
+        self.recharges_requested = uow.recharges_requested
+        self.day = uow.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.writes = 0
+        self.tenant_cache: dict[str, Tenant | None] = {}
+        self.wallets: dict[str, WalletRow] = {}
+        self.lots: dict[str, list[Lot]] = {}
+        self.pools: dict[tuple[str, str, str], Row] = {}
+        self.reads: dict[tuple[Any, ...], Any] = {}
+        self.user_base: dict[tuple[str, str], Decimal] = {}
+        self.user_spend: dict[tuple[str, str], Decimal] = {}
+        self.stored_calls: dict[str, Row] = {}
+        self._reset_pending()
+        self.tenants = _Tenants(self, uow.tenants)
+        self.credits = _Credits(self, uow.credits)
+        self.charging = _Charging(self, uow.charging)
+        self.directory = _Directory(self, uow.directory)
+        self.rates = _Rates(self, uow.rates)
+        self.notifications = _Passthrough(self, uow.notifications)
+        self.access = _Passthrough(self, uow.access)
+
+    def _reset_pending(self) -> None:
+        self.calls: dict[str, Row] = {}
+        self.usage: list[dict[str, Any]] = []
+        self.transactions: list[dict[str, Any]] = []
+        self.postings: list[dict[str, Any]] = []
+        self.dirty_lots: dict[str, Decimal] = {}
+        self.dirty_wallets: set[str] = set()
+        self.dirty_pools: set[tuple[str, str, str]] = set()
+
+    def wrote(self) -> None:
+        self.writes += 1
+
+    def lock_wallets(self, tenant_ids: set[str]) -> None:
+        """Take every wallet lock of the batch now, in one order (no deadlock between two
+        imports); a tenant that does not exist is simply not locked."""
+        for tid in sorted(tenant_ids):
+            if self.tenants.get(tid) is not None:
+                self.tenants.wallet(tid, lock=True)
+
+    def flush(self) -> None:
+        """Write everything collected so far (the calls as they are now)."""
+        conn, uow = self.conn, self.uow
+        if self.calls:
+            bulk.insert(conn, calls, self.calls.values(), [c.name for c in calls.columns])
+            self.stored_calls.update(self.calls)
+        bulk.insert(conn, usage_records, self.usage,
+                    [c.name for c in usage_records.columns if c.name != "segments"])
+        bulk.insert(conn, ledger_transactions, self.transactions)
+        bulk.insert(conn, ledger_postings, self.postings,
+                    ["transaction_id", "tenant_id", "debit_account", "credit_account", "amount"])
+        if self.dirty_lots:
+            conn.execute(sa.update(lots).where(lots.c.id == sa.bindparam("b_id")),
+                         [{"b_id": k, "remaining": v} for k, v in self.dirty_lots.items()])
+        for tid in sorted(self.dirty_wallets):
+            uow.tenants.save_wallet(self.wallets[tid])
+        for key in sorted(self.dirty_pools):
+            row = self.pools[key]
+            uow.charging.update_pool(*key, used_minutes=row.used_minutes,
+                                     reserved_s=row.reserved_s, alerted=row.alerted)
+        self._reset_pending()
