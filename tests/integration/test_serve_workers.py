@@ -4,6 +4,7 @@ jobs run in exactly one of them (the jobs lease)."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -34,7 +35,8 @@ def test_one_lease_per_database(db_url):
 
 def test_serve_with_two_workers_runs_jobs_once(db_url, tmp_path):
     port = free_port()
-    env = {**os.environ, "COMMCREDITS_JOBS_INTERVAL_S": "1", "COMMCREDITS_MANUAL_CLOCK": "0"}
+    env = {**os.environ, "COMMCREDITS_JOBS_INTERVAL_S": "1", "COMMCREDITS_MANUAL_CLOCK": "0",
+           "COMMCREDITS_SECRET_KEY": secrets.token_urlsafe(32)}  # serve refuses the default
     log = (tmp_path / "serve.log").open("w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "commcredits.entrypoints.cli", "serve", "--workers", "2",

@@ -77,6 +77,8 @@ def test_streamed_xlsx_holds_the_rows_and_starts_at_once(api, odd_tenant, monkey
         for value, expected, column in zip(got, want, rep.PSTN.columns, strict=True):
             if column in rep.PSTN.money:
                 assert str(Decimal(str(value)).quantize(Decimal(expected))) == expected
+            elif column in rep.PSTN.times:  # a real Excel date-time, UTC
+                assert value == datetime.fromisoformat(expected.rstrip("Z")), column
             else:
                 assert value == expected, column
     charge = book.worksheets[0].cell(2, rep.PSTN.columns.index("Charge") + 1)  # USD

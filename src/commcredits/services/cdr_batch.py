@@ -55,6 +55,9 @@ class Row(dict[str, Any]):
             raise AttributeError(name) from None
 
 
+_CALL_NULLS = {c.name: None for c in calls.c if c.server_default is None}
+
+
 class _Passthrough:
     """Anything not kept in memory goes to the real repository, after a flush."""
 
@@ -131,7 +134,8 @@ class _Charging(_Passthrough):
 
     def add_call(self, **values: Any) -> None:
         self._work.wrote()
-        self._work.calls[values["call_id"]] = Row(values)
+        # every column a call row has, as the database would give it back
+        self._work.calls[values["call_id"]] = Row({**_CALL_NULLS, **values})
 
     def update_call(self, call_id: str, **values: Any) -> None:
         w = self._work
