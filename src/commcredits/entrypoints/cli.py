@@ -68,6 +68,7 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     from commcredits.config import DEFAULT_SECRET
     from commcredits.entrypoints import logs
     from commcredits.entrypoints.api.app import create_app
+    from commcredits.entrypoints.http_server import uvicorn_options
     rt = _runtime(db)
     s = rt.settings
     if s.secret_key == DEFAULT_SECRET and not s.manual_clock:
@@ -76,12 +77,9 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
         raise typer.Exit(2)
     log_config = logs.configure(s.log_json)
     out.print(f"commcredits on http://{host}:{port}  (db: {s.db.split('@')[-1]})")
-    # idle keep-alive sockets are closed after keep_alive_s; beyond limit_concurrency
-    # connections new requests get 503 at once. Header/body read timeouts for slow clients
-    # belong to the front proxy (docs/production.md).
+    # slow or idle clients are closed, connections are limited (entrypoints/http_server.py)
     uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
-                log_level="info", log_config=log_config, timeout_keep_alive=s.keep_alive_s,
-                limit_concurrency=s.limit_concurrency, h11_max_incomplete_event_size=16 * 1024)
+                log_level="info", log_config=log_config, **uvicorn_options(s))
 
 
 @db_app.command("upgrade")
