@@ -81,3 +81,12 @@ def test_idle_slowloris_and_slow_body_connections_are_closed(tmp_path):
                 s.close()
         proc.terminate()
         proc.wait(10)
+
+
+def test_serve_refuses_the_default_secret_outside_test_mode(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMCREDITS_")}
+    env["COMMCREDITS_DB"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    r = subprocess.run([*CLI, "serve", "--port", str(free_port())], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "COMMCREDITS_SECRET_KEY" in r.stderr

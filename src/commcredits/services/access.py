@@ -1,5 +1,6 @@
 """API keys and console admins. Keys are random, shown once, stored as SHA-256 hashes;
-passwords are stored as scrypt hashes."""
+passwords are stored as argon2id hashes (argon2-cffi; older scrypt hashes are upgraded at
+the next sign-in)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import hashlib
 import hmac
 import secrets
 from typing import TYPE_CHECKING
+
+from argon2 import PasswordHasher
+from argon2 import Type as Argon2Type
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from commcredits.domain.access import TENANT_ROLES, Principal, Role
 from commcredits.domain.errors import conflict, invalid
@@ -51,16 +56,24 @@ def authenticate(uow: UnitOfWork, key: str) -> Principal | None:
     return Principal(row.id, Role(row.role), row.tenant_id)
 
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # hashes stored before argon2id: still accepted
+# argon2id at OWASP's recommended cost (19 MiB, 2 passes, 1 lane)
+_ARGON2 = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1,
+                         type=Argon2Type.ID)
+# verified when the email is unknown, so an unknown email takes as long as a wrong password
+_DUMMY_HASH = _ARGON2.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+    return _ARGON2.hash(password)
 
 
 def check_password(password: str, stored: str) -> bool:
+    if stored.startswith("$argon2"):
+        try:
+            return _ARGON2.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
     try:
         scheme, salt, digest = stored.split("$")
     except ValueError:
@@ -69,6 +82,10 @@ def check_password(password: str, stored: str) -> bool:
         return False
     candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
     return hmac.compare_digest(candidate.hex(), digest)
+
+
+def needs_rehash(stored: str) -> bool:
+    return not stored.startswith("$argon2") or _ARGON2.check_needs_rehash(stored)
 
 
 def add_admin(uow: UnitOfWork, tenant_id: str, email: str, password: str,
@@ -88,7 +105,14 @@ def add_admin(uow: UnitOfWork, tenant_id: str, email: str, password: str,
 
 
 def authenticate_admin(uow: UnitOfWork, email: str, password: str) -> Principal | None:
+    """The admin, or None. Takes the same time whether or not the email exists; a hash of
+    an older scheme is upgraded to argon2id (the caller commits)."""
     row = uow.access.admin_by_email(email)
-    if row is None or not check_password(password, row.password_hash):
+    if row is None:
+        check_password(password, _DUMMY_HASH)
         return None
+    if not check_password(password, row.password_hash):
+        return None
+    if needs_rehash(row.password_hash):
+        uow.access.set_password_hash(row.id, hash_password(password))
     return Principal(row.id, Role(row.role), row.tenant_id)
