@@ -23,6 +23,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from commcredits.domain import tenancy
 from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
 from commcredits.domain.lots import LotSource
@@ -38,8 +40,6 @@ from commcredits.services.ports import CardToken, PaymentGateway
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
-
     from commcredits.adapters.db.uow import Database, UnitOfWork
 
 RECONCILE_AFTER = timedelta(minutes=5)  # a pending attempt older than this was interrupted
@@ -163,19 +163,14 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
                 request_hash: str | None = None) -> tuple[dict[str, Any], bool]:
     """Buy credits. Returns the order and whether it is a replay of an earlier request with
     the same ``client_key`` (the tenant's ``Idempotency-Key``)."""
-    attempt_id = None
-    with db.uow() as uow:
-        if client_key is not None:
-            attempt_id = _resume(uow, tenant_id, client_key, request_hash)
-        if attempt_id is None:
-            attempt_id = _begin_order(uow, limits, tenant_id, amount, payment_method_id,
-                                      po_number, auto_recharge, client_key, request_hash)
-        else:
-            stored = uow.payments.get(attempt_id)
-            assert stored is not None
-            if stored.status == "succeeded":
-                return credits.order_view(uow.credits.order(tenant_id, stored.order_id)), True
-        uow.commit()
+    try:
+        attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id, po_number,
+                                 auto_recharge, client_key, request_hash)
+    except sa.exc.IntegrityError:  # a concurrent request with the same key got there first
+        attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id, po_number,
+                                 auto_recharge, client_key, request_hash)
+    if done is not None:
+        return done, True
     outcome = charge(db, gateway, attempt_id)
     stored, view = settle(db, attempt_id, outcome)
     if stored.status == "failed":
@@ -186,6 +181,26 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
         with db.uow(readonly=True) as uow:
             view = credits.order_view(uow.credits.order(tenant_id, stored.order_id))
     return view, False
+
+
+def _open(db: Database, limits: Limits, tenant_id: str, amount: object, pm_id: str,
+          po_number: str | None, auto_recharge: dict[str, Any] | None, client_key: str | None,
+          request_hash: str | None) -> tuple[str, dict[str, Any] | None]:
+    """The attempt to pay (a new one, or the one this key already started) and, when that
+    one has already succeeded, its order to replay."""
+    with db.uow() as uow:
+        attempt_id = _resume(uow, tenant_id, client_key, request_hash) if client_key else None
+        if attempt_id is None:
+            attempt_id = _begin_order(uow, limits, tenant_id, amount, pm_id, po_number,
+                                      auto_recharge, client_key, request_hash)
+            uow.commit()
+            return attempt_id, None
+        stored = uow.payments.get(attempt_id)
+        assert stored is not None
+        if stored.status == "succeeded":
+            return attempt_id, credits.order_view(uow.credits.order(tenant_id,
+                                                                     stored.order_id))
+        return attempt_id, None
 
 
 def _resume(uow: UnitOfWork, tenant_id: str, client_key: str,
