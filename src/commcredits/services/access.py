@@ -104,15 +104,20 @@ def add_admin(uow: UnitOfWork, tenant_id: str, email: str, password: str,
     return {"id": admin_id, "tenant_id": tenant_id, "email": email, "role": parsed.value}
 
 
-def authenticate_admin(uow: UnitOfWork, email: str, password: str) -> Principal | None:
-    """The admin, or None. Takes the same time whether or not the email exists; a hash of
-    an older scheme is upgraded to argon2id (the caller commits)."""
+def authenticate_admin(uow: UnitOfWork, email: str,
+                       password: str) -> tuple[Principal | None, str | None]:
+    """The admin (or None) and, when its stored hash is of an older scheme, the argon2id hash
+    to store instead (``upgrade_password``). Takes the same time whether or not the email
+    exists. Needs no write: the caller may check in a read-only unit of work."""
     row = uow.access.admin_by_email(email)
     if row is None:
         check_password(password, _DUMMY_HASH)
-        return None
+        return None, None
     if not check_password(password, row.password_hash):
-        return None
-    if needs_rehash(row.password_hash):
-        uow.access.set_password_hash(row.id, hash_password(password))
-    return Principal(row.id, Role(row.role), row.tenant_id)
+        return None, None
+    upgraded = hash_password(password) if needs_rehash(row.password_hash) else None
+    return Principal(row.id, Role(row.role), row.tenant_id), upgraded
+
+
+def upgrade_password(uow: UnitOfWork, admin_id: str, password_hash: str) -> None:
+    uow.access.set_password_hash(admin_id, password_hash)

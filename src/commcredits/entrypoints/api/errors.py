@@ -94,8 +94,9 @@ def _database(request: Request, exc: Exception) -> JSONResponse:
         log.info("value refused by the database: %s", type(exc).__name__)
         return JSONResponse(error_body("validation_error", "a value is out of range or holds "
                                        "characters that cannot be stored"), 422)
-    if isinstance(exc, sa.exc.ProgrammingError) or not isinstance(
-            exc, sa.exc.DBAPIError | sa.exc.DisconnectionError | sa.exc.TimeoutError):
+    outage = (sa.exc.DBAPIError, sa.exc.DisconnectionError, sa.exc.TimeoutError,
+              sa.exc.PendingRollbackError)  # the last: a transaction whose connection died
+    if isinstance(exc, sa.exc.ProgrammingError) or not isinstance(exc, outage):
         return _unexpected(request, exc)  # a bug, not an outage
     log.warning("database unavailable: %s", type(exc).__name__)
     return JSONResponse(error_body("unavailable", "the service cannot reach its database "

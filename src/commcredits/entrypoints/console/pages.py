@@ -54,7 +54,7 @@ from commcredits.entrypoints.downloads import report_file
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import credits, notify, payments, pools
 from commcredits.services import reports as rep
-from commcredits.services.access import authenticate_admin
+from commcredits.services.access import authenticate_admin, upgrade_password
 from commcredits.services.tenants import get_tenant
 
 HERE = Path(__file__).parent
@@ -282,10 +282,14 @@ def login(request: Request, email: str = Form(""), password: str = Form("")) -> 
                                      f"{wait // 60 + 1} minutes."},
             status_code=429, headers={**NO_STORE, "Retry-After": str(wait)})
     response = RedirectResponse("/console", status_code=303)
-    with _runtime(request).db.uow() as uow:
+    db = _runtime(request).db
+    with db.uow(readonly=True) as uow:  # the slow hash holds no write lock
         # an empty or unknown email costs the same hash work as a wrong password
-        who = authenticate_admin(uow, email, password)
-        if who is not None and who.tenant_id is not None:
+        who, upgraded = authenticate_admin(uow, email, password)
+    if who is not None and who.tenant_id is not None:
+        with db.uow() as uow:
+            if upgraded:
+                upgrade_password(uow, who.id, upgraded)
             _start_session(request, response, uow, who)
             uow.commit()
     if who is None or who.tenant_id is None:
