@@ -16,8 +16,8 @@ that retries with its ``Idempotency-Key`` resumes the same attempt the same way.
 
 from __future__ import annotations
 
-import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -249,15 +249,23 @@ class Reconciled:
 
 
 def reconcile(db: Database, gateway: PaymentGateway,
-              older_than: timedelta = RECONCILE_AFTER) -> list[Reconciled]:
+              older_than: timedelta = RECONCILE_AFTER,
+              failed: Callable[[str, BaseException], None] | None = None) -> list[Reconciled]:
     """Settle every attempt a crash interrupted; list the ones only a person can resolve
-    (``charged``: money taken, no lot)."""
+    (``charged``: money taken, no lot). An attempt that cannot be settled now (the gateway
+    unreachable, a bug) is told to ``failed``, stays pending for the next run, and the others
+    go on."""
     with db.uow(readonly=True) as uow:
         stale = [a.id for a in uow.payments.with_status("pending", uow.now - older_than)]
     for attempt_id in stale:
-        # a DomainError here is recorded on the attempt (charged) and listed below
-        with contextlib.suppress(DomainError):
+        try:
             settle(db, attempt_id, charge(db, gateway, attempt_id))
+        except DomainError:
+            pass  # recorded on the attempt (charged) and listed below
+        except Exception as exc:
+            if failed is None:
+                raise
+            failed(attempt_id, exc)
     with db.uow(readonly=True) as uow:
         done = [uow.payments.get(a) for a in stale]
         review = uow.payments.with_status("charged")
