@@ -11,7 +11,15 @@ from typing import Any
 from bench.common import Databases, Metric, median, percentile, pg_name, runtime
 from commcredits.domain import licensing
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services import charging, credits, directory, ledger, rating, tenants
+from commcredits.services import (
+    charging,
+    credits,
+    directory,
+    ledger,
+    payments,
+    rating,
+    tenants,
+)
 
 UPN = "caller@bench.example"
 LICENSES = ("MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP")
@@ -44,9 +52,11 @@ def prepare(rt: Runtime) -> Setup:
         for sku in LICENSES:
             directory.assign_license(uow, tenant.id, UPN, sku)
         card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2035)
-        credits.place_order(uow, rt.gateway, Decimal(50), tenant.id, "1000000.00", card["id"])
         rating.import_deck(uow, tenant.currency, SMALL_DECK)
         uow.commit()
+    # paid outside any transaction, as every order is (services.payments)
+    payments.place_order(rt.db, rt.gateway, payments.Limits(Decimal(50), Decimal(1_000_000)),
+                         tenant.id, "1000000.00", card["id"])
     return Setup(tenant.id, UPN)
 
 

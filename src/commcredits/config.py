@@ -51,3 +51,4 @@ class Settings(BaseSettings):
     max_order: Decimal = Decimal(100_000)  # largest order or auto-recharge, in the currency
     keep_alive_s: int = 5  # idle keep-alive connections are closed after this
     limit_concurrency: int = 1000  # more simultaneous connections answer 503 at once
+    request_timeout_s: int = 30  # a request (headers and body) must arrive within this

@@ -49,3 +49,94 @@ def test_sign_in_is_throttled_after_five_failures(api):
                                            "password": "right-pass-2", "role": "global_admin"},
              expect=201)
     sign_in(api, "other@contoso.com", "right-pass-2")
+
+
+def _admin(api, email="boss@contoso.com", password="pass-word-1"):
+    tid = api.tenant("US")
+    api.post(f"/v1/tenants/{tid}/admins", {"email": email, "password": password,
+                                           "role": "global_admin"}, expect=201)
+    return tid
+
+
+def _csrf(page: str) -> str:
+    import re
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_a_signed_out_cookie_no_longer_works(api):
+    _admin(api)
+    sign_in(api, "boss@contoso.com", "pass-word-1")
+    cookie = api.client.cookies.get("cc_session")
+    csrf = _csrf(api.client.get("/console").text)
+    api.client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+    api.client.cookies.set("cc_session", cookie)  # a copy kept by whoever stole it
+    r = api.client.get("/console", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("/login")
+
+
+def test_sign_out_everywhere_ends_every_session(api):
+    from fastapi.testclient import TestClient
+    _admin(api)
+    laptop = TestClient(api.client.app, client=("10.0.0.1", 1000))
+    phone = TestClient(api.client.app, client=("10.0.0.2", 1000))
+    for c in (laptop, phone):
+        assert c.post("/login", data={"email": "boss@contoso.com", "password": "pass-word-1"},
+                      follow_redirects=False).status_code == 303
+    listed = laptop.get("/console/sessions").text
+    assert "10.0.0.1" in listed and "10.0.0.2" in listed
+    laptop.post("/logout", data={"csrf": _csrf(listed), "everywhere": "on"})
+    assert phone.get("/console", follow_redirects=False).status_code == 303
+    assert laptop.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_an_attacker_cannot_lock_the_real_admin_out(api):
+    from fastapi.testclient import TestClient
+    _admin(api)
+    attacker = TestClient(api.client.app, client=("203.0.113.9", 1000))
+    for _ in range(6):
+        attacker.post("/login", data={"email": "boss@contoso.com", "password": "guess"})
+    assert attacker.post("/login", data={"email": "boss@contoso.com",
+                                         "password": "pass-word-1"}).status_code == 429
+    admin = TestClient(api.client.app, client=("198.51.100.7", 1000))
+    r = admin.post("/login", data={"email": "boss@contoso.com", "password": "pass-word-1"},
+                   follow_redirects=False)
+    assert r.status_code == 303  # the real admin, from elsewhere, still gets in
+
+
+def test_one_client_cannot_spray_many_emails(api):
+    from fastapi.testclient import TestClient
+    sprayer = TestClient(api.client.app, client=("203.0.113.10", 1000))
+    answers = [sprayer.post("/login", data={"email": f"user{i}@contoso.com",
+                                            "password": "Winter2030!"}).status_code
+               for i in range(30)]
+    assert answers[:20] == [200] * 20 and set(answers[20:]) == {429}
+
+
+def test_passwords_are_argon2id_and_unknown_emails_cost_the_same(api, monkeypatch):
+    from commcredits.services import access
+    _admin(api)
+    with api.rt.db.uow() as uow:
+        stored = uow.conn.execute(sa.select(admins.c.password_hash)).scalar()
+    assert stored.startswith("$argon2id$")
+    checked = []
+    real = access.check_password
+    monkeypatch.setattr(access, "check_password",
+                        lambda pw, h: checked.append(h[:9]) or real(pw, h))
+    api.client.post("/login", data={"email": "nobody@contoso.com", "password": "x" * 10})
+    api.client.post("/login", data={"email": "boss@contoso.com", "password": "x" * 10})
+    assert checked == ["$argon2id", "$argon2id"]  # the same work either way
+
+
+def test_an_old_scrypt_hash_still_signs_in_and_is_upgraded(api):
+    import hashlib
+    _admin(api)
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(b"pass-word-1", salt=salt, n=2**14, r=8, p=1)
+    with api.rt.db.uow() as uow:
+        uow.conn.execute(sa.update(admins).values(
+            password_hash=f"scrypt${salt.hex()}${digest.hex()}"))
+        uow.commit()
+    sign_in(api, "boss@contoso.com", "pass-word-1")
+    with api.rt.db.uow() as uow:
+        assert uow.conn.execute(sa.select(admins.c.password_hash)).scalar().startswith(
+            "$argon2id$")

@@ -170,7 +170,7 @@ def test_console_admin_creation(api, tenant):
     assert r.json()["role"] == "billing_admin" and "password" not in r.json()
     with api.rt.db.uow() as uow:
         stored = uow.conn.exec_driver_sql("SELECT password_hash FROM admins").scalar_one()
-    assert "s3cret-pass" not in stored and stored.startswith("scrypt$")
+    assert "s3cret-pass" not in stored and stored.startswith("$argon2id$")
     api.post(f"/v1/tenants/{tenant}/admins", {"email": "boss@contoso.com",
                                               "password": "another-pass",
                                               "role": "global_admin"}, expect=409)

@@ -137,3 +137,33 @@ def test_a_cdr_with_a_long_call_id_refuses_the_file_up_front(api, db_url, tmp_pa
     assert "line 3" in r.output and "call_id must be at most 128" in r.output
     assert "line 4" in r.output
     assert voice.credits()["balance"] == "10.00"  # nothing rated
+
+
+def test_a_poisoned_payment_does_not_stop_reconciliation(api, monkeypatch):
+    from commcredits.services import payments
+    api.set_clock("2030-01-01T00:00:00Z")
+    tids = [api.tenant("US"), api.tenant("US")]
+    pms = [api.card(t) for t in tids]
+    real_settle, real_charge = payments.settle, payments.charge
+    monkeypatch.setattr(payments, "settle", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("killed after the charge")))
+    for tid, pm in zip(tids, pms, strict=True):
+        assert api.order(tid, "60.00", pm).status_code == 500
+    monkeypatch.setattr(payments, "settle", real_settle)
+    with api.rt.db.uow() as uow:
+        sick = next(a.id for a in uow.payments.all() if a.tenant_id == tids[0])
+
+    def charge(db, gateway, attempt_id):
+        if attempt_id == sick:
+            raise RuntimeError("gateway answered garbage")
+        return real_charge(db, gateway, attempt_id)
+    monkeypatch.setattr(payments, "charge", charge)
+    before = failures("payments")
+    ran = api.set_clock("2030-01-01T01:00:00Z")  # past the 5 minutes a payment may be in flight
+    assert ran["jobs"]["payments"] == 1
+    assert failures("payments") == before + 1
+    assert api.credits(tids[1])["balance"] == "60.00"
+    assert api.credits(tids[0])["balance"] == "0.00"  # still pending: the next run retries
+    monkeypatch.setattr(payments, "charge", real_charge)
+    api.set_clock("2030-01-01T02:00:00Z")
+    assert api.credits(tids[0])["balance"] == "60.00"

@@ -158,6 +158,7 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     from commcredits.config import DEFAULT_SECRET
     from commcredits.entrypoints import logs
     from commcredits.entrypoints.api.asgi import JOBS_ENV
+    from commcredits.entrypoints.http_server import GuardedH11Protocol, uvicorn_options
     rt = _runtime(db)  # migrates once, before any worker starts
     s = rt.settings
     if s.secret_key == DEFAULT_SECRET and not s.manual_clock:
@@ -167,22 +168,19 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     log_config = logs.configure(s.log_json)
     out.print(f"commcredits on http://{host}:{port}  (db: {s.db.split('@')[-1]}, "
               f"{workers} worker{'s' if workers > 1 else ''})")
-    # idle keep-alive sockets are closed after keep_alive_s; beyond limit_concurrency
-    # connections new requests get 503 at once. Header/body read timeouts for slow clients
-    # belong to the front proxy (docs/production.md).
-    limits: dict[str, Any] = {"timeout_keep_alive": s.keep_alive_s,
-                              "limit_concurrency": s.limit_concurrency,
-                              "h11_max_incomplete_event_size": 16 * 1024}
+    # slow or idle clients are closed, connections are limited (entrypoints/http_server.py)
+    options = uvicorn_options(s)
     if workers == 1:
         from commcredits.entrypoints.api.app import create_app
         uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
-                    log_level="info", log_config=log_config, **limits)
+                    log_level="info", log_config=log_config, **options)
         return
     rt.db.engine.dispose()
     os.environ["COMMCREDITS_DB"] = s.db  # the workers read their settings here
     os.environ[JOBS_ENV] = "1" if jobs else "0"
+    options["http"] = GuardedH11Protocol  # worker processes need an importable class
     uvicorn.run("commcredits.entrypoints.api.asgi:create", factory=True, workers=workers,
-                host=host, port=port, log_level="info", log_config=log_config, **limits)
+                host=host, port=port, log_level="info", log_config=log_config, **options)
 
 
 @db_app.command("upgrade")

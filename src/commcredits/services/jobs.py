@@ -143,7 +143,9 @@ def reconcile_payments(ctx: JobContext) -> int:
     """Settle card payments a crash left pending (``services.payments.reconcile``)."""
     if ctx.gateway is None:
         return 0
-    return sum(r.outcome == "funded" for r in payments.reconcile(ctx.db, ctx.gateway))
+    done = payments.reconcile(ctx.db, ctx.gateway,
+                              failed=lambda row, exc: ctx.failed("payments", row, exc))
+    return sum(r.outcome == "funded" for r in done)
 
 
 def settle_silent_calls(ctx: JobContext) -> int:

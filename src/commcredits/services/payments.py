@@ -16,12 +16,14 @@ that retries with its ``Idempotency-Key`` resumes the same attempt the same way.
 
 from __future__ import annotations
 
-import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
 
 from commcredits.domain import tenancy
 from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
@@ -38,8 +40,6 @@ from commcredits.services.ports import CardToken, PaymentGateway
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
-
     from commcredits.adapters.db.uow import Database, UnitOfWork
 
 RECONCILE_AFTER = timedelta(minutes=5)  # a pending attempt older than this was interrupted
@@ -169,21 +169,14 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
     """Buy credits. Returns the order and whether it is a replay of an earlier request with
     the same ``client_key`` (the tenant's ``Idempotency-Key``). ``actor`` is who the audit
     log says placed it."""
-    attempt_id = None
-    with db.uow() as uow:
-        uow.actor = actor
-        if client_key is not None:
-            attempt_id = _resume(uow, tenant_id, client_key, request_hash)
-        if attempt_id is None:
-            attempt_id = _begin_order(uow, limits, tenant_id, amount, payment_method_id,
-                                      po_number, auto_recharge, client_key, request_hash,
-                                      gateway)
-        else:
-            stored = uow.payments.get(attempt_id)
-            assert stored is not None
-            if stored.status == "succeeded":
-                return credits.order_view(uow.credits.order(tenant_id, stored.order_id)), True
-        uow.commit()
+    try:
+        attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id, po_number,
+                                 auto_recharge, client_key, request_hash, gateway)
+    except sa.exc.IntegrityError:  # a concurrent request with the same key got there first
+        attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id, po_number,
+                                 auto_recharge, client_key, request_hash, gateway)
+    if done is not None:
+        return done, True
     outcome = charge(db, gateway, attempt_id)
     stored, view = settle(db, attempt_id, outcome, actor)
     if stored.status == "failed":
@@ -194,6 +187,27 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
         with db.uow(readonly=True) as uow:
             view = credits.order_view(uow.credits.order(tenant_id, stored.order_id))
     return view, False
+
+
+def _open(db: Database, limits: Limits, tenant_id: str, amount: object, pm_id: str,
+          po_number: str | None, auto_recharge: dict[str, Any] | None, client_key: str | None,
+          request_hash: str | None, gateway: PaymentGateway | None = None
+          ) -> tuple[str, dict[str, Any] | None]:
+    """The attempt to pay (a new one, or the one this key already started) and, when that
+    one has already succeeded, its order to replay."""
+    with db.uow() as uow:
+        attempt_id = _resume(uow, tenant_id, client_key, request_hash) if client_key else None
+        if attempt_id is None:
+            attempt_id = _begin_order(uow, limits, tenant_id, amount, pm_id, po_number,
+                                      auto_recharge, client_key, request_hash, gateway)
+            uow.commit()
+            return attempt_id, None
+        stored = uow.payments.get(attempt_id)
+        assert stored is not None
+        if stored.status == "succeeded":
+            return attempt_id, credits.order_view(uow.credits.order(tenant_id,
+                                                                     stored.order_id))
+        return attempt_id, None
 
 
 def _resume(uow: UnitOfWork, tenant_id: str, client_key: str,
@@ -243,15 +257,23 @@ class Reconciled:
 
 
 def reconcile(db: Database, gateway: PaymentGateway,
-              older_than: timedelta = RECONCILE_AFTER) -> list[Reconciled]:
+              older_than: timedelta = RECONCILE_AFTER,
+              failed: Callable[[str, BaseException], None] | None = None) -> list[Reconciled]:
     """Settle every attempt a crash interrupted; list the ones only a person can resolve
-    (``charged``: money taken, no lot)."""
+    (``charged``: money taken, no lot). An attempt that cannot be settled now (the gateway
+    unreachable, a bug) is told to ``failed``, stays pending for the next run, and the others
+    go on."""
     with db.uow(readonly=True) as uow:
         stale = [a.id for a in uow.payments.with_status("pending", uow.now - older_than)]
     for attempt_id in stale:
-        # a DomainError here is recorded on the attempt (charged) and listed below
-        with contextlib.suppress(DomainError):
+        try:
             settle(db, attempt_id, charge(db, gateway, attempt_id))
+        except DomainError:
+            pass  # recorded on the attempt (charged) and listed below
+        except Exception as exc:
+            if failed is None:
+                raise
+            failed(attempt_id, exc)
     with db.uow(readonly=True) as uow:
         done = [uow.payments.get(a) for a in stale]
         review = uow.payments.with_status("charged")

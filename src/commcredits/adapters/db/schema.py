@@ -430,3 +430,17 @@ operator_admins = sa.Table(
     sa.Column("password_hash", sa.String(300), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+# Console sign-ins, server-side so that sign-out (and "sign out everywhere") ends them at once.
+# The cookie carries a random token; only its SHA-256 is stored. No foreign key: removing an
+# admin must not wait for its old sessions (they stop working with it).
+console_sessions = sa.Table(
+    "console_sessions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # sha256(token)
+    sa.Column("admin_id", Id, nullable=False, index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("client", sa.String(100), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)

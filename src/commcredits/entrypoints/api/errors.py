@@ -96,12 +96,16 @@ RETRY_AFTER_S = 2
 def _database(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, sa.exc.SQLAlchemyError)
     if isinstance(exc, sa.exc.DataError) or (
-            isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)):
+            isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
+            and isinstance(exc.orig, ValueError | TypeError | OverflowError)):
         # a value the database (or a column type) refuses: the request's fault
-        log.info("value refused by the database: %s", type(exc.orig if isinstance(
-            exc, sa.exc.StatementError) else exc).__name__)
+        log.info("value refused by the database: %s", type(exc).__name__)
         return JSONResponse(error_body("validation_error", "a value is out of range or holds "
                                        "characters that cannot be stored"), 422)
+    outage = (sa.exc.DBAPIError, sa.exc.DisconnectionError, sa.exc.TimeoutError,
+              sa.exc.PendingRollbackError)  # the last: a transaction whose connection died
+    if isinstance(exc, sa.exc.ProgrammingError) or not isinstance(exc, outage):
+        return _unexpected(request, exc)  # a bug, not an outage
     log.warning("database unavailable: %s", type(exc).__name__)
     return JSONResponse(error_body("unavailable", "the service cannot reach its database "
                                    "right now; retry shortly (with the same Idempotency-Key "

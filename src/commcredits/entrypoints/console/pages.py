@@ -1,9 +1,10 @@
 """The web console: server-rendered pages for tenant admins (Jinja2, plain HTML forms).
 
 A tenant admin (``POST /v1/tenants/{tid}/admins``) signs in at ``/login`` with email and
-password. The session is a signed, timed cookie (itsdangerous, ``settings.secret_key``)
-holding the admin's id, email, role, tenant and a CSRF token; it is HttpOnly and
-SameSite=Lax, and every form posts the CSRF token back. Pages only translate HTTP to
+password (argon2id; throttled per client, per client and account, and per account). The
+session lives in the database (``console_sessions``: revocable, listed at
+``/console/sessions``, "sign out everywhere"); the cookie is a signed random token, HttpOnly
+and SameSite=Lax, and every form posts the session's CSRF token back. Pages only translate HTTP to
 service calls: reading goes through the same views as the REST API, so money is shown
 exactly as the service's decimal strings. Roles are checked with ``domain.access.authorize``:
 every role reads; only billing roles (global_admin, billing_admin) see and may post the
@@ -17,11 +18,13 @@ forecast), ``audit``, ``notices`` and ``operator`` (the operator console).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import html
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -34,11 +37,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.api.errors import STATUS
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services.access import authenticate_admin
+from commcredits.services.access import authenticate_admin, upgrade_password
 
 HERE = Path(__file__).parent
 COOKIE = "cc_session"
@@ -71,6 +75,7 @@ class Session:
     principal: Principal
     email: str
     csrf: str
+    id: str = ""  # sha256 of the cookie's token
 
     @property
     def tenant_id(self) -> str:
@@ -95,33 +100,57 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
                                   salt="commcredits.console.session")
 
 
-def _session(request: Request) -> Session | None:
+def _session_id(request: Request) -> str | None:
+    """sha256 of the token in a validly signed cookie (what the sessions table holds)."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
     try:
-        data = _serializer(request).loads(raw, max_age=SESSION_MAX_AGE_S)
-        role = Role(data["role"])
-        if role not in TENANT_ROLES or not data["tid"]:
-            return None
-    except (BadSignature, KeyError, TypeError, ValueError):
+        token = _serializer(request).loads(raw, max_age=SESSION_MAX_AGE_S)
+    except (BadSignature, TypeError, ValueError):
         return None
-    # the cookie proves who signed in; the role and tenant come from the database on every
-    # request, so an admin whose role changed or who was removed does not keep old rights
+    if not isinstance(token, str):
+        return None
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _session(request: Request) -> Session | None:
+    """The signed-in admin. Sessions live in the database: signing out (here or everywhere)
+    ends them at once; role and tenant are read afresh on every request, so an admin whose
+    role changed or who was removed does not keep old rights."""
+    session_id = _session_id(request)
+    if session_id is None:
+        return None
     with _runtime(request).db.uow(readonly=True) as uow:
-        admin = uow.access.admin(str(data["id"]))
-    if admin is None:
+        row = uow.access.session(session_id)
+        if row is None or row.revoked_at is not None or row.expires_at <= _wall_now():
+            return None
+        admin = uow.access.admin(row.admin_id)
+    if admin is None or Role(admin.role) not in TENANT_ROLES or not admin.tenant_id:
         return None
     return Session(Principal(admin.id, Role(admin.role), admin.tenant_id), admin.email,
-                   str(data["csrf"]))
+                   row.csrf, session_id)
 
 
-def _start_session(request: Request, response: Response, who: Principal, email: str) -> None:
-    value = _serializer(request).dumps({"id": who.id, "role": who.role.value,
-                                        "tid": who.tenant_id, "email": email,
-                                        "csrf": secrets.token_urlsafe(24)})
-    response.set_cookie(COOKIE, value, max_age=SESSION_MAX_AGE_S, path="/", httponly=True,
-                        samesite="lax", secure=request.url.scheme == "https")
+def _wall_now() -> datetime:
+    # sessions expire by the wall clock, whatever the (manual) business clock says
+    return datetime.now(UTC)
+
+
+def _client(request: Request) -> str:
+    return (request.client.host if request.client else "unknown")[:100]
+
+
+def _start_session(request: Request, response: Response, uow: UnitOfWork,
+                   who: Principal) -> None:
+    token = secrets.token_urlsafe(32)
+    now = _wall_now()
+    uow.access.add_session(id=hashlib.sha256(token.encode()).hexdigest(), admin_id=who.id,
+                           csrf=secrets.token_urlsafe(24), client=_client(request),
+                           created_at=now, expires_at=now + timedelta(seconds=SESSION_MAX_AGE_S))
+    response.set_cookie(COOKIE, _serializer(request).dumps(token), max_age=SESSION_MAX_AGE_S,
+                        path="/", httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
 
 
 def _csrf_ok(sess: Session, token: str) -> bool:
@@ -161,33 +190,52 @@ def login_form(request: Request) -> Response:
 
 
 class LoginThrottle:
-    """At most ``limit`` failed sign-ins per email within ``window_s``; then a pause until
-    the oldest failure leaves the window. In-process: each instance counts its own."""
+    """Failed sign-ins within ``window_s``, counted three ways so that an attacker can neither
+    guess freely nor lock the real admin out:
 
-    def __init__(self, limit: int = 5, window_s: float = 900.0) -> None:
-        self.limit = limit
+    * per client and account (``per_pair``, 5): one client guessing one password;
+    * per client (``per_client``, 20): one client spraying many emails;
+    * per account from every client (``per_account``, 100): a distributed guess, slowed
+      only far above what locks one client out.
+
+    In-process: each instance counts its own."""
+
+    def __init__(self, per_pair: int = 5, per_client: int = 20, per_account: int = 100,
+                 window_s: float = 900.0) -> None:
+        self.limits = {"pair": per_pair, "client": per_client, "account": per_account}
         self.window_s = window_s
-        self._failures: dict[str, list[float]] = {}
+        self._failures: dict[tuple[str, str], list[float]] = {}
 
-    def _recent(self, key: str) -> list[float]:
+    @staticmethod
+    def _keys(client: str, email: str) -> dict[str, tuple[str, str]]:
+        return {"pair": ("pair", f"{client}|{email}"), "client": ("client", client),
+                "account": ("account", email)}
+
+    def _recent(self, key: tuple[str, str]) -> list[float]:
         now = time.monotonic()
         recent = [t for t in self._failures.get(key, []) if now - t < self.window_s]
-        self._failures[key] = recent
+        if recent:
+            self._failures[key] = recent
+        else:
+            self._failures.pop(key, None)
         return recent
 
-    def wait_s(self, key: str) -> int:
-        recent = self._recent(key)
-        if len(recent) < self.limit:
-            return 0
-        return int(self.window_s - (time.monotonic() - recent[0])) + 1
+    def wait_s(self, client: str, email: str) -> int:
+        waits = [0]
+        for kind, key in self._keys(client, email).items():
+            recent = self._recent(key)
+            if len(recent) >= self.limits[kind]:
+                waits.append(int(self.window_s - (time.monotonic() - recent[0])) + 1)
+        return max(waits)
 
-    def failed(self, key: str) -> None:
+    def failed(self, client: str, email: str) -> None:
         if len(self._failures) > 100_000:
             self._failures.clear()
-        self._recent(key).append(time.monotonic())
+        for key in self._keys(client, email).values():
+            self._failures.setdefault(key, []).append(time.monotonic())
 
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def succeeded(self, client: str, email: str) -> None:
+        self._failures.pop(self._keys(client, email)["pair"], None)
 
 
 def _throttle(request: Request) -> LoginThrottle:
@@ -197,37 +245,72 @@ def _throttle(request: Request) -> LoginThrottle:
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, email: str = Form(""), password: str = Form("")) -> Response:
-    """Check the credentials; on success set the session cookie and go to ``/console``."""
+    """Check the credentials; on success start a session and go to ``/console``."""
     email = email.strip()
-    throttle = _throttle(request)
-    wait = throttle.wait_s(email.lower())
+    throttle, client = _throttle(request), _client(request)
+    wait = throttle.wait_s(client, email.lower())
     if wait:
         return templates.TemplateResponse(request, "login.html", {
-            "email": email, "error": f"Too many failed sign-ins for this email; try again in "
+            "email": email, "error": f"Too many failed sign-ins; try again in "
                                      f"{wait // 60 + 1} minutes."},
-            status_code=429, headers=NO_STORE)
-    who = None
-    if email and password:
-        with _runtime(request).db.uow(readonly=True) as uow:
-            who = authenticate_admin(uow, email, password)
+            status_code=429, headers={**NO_STORE, "Retry-After": str(wait)})
+    response = RedirectResponse("/console", status_code=303)
+    db = _runtime(request).db
+    with db.uow(readonly=True) as uow:  # the slow hash holds no write lock
+        # an empty or unknown email costs the same hash work as a wrong password
+        who, upgraded = authenticate_admin(uow, email, password)
+    if who is not None and who.tenant_id is not None:
+        with db.uow() as uow:
+            if upgraded:
+                upgrade_password(uow, who.id, upgraded)
+            _start_session(request, response, uow, who)
+            uow.commit()
     if who is None or who.tenant_id is None:
-        throttle.failed(email.lower())
+        throttle.failed(client, email.lower())
         return templates.TemplateResponse(request, "login.html", {
             "email": email, "error": "Wrong email or password."}, headers=NO_STORE)
-    throttle.succeeded(email.lower())
-    response = RedirectResponse("/console", status_code=303)
-    _start_session(request, response, who, email)
+    throttle.succeeded(client, email.lower())
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: str = Form("")) -> RedirectResponse:
-    """End the session (forget the cookie) and go back to ``/login``."""
+def logout(request: Request, csrf: str = Form(""),
+           everywhere: str = Form("")) -> RedirectResponse:
+    """End this session (``everywhere=on``: every session of this admin) and forget the
+    cookie; a session ended here stops working at once, wherever its cookie is."""
     response = _to_login()
     sess = _session(request)
-    if sess is None or _csrf_ok(sess, csrf):
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+    if sess is not None and not _csrf_ok(sess, csrf):
+        return response
+    if sess is not None:
+        with _runtime(request).db.uow() as uow:
+            if everywhere == "on":
+                uow.access.revoke_sessions(_wall_now(), admin_id=sess.principal.id)
+            else:
+                uow.access.revoke_sessions(_wall_now(), session_id=sess.id)
+            uow.commit()
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
     return response
+
+
+@router.get("/console/sessions")
+def sessions(request: Request) -> Response:
+    """The signed-in admin's open sessions (where and when), with "sign out everywhere"."""
+    sess = _session(request)
+    if sess is None:
+        return _to_login()
+    with _runtime(request).db.uow(readonly=True) as uow:
+        rows = uow.access.sessions(sess.principal.id)
+    now = _wall_now()
+    items = "".join(
+        f"<li>{html.escape(r.client)}: signed in {r.created_at:%Y-%m-%d %H:%M} UTC"
+        f"{' (this one)' if r.id == sess.id else ''}</li>"
+        for r in rows if r.expires_at > now)
+    page = (f"<!doctype html><title>Sessions</title><h1>Your sessions</h1><ul>{items}</ul>"
+            f'<form method="post" action="/logout"><input type="hidden" name="csrf" '
+            f'value="{html.escape(sess.csrf)}"><input type="hidden" name="everywhere" '
+            f'value="on"><button>Sign out everywhere</button></form>')
+    return HTMLResponse(page, headers=NO_STORE)
 
 
 def install(app: FastAPI) -> None:

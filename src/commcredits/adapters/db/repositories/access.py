@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from commcredits.adapters.db.schema import admins, api_keys, idempotency_keys
+from commcredits.adapters.db.schema import admins, api_keys, console_sessions, idempotency_keys
 
 
 class AccessRepo:
@@ -35,6 +36,32 @@ class AccessRepo:
         return list(self.conn.scalars(sa.select(admins.c.email).where(
             admins.c.tenant_id == tenant_id, admins.c.role.in_(sorted(roles)))
             .order_by(admins.c.created_at, admins.c.id)))
+
+    # -- console sessions ------------------------------------------------------------------
+    def add_session(self, **values: Any) -> None:
+        self.conn.execute(sa.insert(console_sessions).values(**values))
+
+    def session(self, session_id: str) -> sa.Row | None:
+        return self.conn.execute(sa.select(console_sessions).where(
+            console_sessions.c.id == session_id)).first()
+
+    def sessions(self, admin_id: str) -> list[sa.Row]:
+        return list(self.conn.execute(sa.select(console_sessions).where(
+            console_sessions.c.admin_id == admin_id, console_sessions.c.revoked_at.is_(None))
+            .order_by(console_sessions.c.created_at)))
+
+    def revoke_sessions(self, at: datetime, *, session_id: str | None = None,
+                        admin_id: str | None = None) -> None:
+        q = sa.update(console_sessions).where(console_sessions.c.revoked_at.is_(None))
+        if session_id is not None:
+            q = q.where(console_sessions.c.id == session_id)
+        if admin_id is not None:
+            q = q.where(console_sessions.c.admin_id == admin_id)
+        self.conn.execute(q.values(revoked_at=at))
+
+    def set_password_hash(self, admin_id: str, password_hash: str) -> None:
+        self.conn.execute(sa.update(admins).where(admins.c.id == admin_id)
+                          .values(password_hash=password_hash))
 
     def admin_by_email(self, email: str) -> sa.Row | None:
         return self.conn.execute(sa.select(admins).where(

@@ -1,4 +1,5 @@
-"""payment attempts: every card charge recorded before the gateway is called
+"""payment attempts (every card charge recorded before the gateway is called) and
+server-side console sessions
 
 Revision ID: 0006
 Revises: 0007
@@ -44,5 +45,19 @@ def upgrade() -> None:
     op.create_index("ix_payment_attempts_open", "payment_attempts", ["status", "updated_at"])
 
 
+    op.create_table(
+        "console_sessions",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("admin_id", sa.String(40), nullable=False),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("client", sa.String(100), nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("expires_at", UtcDateTime, nullable=False),
+        sa.Column("revoked_at", UtcDateTime),
+    )
+    op.create_index("ix_console_sessions_admin_id", "console_sessions", ["admin_id"])
+
+
 def downgrade() -> None:
+    op.drop_table("console_sessions")
     op.drop_table("payment_attempts")
