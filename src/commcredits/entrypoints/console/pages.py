@@ -324,7 +324,8 @@ def install(app: FastAPI) -> None:
         users,
     )
     app.state.login_throttle = LoginThrottle()
-    app.include_router(router)
+    # HTML pages: not part of the API (the browser tests cover them)
+    app.include_router(router, include_in_schema=False)
     for module in (billing, checkout, users, reports, spend, audit, operator):
-        app.include_router(module.router)
+        app.include_router(module.router, include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
