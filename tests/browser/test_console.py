@@ -199,5 +199,5 @@ def test_add_funds_applies_the_apis_validation(page: Page, server: str, api: Api
     r = page.request.post(f"{server}/console/orders", form={
         **fields, "amount": "60.00", "payment_method_id": ea, "po_number": "P" * 3000})
     assert r.status == 422
-    assert "validation_error" in r.text() and "po_number" in r.text()
+    assert "po_number" in r.text()  # the API's own message, next to the field
     assert api.credits(tenant.id)["balance"] == "0.00"

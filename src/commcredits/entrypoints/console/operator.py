@@ -25,6 +25,7 @@ from commcredits.entrypoints.console.common import sentence as _sentence
 from commcredits.entrypoints.console.pages import (
     NO_STORE,
     SESSION_MAX_AGE_S,
+    _client,
     _csrf_ok,
     _runtime,
     _throttle,
@@ -94,9 +95,9 @@ def login_form(request: Request) -> Response:
 @router.post("/operator/login", response_class=HTMLResponse)
 def login(request: Request, email: str = Form(""), password: str = Form("")) -> Response:
     email = email.strip()
-    throttle = _throttle(request)
+    throttle, client = _throttle(request), _client(request)
     key = f"operator:{email.lower()}"
-    wait = throttle.wait_s(key)
+    wait = throttle.wait_s(client, key)
     if wait:
         return _page(request, None, "operator_login.html", status=429, email=email,
                      error=f"Too many failed sign-ins; try again in {wait // 60 + 1} minutes.")
@@ -105,10 +106,10 @@ def login(request: Request, email: str = Form(""), password: str = Form("")) -> 
         with _runtime(request).db.uow(readonly=True) as uow:
             who = operator_admins.authenticate(uow, email, password)
     if who is None:
-        throttle.failed(key)
+        throttle.failed(client, key)
         return _page(request, None, "operator_login.html", email=email,
                      error="Wrong email or password.")
-    throttle.succeeded(key)
+    throttle.succeeded(client, key)
     response = RedirectResponse("/operator", status_code=303)
     response.set_cookie(COOKIE, _serializer(request).dumps(
         {"id": who.id, "csrf": secrets.token_urlsafe(24)}), max_age=SESSION_MAX_AGE_S,
