@@ -16,9 +16,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from commcredits.adapters.db.repositories.usage_totals import UsageTotals, usage_totals
 from commcredits.domain.access import Action, authorize
 from commcredits.domain.errors import DomainError, ErrorKind, invalid
 from commcredits.domain.pools import month_of
+from commcredits.entrypoints.console.common import locale_for
 from commcredits.entrypoints.console.pages import (
     NO_STORE,
     ROLE_LABELS,
@@ -87,9 +89,10 @@ def _period_query(days: str, from_: str, to: str, period: rep.Period | None) -> 
 
 @router.get("/console/reports", response_class=HTMLResponse)
 def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _FROM,
-            to: str = "", cols: str = "") -> Response:
-    """PSTN or SMS usage for the last 7 or 28 days or a custom range, with CSV/Excel links.
-    The table has the key columns, or every column of the export with ``cols=all``."""
+            to: str = "", cols: str = "", user: str = "") -> Response:
+    """PSTN or SMS usage for the last 7 or 28 days or a custom range, with totals and CSV/
+    Excel links. The table has the key columns, or every column of the export with
+    ``cols=all``; ``user`` (a UPN) keeps one user's rows and totals."""
     sess = _session(request)
     if sess is None:
         return _to_login()
@@ -98,6 +101,8 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
     period: rep.Period | None = None
     shown: list[rep.Row] = []
     total = 0
+    sums: UsageTotals | None = None
+    upn = user.strip()[:320]
     try:
         authorize(sess.principal, Action.READ, sess.tenant_id)
         with _runtime(request).db.uow() as uow:
@@ -110,17 +115,22 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
                     kind_key, report = "pstn", rep.PSTN
                 error = e
             if period is not None:
-                total = rep.count(uow, report, sess.tenant_id, period)
+                sums = usage_totals(uow.conn, sess.tenant_id, report.kind, period.start,
+                                    period.end, upn or None)
+                total = sums.records
                 rows = rep.rows(uow, report, sess.tenant_id, period)
+                at = report.columns.index("UPN")
                 try:
-                    shown = list(islice(rows, REPORT_PAGE_ROWS))
+                    shown = list(islice((r for r in rows if not upn
+                                         or str(r[at] or "").lower() == upn.lower()),
+                                        REPORT_PAGE_ROWS))
                 finally:
                     rows.close()
     except DomainError as e:
         return _error_page(request, sess, _status(e), "Not available", e.message)
     pq = _period_query(days, from_, to, period)
     all_cols = cols.strip().lower() == "all"
-    keep = {"cols": "all"} if all_cols else {}
+    keep = {**({"cols": "all"} if all_cols else {}), **({"user": upn} if upn else {})}
     names = report.columns if all_cols else KEY_COLUMNS[kind_key]
     where = [report.columns.index(n) for n in names]
     numeric = report.money | report.integers
@@ -132,7 +142,10 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
         "rows": [[_when_s(row[i]) if names[k] in TIME_COLUMNS else row[i]
                   for k, i in enumerate(where)] for row in shown],
         "all_cols": all_cols, "n_columns": len(report.columns),
-        "cols_toggle": "?" + _qs(kind=kind_key, **pq, cols="" if all_cols else "all"),
+        "cols_toggle": "?" + _qs(kind=kind_key, **pq, cols="" if all_cols else "all",
+                                 user=upn),
+        "user": upn, "sums": sums, "cur": tenant.currency, "loc": locale_for(tenant.country),
+        "clear_user": "?" + _qs(kind=kind_key, **pq, cols="all" if all_cols else ""),
         "period": period, "error": error, "total": total,
         "mode": "custom" if from_.strip() or to.strip() else (days.strip()
                                                               or str(rep.DEFAULT_DAYS)),
