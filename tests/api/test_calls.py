@@ -71,8 +71,11 @@ def test_call_is_timed_reserved_and_settled_exactly(voice):
     assert d["max_duration_s"] == 300  # one slice
     c = voice.credits()
     assert (c["balance"], c["reserved"], c["available"]) == ("50.00", "0.10", "49.90")
-    assert voice.interim("c1", 100) == {"continue": True, "max_duration_s": 400}
-    assert voice.interim("c1", 250) == {"continue": True, "max_duration_s": 550}
+    # each answer says when to ask again (the grant less a 30 s lead) and that more may come
+    assert voice.interim("c1", 100) == {"continue": True, "max_duration_s": 400,
+                                        "final": False, "validity_s": 270}
+    assert voice.interim("c1", 250) == {"continue": True, "max_duration_s": 550,
+                                        "final": False, "validity_s": 270}
     assert voice.credits()["reserved"] == "0.20"  # 550 s → 10 minutes
     end = voice.end("c1", 61)
     assert end == {**end, "call_id": "c1", "charge": "0.04", "connection_fee": "0.00",
@@ -104,13 +107,15 @@ def test_a_small_balance_limits_the_call(voice, api):
     d = voice.call("c2", UK_MOBILE)
     # 0.05 + 122 s * 0.10/60 = 0.2533 → 0.25 fits; 123 s = 0.255 → 0.26 does not
     assert d["max_duration_s"] == 122
-    assert voice.interim("c2", 100) == {"continue": True, "max_duration_s": 122}
-    assert voice.interim("c2", 122) == {"continue": False, "max_duration_s": 122}
+    assert d["final"] is True and "validity_s" not in d  # nothing more will come: no polling
+    assert voice.interim("c2", 100) == {"continue": True, "max_duration_s": 122, "final": True}
+    assert voice.interim("c2", 122) == {"continue": False, "max_duration_s": 122, "final": True}
     assert voice.end("c2", 122)["charge"] == "0.25"
     c = voice.credits()
     assert (c["balance"], c["reserved"]) == ("0.00", "0.00")
     blocked = voice.call("c3", UK)
-    assert blocked == {"call_id": "c3", "decision": "blocked", "reason": "insufficient_credits"}
+    assert blocked == {"call_id": "c3", "decision": "blocked", "reason": "insufficient_credits",
+                       "sip_code": 402, "sip_reason": "Payment Required"}
     assert voice.notices().count("balance_zero") == 1
     ledger_ok(api)
 
@@ -167,7 +172,8 @@ def test_toll_free_inbound_is_paid_by_the_tenant(voice, api):
     assert voice.end("t1", 120)["charge"] == "0.16"  # UK origin: 0.08/min
     # an ordinary inbound call costs nothing
     d = voice.call("t2", "+14255550199", upn="dom@contoso.com", call_type="user_in", frm=UK)
-    assert d == {"call_id": "t2", "decision": "allowed", "funding": "free"}
+    assert d == {"call_id": "t2", "decision": "allowed", "funding": "free", "final": False,
+                 "tenant_id": voice.tid, "auth_ttl_s": 120}
     voice.end("t2", 600)
     assert voice.credits()["balance"] == "49.84"
 
@@ -176,7 +182,8 @@ def test_toll_free_numbers_stop_at_zero(api):
     v = make_voice(api)
     api.post(f"/v1/tenants/{v.tid}/numbers", {"number": TOLL_FREE, "type": "toll_free"})
     d = v.call("t1", TOLL_FREE, upn=None, call_type="ucap_in", frm=UK)
-    assert d == {"call_id": "t1", "decision": "blocked", "reason": "insufficient_credits"}
+    assert d == {"call_id": "t1", "decision": "blocked", "reason": "insufficient_credits",
+                 "sip_code": 402, "sip_reason": "Payment Required"}
 
 
 def test_premium_destinations_when_allowed(voice, api):
@@ -201,7 +208,8 @@ def test_unpriceable_call_is_free_and_marked(voice, api):
 def test_nce_tenant_pays_overage(api):
     v = make_voice(api, "nce")
     d = v.call("o1", UK)
-    assert d == {"call_id": "o1", "decision": "allowed", "funding": "overage"}
+    assert d == {"call_id": "o1", "decision": "allowed", "funding": "overage", "final": False,
+                 "tenant_id": v.tid, "auth_ttl_s": 120}
     end = v.end("o1", 120)
     assert (end["charge"], end["funding"]) == ("0.04", "overage")
     assert v.credits()["balance"] == "0.00" and v.txn_kinds() == []
@@ -217,16 +225,16 @@ def test_tenant_moved_to_nce_spends_credits_first(voice, api):
     assert voice.credits()["balance"] == "49.98"
 
 
-def test_silent_call_is_settled_at_its_grant(voice, api):
+def test_silent_call_never_answered_costs_nothing(voice, api):
     voice.call("s1", UK)
     assert voice.credits()["reserved"] == "0.10"
-    api.set_clock("2030-03-10T12:05:59Z")  # grant 300 s + 60 s grace not yet over
+    api.set_clock("2030-03-10T12:01:59Z")  # the authorization waits 120 s for an answer
     assert voice.credits()["reserved"] == "0.10"
-    ran = api.set_clock("2030-03-10T12:06:01Z")
+    ran = api.set_clock("2030-03-10T12:02:00Z")
     assert ran["jobs"]["calls"] == 1
     c = voice.credits()
-    assert (c["balance"], c["reserved"]) == ("49.90", "0.00")
-    assert voice.end("s1", 30)["charge"] == "0.10"  # already settled: the first answer stands
+    assert (c["balance"], c["reserved"]) == ("50.00", "0.00")
+    assert voice.txn_kinds() == ["order"]
 
 
 def test_repeated_authorization_returns_the_same_decision(voice):
@@ -266,10 +274,11 @@ def test_per_user_daily_cap(voice, api):
     assert r.json()["user_daily_cap"] == "0.10"
     d = voice.call("a1", UK)  # 0.02/min: 0.10 buys 5 minutes
     assert d["max_duration_s"] == 300
-    assert voice.interim("a1", 280) == {"continue": True, "max_duration_s": 300}
+    assert voice.interim("a1", 280) == {"continue": True, "max_duration_s": 300, "final": True}
     voice.end("a1", 300)
     assert voice.call("a2", UK) == {"call_id": "a2", "decision": "blocked",
-                                    "reason": "daily_cap_reached"}
+                                    "reason": "daily_cap_reached", "sip_code": 402,
+                                    "sip_reason": "Payment Required"}
     # other users have their own cap; included minutes are not capped
     assert voice.call("b1", UK, upn="dom@contoso.com")["funding"] == "credits"
     assert voice.call("b2", US, upn="payg@contoso.com")["decision"] == "blocked"

@@ -227,6 +227,7 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
 class JobName(StrEnum):
     expire = "expire"
     calls = "calls"
+    cuts = "cuts"
     recharge = "recharge"
     notify = "notify"
     pools = "pools"

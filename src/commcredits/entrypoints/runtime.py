@@ -12,9 +12,10 @@ from commcredits.adapters.db.engine import make_engine
 from commcredits.adapters.db.uow import Database
 from commcredits.adapters.mailer import SmtpMailer
 from commcredits.adapters.payments import gateway_named
+from commcredits.adapters.switch_push import WebhookSwitchNotifier
 from commcredits.config import Settings
 from commcredits.services.jobs import JobContext
-from commcredits.services.ports import Mailer, PaymentGateway
+from commcredits.services.ports import Mailer, PaymentGateway, SwitchNotifier
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Runtime:
     db: Database
     gateway: PaymentGateway
     mailer: Mailer | None
+    switch: SwitchNotifier | None = None  # where cuts are pushed (None: nowhere)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -32,9 +34,12 @@ class Runtime:
             with db.engine.begin() as conn, contextlib.suppress(sa.exc.DBAPIError):
                 clock.ensure(conn)  # before any read-only unit of work needs it
         mailer = SmtpMailer(settings.smtp_url, settings.smtp_from) if settings.smtp_url else None
-        return cls(settings, db, gateway_named(settings.payment_gateway), mailer)
+        switch = WebhookSwitchNotifier(settings.switch_cut_url, settings.switch_cut_token) \
+            if settings.switch_cut_url else None
+        return cls(settings, db, gateway_named(settings.payment_gateway), mailer, switch)
 
     def jobs(self) -> JobContext:
         s = self.settings
         return JobContext(self.db, self.mailer, self.gateway, s.max_recharges_per_day,
-                          s.call_grace_s, s.call_idle_s)
+                          s.call_grace_s, s.call_idle_s, auth_ttl_s=s.auth_ttl_s,
+                          silent_charge=s.silent_charge, switch=self.switch)

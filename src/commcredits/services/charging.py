@@ -8,26 +8,28 @@ is reserved never exceeds what the lots hold, and settlement never takes a lot b
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from commcredits.domain import call_clock
 from commcredits.domain import calls as rules
-from commcredits.domain import ledger as ledger_rules
-from commcredits.domain import lots as lotrules
-from commcredits.domain import notifications as notes
 from commcredits.domain import pools as poolrules
-from commcredits.domain.calls import Grant, Party, Route
+from commcredits.domain.calls import Extension, Grant, Party, Route
 from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
-from commcredits.domain.money import ZERO, fmt
+from commcredits.domain.money import ZERO
 from commcredits.domain.numbers import Number, classify
-from commcredits.domain.pools import PoolKey
-from commcredits.domain.rating import Rate
 from commcredits.domain.tenancy import Tenant
-from commcredits.domain.wallet import Wallet
-from commcredits.services import ledger, notify
-from commcredits.services.ids import new_id
+from commcredits.domain.wallet import RechargeStatus, Wallet
+from commcredits.services import settlement
+from commcredits.services.call_records import (
+    grant_of,
+    grant_values,
+    pool_left_s,
+    pool_total,
+    route_from,
+    route_json,
+)
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
@@ -36,63 +38,12 @@ if TYPE_CHECKING:
     from commcredits.adapters.db.repositories.tenants import WalletRow
     from commcredits.adapters.db.uow import UnitOfWork
 
+__all__ = ["pool_total"]  # the minute-pools report reads pool sizes through this module
+
 
 def _zone_a() -> frozenset[str]:
     from commcredits.data import zone_a_countries
     return zone_a_countries()
-
-
-# -- what is stored with a call --------------------------------------------------------------
-def _route_json(route: Route, number: Number | None, party: Party | None) -> str:
-    return json.dumps({
-        "blocked": route.blocked, "pool": route.pool.code if route.pool else None,
-        "credits": route.credits, "overage": route.overage, "free": route.free,
-        "no_pay_reason": route.no_pay_reason, "capability": route.capability,
-        "toll_free_inbound": route.toll_free_inbound,
-        "rate": None if route.rate is None else {
-            **asdict(route.rate), "per_minute": str(route.rate.per_minute),
-            "connection_fee": str(route.rate.connection_fee)},
-        "number": None if number is None else asdict(number),
-        "party": None if party is None else {
-            "id": party.id, "upn": party.upn, "display_name": party.display_name,
-            "usage_location": party.usage_location},
-    })
-
-
-def _route_from(data: dict[str, Any]) -> Route:
-    rate = data["rate"]
-    return Route(blocked=data["blocked"],
-                 pool=PoolKey.parse(data["pool"]) if data["pool"] else None,
-                 credits=data["credits"], overage=data["overage"], free=data["free"],
-                 no_pay_reason=data["no_pay_reason"],
-                 rate=None if rate is None else Rate(
-                     rate["prefix"], rate["destination"], rate["number_type"],
-                     Decimal(rate["per_minute"]), Decimal(rate["connection_fee"]),
-                     rate["increment_s"]),
-                 capability=data["capability"], toll_free_inbound=data["toll_free_inbound"])
-
-
-def _grant_of(call: sa.Row) -> Grant:
-    return Grant(call.pool_s, call.credit_s, call.credit_reserved, call.with_fee, call.tail)
-
-
-# -- pools ------------------------------------------------------------------------------------
-def pool_total(uow: UnitOfWork, tenant_id: str, key: PoolKey) -> int:
-    """Minutes in a pool this month: members times minutes per user."""
-    from commcredits.domain import licensing
-    if key.kind == "conferencing":
-        skus = frozenset({licensing.AUDIO_CONFERENCING, licensing.E5})
-        members = uow.directory.count_holders(tenant_id, skus)
-    else:
-        assert key.plan is not None
-        members = uow.directory.count_holders(tenant_id, frozenset({key.plan}), key.country)
-    return members * poolrules.minutes_per_user(key)
-
-
-def _pool_left_s(uow: UnitOfWork, tenant_id: str, key: PoolKey, month: str) -> int:
-    row = uow.charging.pool(tenant_id, month, key.code, lock=True)
-    total = pool_total(uow, tenant_id, key)
-    return max(0, total * 60 - row.used_minutes * 60 - row.reserved_s)
 
 
 # -- decide -----------------------------------------------------------------------------------
@@ -140,7 +91,7 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     started = at or uow.now
     call_id = str(body["call_id"])
     if uow.charging.call(call_id) is not None:
-        first = stored_decision(uow, call_id, body["tenant_id"])
+        first = stored_decision(uow, call_id, body["tenant_id"], slice_s)
         if first is None:
             raise conflict("call_id_in_use", f"call {call_id!r} belongs to another tenant")
         return first
@@ -152,45 +103,70 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
     party = _party(uow, tenant.id, upn or body.get("upn"))
     route, number = _route(uow, tenant, call_type, body, party)
-    grant, pool_take, money = Grant(), 0, ZERO
-    capped = False
+    grant, capped, final = Grant(), False, False
     month = poolrules.month_of(started)
-    wallet = None
     if not route.blocked and not (route.free and route.pool is None):
-        wallet = uow.tenants.wallet(tenant.id, lock=True)
-        pool_left = _pool_left_s(uow, tenant.id, route.pool, month) if route.pool else 0
-        available = _available(uow, wallet, tenant.id)
-        spendable, capped = _within_cap(uow, tenant, party, available)
-        ext = rules.extend(route, Grant(), slice_s, pool_left, spendable, tenant.currency)
-        grant, pool_take, money = ext.grant, ext.pool_take_s, ext.money_take
+        ext, capped, final = _extend(uow, tenant, route, party, Grant(), slice_s, month)
+        grant = ext.grant
     elif route.free:
         grant = Grant(tail="free")
     funding = rules.first_funding(route, grant)
     decision = "allowed" if funding else "blocked"
     reason = None if funding else rules.block_reason(route)
-    if reason == "insufficient_credits" and wallet is not None and capped:
+    if reason == "insufficient_credits" and capped:
         reason = "daily_cap_reached"
-    if funding and wallet is not None:
-        _reserve(uow, wallet, tenant.id, route, month, pool_take, money)
     uow.charging.add_call(
         call_id=call_id, tenant_id=tenant.id, call_type=call_type,
         from_number=str(body.get("from") or "")[:40], to_number=str(body.get("to") or "")[:40],
         user_id=party.id if party else None, conference_id=body.get("conference_id"),
-        decision=decision, reason=reason, route=_route_json(route, number, party),
+        decision=decision, reason=reason, route=route_json(route, number, party),
         pool=route.pool.code if route.pool and funding else None,
         pool_month=month if route.pool else None, pool_s=grant.pool_s,
         credit_s=grant.credit_s, credit_reserved=grant.credit_reserved,
         with_fee=grant.with_fee, tail=grant.tail,
         status="active" if funding else "blocked", started_at=started, last_seen_at=uow.now,
-        elapsed_s=0)
+        elapsed_s=0, final=final)
     out: dict[str, Any] = {"call_id": call_id, "decision": decision}
     if reason:
-        out["reason"] = reason
-        return out
+        return {**out, **blocked_view(reason)}
     out["funding"] = funding
-    if grant.max_duration_s is not None:
-        out["max_duration_s"] = grant.max_duration_s
+    return {**out, **grant_view(grant.max_duration_s, 0, final, slice_s)}
+
+
+def blocked_view(reason: str) -> dict[str, Any]:
+    """A refusal, with the SIP response a switch should send for it."""
+    code, text = call_clock.sip_response(reason)
+    return {"reason": reason, "sip_code": code, "sip_reason": text}
+
+
+def grant_view(max_s: int | None, elapsed_s: int, final: bool, slice_s: int) -> dict[str, Any]:
+    """``max_duration_s`` (absent: unlimited), ``final`` and when to ask again."""
+    out: dict[str, Any] = {}
+    if max_s is not None:
+        out["max_duration_s"] = max_s
+    out["final"] = final
+    validity = call_clock.validity_s(max_s, elapsed_s, final, slice_s)
+    if validity is not None:
+        out["validity_s"] = validity
     return out
+
+
+def _extend(uow: UnitOfWork, tenant: Tenant, route: Route, party: Party | None, grant: Grant,
+            want_s: int, month: str) -> tuple[Extension, bool, bool]:
+    """Grant up to ``want_s`` more seconds under the wallet lock and reserve them.
+
+    Returns the extension, whether the per-user daily cap bound it, and whether the grant is
+    final (it fell short and no auto-recharge can bring more)."""
+    wallet = uow.tenants.wallet(tenant.id, lock=True)
+    pool_left = pool_left_s(uow, tenant.id, route.pool, month) if route.pool else 0
+    spendable, capped = _within_cap(uow, tenant, party, _available(uow, wallet, tenant.id))
+    ext = rules.extend(route, grant, want_s, pool_left, spendable, tenant.currency)
+    if rules.first_funding(route, ext.grant):
+        _reserve(uow, wallet, tenant.id, route, month, ext.pool_take_s, ext.money_take)
+    wanted = grant.pool_s + grant.credit_s + want_s
+    recharge = wallet.auto_recharge.enabled and \
+        wallet.auto_recharge.status is not RechargeStatus.SUSPENDED and not capped
+    return ext, capped, call_clock.is_final(ext.grant.max_duration_s, wanted, recharge)
 
 
 def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any],
@@ -241,25 +217,22 @@ def _reserve(uow: UnitOfWork, wallet: WalletRow, tenant_id: str, route: Route, m
         uow.tenants.save_wallet(wallet)
 
 
-def stored_decision(uow: UnitOfWork, call_id: str, tenant_id: str) -> dict[str, Any] | None:
+def stored_decision(uow: UnitOfWork, call_id: str, tenant_id: str,
+                    slice_s: int = 300) -> dict[str, Any] | None:
     """The decision already recorded for ``call_id`` (None if there is none)."""
     call = uow.charging.call(call_id)
     if call is None or call.tenant_id != tenant_id:
         return None
-    return decision_view(call)
+    return decision_view(call, slice_s)
 
 
-def decision_view(call: sa.Row) -> dict[str, Any]:
+def decision_view(call: sa.Row, slice_s: int = 300) -> dict[str, Any]:
     out: dict[str, Any] = {"call_id": call.call_id, "decision": call.decision}
     if call.decision == "blocked":
-        out["reason"] = call.reason
-        return out
-    route = _route_from(json.loads(call.route))
-    out["funding"] = rules.first_funding(route, _grant_of(call)) or "free"
-    max_s = _grant_of(call).max_duration_s
-    if max_s is not None:
-        out["max_duration_s"] = max_s
-    return out
+        return {**out, **blocked_view(call.reason)}
+    route = route_from(json.loads(call.route))
+    out["funding"] = rules.first_funding(route, grant_of(call)) or "free"
+    return {**out, **grant_view(grant_of(call).max_duration_s, 0, call.final, slice_s)}
 
 
 # -- interim ----------------------------------------------------------------------------------
@@ -270,170 +243,98 @@ def _active_call(uow: UnitOfWork, call_id: str) -> sa.Row:
     return call
 
 
-def interim(uow: UnitOfWork, slice_s: int, call_id: str, elapsed_s: int) -> dict[str, Any]:
-    """Extend the grant while funds last. ``max_duration_s`` is the total since the start."""
+def interim(uow: UnitOfWork, slice_s: int, call_id: str, elapsed_s: int,
+            answered_at: datetime | None = None) -> dict[str, Any]:
+    """Extend the grant while funds last. ``max_duration_s`` is the total since the answer
+    (or, for a switch without answer events, since the authorization)."""
     call = _active_call(uow, call_id)
+    if answered_at is not None and call.answered_at is None and call.status == "active":
+        call = _record_answer(uow, call, answered_at)
+    if call.status == "expired":  # heard from after its authorization lapsed: grant again
+        call = _regrant(uow, call, max(elapsed_s, 0) + slice_s)
     if call.status != "active":
         return {"continue": False, "reason": "call_ended" if call.status == "ended"
-                else call.reason}
-    grant = _grant_of(call)
+                else call.reason, "final": True}
+    if call.cut_reason:
+        uow.charging.update_call(call_id, last_seen_at=uow.now,
+                                 elapsed_s=max(elapsed_s, call.elapsed_s))
+        return {"continue": False, "reason": call.cut_reason, "final": True,
+                **({} if call.tail else {"max_duration_s": grant_of(call).max_duration_s})}
+    grant = grant_of(call)
     elapsed_s = max(elapsed_s, call.elapsed_s)
     values: dict[str, Any] = {"last_seen_at": uow.now, "elapsed_s": elapsed_s}
+    final = call.final
     if grant.max_duration_s is not None and elapsed_s + slice_s > grant.max_duration_s:
         tenant = get_tenant(uow, call.tenant_id)
-        route = _route_from(json.loads(call.route))
-        wallet = uow.tenants.wallet(tenant.id, lock=True)
+        route = route_from(json.loads(call.route))
         month = call.pool_month or poolrules.month_of(uow.now)
-        pool_left = _pool_left_s(uow, tenant.id, route.pool, month) if route.pool else 0
         want = elapsed_s + slice_s - grant.max_duration_s
         party = _party_of(uow, tenant.id, call.user_id)
-        spendable, _ = _within_cap(uow, tenant, party, _available(uow, wallet, tenant.id))
-        ext = rules.extend(route, grant, want, pool_left, spendable, tenant.currency)
-        _reserve(uow, wallet, tenant.id, route, month, ext.pool_take_s, ext.money_take)
+        ext, _, final = _extend(uow, tenant, route, party, grant, want, month)
         grant = ext.grant
-        values.update(pool_s=grant.pool_s, credit_s=grant.credit_s,
-                      credit_reserved=grant.credit_reserved, with_fee=grant.with_fee,
-                      tail=grant.tail, pool=route.pool.code if route.pool else None,
-                      pool_month=month)
+        values.update(grant_values(grant), pool=route.pool.code if route.pool else None,
+                      pool_month=month, final=final)
     uow.charging.update_call(call_id, **values)
     max_s = grant.max_duration_s
-    out: dict[str, Any] = {"continue": max_s is None or elapsed_s < max_s}
-    if max_s is not None:
-        out["max_duration_s"] = max_s
-    return out
+    return {"continue": max_s is None or elapsed_s < max_s,
+            **grant_view(max_s, elapsed_s, final, slice_s)}
 
 
-# -- end --------------------------------------------------------------------------------------
-def end_call(uow: UnitOfWork, call_id: str, duration_s: int) -> dict[str, Any]:
-    """Settle the exact charge FIFO across lots, free the rest. Repeating it changes nothing."""
+def _record_answer(uow: UnitOfWork, call: sa.Row, reported: datetime | None) -> sa.Row:
+    """Billing and the silent-call clock run from the answer; ringing was not billable."""
+    at = call_clock.answer_time(reported, call.started_at, uow.now)
+    uow.charging.update_call(call.call_id, answered_at=at, last_seen_at=uow.now, elapsed_s=0)
+    return _active_call(uow, call.call_id)
+
+
+def _regrant(uow: UnitOfWork, call: sa.Row, want_s: int) -> sa.Row:
+    """Reserve again for a call whose authorization lapsed (its reservation was released)."""
+    tenant = get_tenant(uow, call.tenant_id)
+    route = route_from(json.loads(call.route))
+    month = call.pool_month or poolrules.month_of(call.started_at)
+    party = _party_of(uow, tenant.id, call.user_id)
+    if route.free and route.pool is None:
+        grant, final = Grant(tail="free"), False
+    else:
+        ext, _, final = _extend(uow, tenant, route, party, Grant(), max(want_s, 1), month)
+        grant = ext.grant
+    uow.charging.update_call(call.call_id, status="active", settled_by=None, final=final,
+                             **grant_values(grant))
+    return _active_call(uow, call.call_id)
+
+
+def answer(uow: UnitOfWork, slice_s: int, call_id: str,
+           answered_at: datetime | None = None) -> dict[str, Any]:
+    """``POST /v1/calls/{id}/answer``: the callee picked up. Repeating it changes nothing."""
     call = _active_call(uow, call_id)
-    if call.status == "ended":
-        return json.loads(call.result)
     if call.status == "blocked":
         raise DomainError("call_blocked", f"call {call_id!r} was blocked: {call.reason}",
                           ErrorKind.CONFLICT)
-    return _settle(uow, call, max(0, duration_s))
+    if call.status == "expired":  # rang past its authorization: reserve again
+        call = _regrant(uow, call, slice_s)
+    if call.status == "active" and call.answered_at is None:
+        call = _record_answer(uow, call, answered_at)
+    return interim(uow, slice_s, call_id, call.elapsed_s)
 
 
-def _settle(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
-    tenant = get_tenant(uow, call.tenant_id)
-    cur = tenant.currency
-    data = json.loads(call.route)
-    route = _route_from(data)
-    grant = _grant_of(call)
-    s = rules.settle(route, grant, duration_s, cur)
-    wallet = uow.tenants.wallet(tenant.id, lock=True)
-    released = max(ZERO, wallet.reserved - grant.credit_reserved)
-    changed = released != wallet.reserved
-    wallet.reserved = released
-    charged, uncollected, draws = ZERO, ZERO, []
-    if s.credit_charge > ZERO:
-        lots = uow.credits.lots(tenant.id)
-        live = Wallet(tenant.id, cur, tuple(lots), wallet.reserved)
-        charged = min(s.credit_charge, live.available(uow.now))
-        uncollected = s.credit_charge - charged
-        if charged > ZERO:
-            draws = lotrules.allocate(lots, charged, uow.now)
-            txn = ledger_rules.spend(tenant.id, draws, ledger_rules.TxnKind.USAGE, "usage",
-                                     reference=f"call {call.call_id}")
-            ledger.post(uow, wallet, txn, lots)  # saves the wallet, release included
-            changed = False
-    if changed:
-        uow.tenants.save_wallet(wallet)
-    if call.pool and call.pool_month:
-        _settle_pool(uow, tenant, PoolKey.parse(call.pool), call.pool_month, grant.pool_s,
-                     s.pool_minutes)
-    number = data["number"] or {}
-    party = data["party"] or {}
-    start = call.started_at
-    charge = charged + s.overage_charge
-    uow.charging.add_usage(
-        id=new_id("use"), tenant_id=tenant.id, kind="call", ref=call.call_id,
-        conference_id=call.conference_id, user_location=party.get("usage_location"),
-        user_id=party.get("id"), upn=party.get("upn"), display_name=party.get("display_name"),
-        caller_id=call.from_number, call_type=call.call_type,
-        number_type=number.get("number_type"),
-        scope=_scope(number, party, call.call_type),
-        destination=(route.rate.destination if route.rate else number.get("country")),
-        destination_number=call.to_number, start_time=start,
-        end_time=start + timedelta(seconds=duration_s), duration_s=duration_s,
-        connection_fee=s.connection_fee if charge > ZERO else ZERO,
-        charge=charge, currency=cur,
-        capability=_capability(route, s, call.call_type), funding=s.funding,
-        included_minutes=s.pool_minutes,
-        credits_charge=charged, overage_charge=s.overage_charge, uncollected=uncollected,
-        lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]))
-    result = {"call_id": call.call_id, "charge": fmt(charge, cur),
-              "connection_fee": fmt(s.connection_fee if charge > ZERO else ZERO, cur),
-              "currency": cur, "included_minutes": s.pool_minutes, "funding": s.funding,
-              "duration_s": duration_s, "credits_charge": fmt(charged, cur),
-              "overage_charge": fmt(s.overage_charge, cur)}
-    uow.charging.update_call(call.call_id, status="ended", ended_at=uow.now,
-                             elapsed_s=duration_s, result=json.dumps(result))
-    return result
+# -- end --------------------------------------------------------------------------------------
+def end_call(uow: UnitOfWork, call_id: str, duration_s: int,
+             answered_at: datetime | None = None) -> dict[str, Any]:
+    """Settle the exact charge FIFO across lots, free the rest. Repeating it changes nothing;
+    an ``end`` after the service settled a silent call corrects that settlement."""
+    call = _active_call(uow, call_id)
+    duration_s = max(0, duration_s)
+    if call.status == "blocked":
+        raise DomainError("call_blocked", f"call {call_id!r} was blocked: {call.reason}",
+                          ErrorKind.CONFLICT)
+    if call.status == "ended":
+        if call.settled_by == "silence":
+            return settlement.correct(uow, call, duration_s)
+        return json.loads(call.result)
+    if call.status == "expired":  # a switch without answer or interim events
+        call = _regrant(uow, call, duration_s)
+    if answered_at is not None and call.answered_at is None:
+        call = _record_answer(uow, call, answered_at)
+    return settlement.settle(uow, call, duration_s)
 
-
-def _scope(number: dict[str, Any], party: dict[str, Any], call_type: str) -> str | None:
-    if not number:
-        return None
-    location = party.get("usage_location")
-    if location is None:
-        return None
-    return "Domestic" if number.get("country") == location else "International"
-
-
-def _capability(route: Route, s: rules.Settlement, call_type: str) -> str:
-    """The license the usage record is charged under (FREECALL when it could not be priced)."""
-    if s.credit_charge > ZERO or (route.toll_free_inbound and route.rate is not None):
-        return "MCOPSTNPP"
-    unpriced = route.rate is None and (route.toll_free_inbound or call_type in rules.OUTBOUND)
-    if unpriced and not s.pool_minutes:
-        return rules.FREECALL
-    return route.capability
-
-
-def _settle_pool(uow: UnitOfWork, tenant: Tenant, key: PoolKey, month: str, reserved_s: int,
-                 minutes: int) -> None:
-    row = uow.charging.pool(tenant.id, month, key.code, lock=True)
-    used = row.used_minutes + minutes
-    total = pool_total(uow, tenant.id, key)
-    crossed = poolrules.alerts_crossed(total, row.used_minutes, used)
-    alerted = max([row.alerted, *crossed])
-    uow.charging.update_pool(tenant.id, month, key.code, used_minutes=used,
-                             reserved_s=max(0, row.reserved_s - reserved_s), alerted=alerted)
-    for percent in crossed:
-        if percent > row.alerted:
-            notify.queue(uow, tenant, notes.pool_alert(tenant.name, key.label, percent, month,
-                                                      key.code))
-
-
-# -- calls nobody ended --------------------------------------------------------------------
-def settle_stale(uow: UnitOfWork, call: sa.Row, grace_s: int, idle_s: int) -> bool:
-    """Settle a call that went silent: at its granted length once past grant + grace; an
-    unlimited call at its last reported length once idle for ``idle_s``."""
-    grant = _grant_of(call)
-    limit = grant.max_duration_s
-    if limit is not None:
-        if uow.now < call.started_at + timedelta(seconds=limit + grace_s):
-            return False
-        _settle(uow, call, limit)
-        return True
-    if uow.now < call.last_seen_at + timedelta(seconds=idle_s):
-        return False
-    _settle(uow, call, call.elapsed_s)
-    return True
-
-
-def settle_stale_calls(db: Any, grace_s: int, idle_s: int) -> int:
-    with db.uow() as uow:
-        candidates = [c.call_id for c in uow.charging.active_calls()]
-    settled = 0
-    for call_id in candidates:
-        with db.uow() as uow:
-            call = uow.charging.call(call_id, lock=True)
-            if call is not None and call.status == "active" and \
-                    settle_stale(uow, call, grace_s, idle_s):
-                settled += 1
-                uow.commit()
-    return settled
 

@@ -72,6 +72,8 @@ def remove_license(uow: UnitOfWork, tenant_id: str, upn: str, sku: str,
     to_remove = licensing.check_remove(user.licenses, sku, cascade=cascade)
     if to_remove:
         uow.directory.unassign(user, to_remove)
+        from commcredits.services import cuts
+        cuts.for_license_removal(uow, tenant_id, user.id, frozenset(to_remove))
     return get_user(uow, tenant_id, upn)
 
 

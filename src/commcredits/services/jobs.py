@@ -6,7 +6,9 @@ does is keyed so that a second run finds nothing left to do.
   ``expiry``), send ``lot_expired``; and warn 30 days ahead with ``lot_expiring``.
 * ``recharge``: attempt due auto-recharges (first tries and the 1 h / 6 h / 24 h retries).
 * ``pools``: open the new month's pool counters at zero (the monthly reset).
-* ``calls``: settle calls the switch went silent on, at their granted length.
+* ``calls``: release authorizations never answered (``auth_ttl_s``); settle answered calls
+  the switch went silent on (at what it last reported, or the grant, by policy).
+* ``cuts``: push the calls switches must end now to their webhook (retries).
 * ``notify``: deliver the outbox over SMTP.
 """
 
@@ -19,10 +21,11 @@ from typing import TYPE_CHECKING
 from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import lots as lotrules
 from commcredits.domain import notifications as notes
-from commcredits.domain.money import fmt
-from commcredits.services import charging, ledger, notify, recharge
+from commcredits.domain.call_clock import SilentCharge
+from commcredits.domain.money import ZERO, fmt
+from commcredits.services import cuts, ledger, notify, recharge, settlement
 from commcredits.services import pools as pools_service
-from commcredits.services.ports import Mailer, PaymentGateway
+from commcredits.services.ports import Mailer, PaymentGateway, SwitchNotifier
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
@@ -37,6 +40,9 @@ class JobContext:
     max_recharges_per_day: int = 5
     call_grace_s: int = 60
     call_idle_s: int = 4 * 3600
+    auth_ttl_s: int = 120
+    silent_charge: SilentCharge = SilentCharge.REPORTED
+    switch: SwitchNotifier | None = None
 
 
 def expire_lots(ctx: JobContext) -> int:
@@ -56,6 +62,9 @@ def expire_lots(ctx: JobContext) -> int:
                     tenant.name, draw.lot_id, fmt(draw.amount, tenant.currency),
                     tenant.currency, fmt(wallet.balance, tenant.currency)))
                 expired += 1
+            live = sum((lot.remaining for lot in uow.credits.lots(tid)
+                        if lot.is_live(uow.now)), ZERO)
+            cuts.cover_reservations(uow, wallet, live)  # money gone under reservations
             uow.commit()
     return expired
 
@@ -93,7 +102,12 @@ def run_recharges(ctx: JobContext) -> int:
 
 
 def settle_silent_calls(ctx: JobContext) -> int:
-    return charging.settle_stale_calls(ctx.db, ctx.call_grace_s, ctx.call_idle_s)
+    return settlement.settle_stale_calls(ctx.db, ctx.call_grace_s, ctx.call_idle_s,
+                                         ctx.auth_ttl_s, ctx.silent_charge)
+
+
+def push_cuts(ctx: JobContext) -> int:
+    return cuts.deliver(ctx.db, ctx.switch)
 
 
 def open_month(ctx: JobContext) -> int:
@@ -107,13 +121,14 @@ def open_month(ctx: JobContext) -> int:
 JOBS: dict[str, list[Callable[[JobContext], int]]] = {
     "expire": [warn_expiring, expire_lots],
     "calls": [settle_silent_calls],
+    "cuts": [push_cuts],
     "recharge": [run_recharges],
     "pools": [open_month],
     "notify": [deliver],
 }
 # expiry and silent calls first (they change balances), then the recharges they may start,
 # notify last: it sends what the others queued
-ORDER = ("expire", "calls", "recharge", "pools", "notify")
+ORDER = ("expire", "calls", "cuts", "recharge", "pools", "notify")
 
 
 def run(ctx: JobContext, which: str = "all") -> dict[str, int]:

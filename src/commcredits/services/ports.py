@@ -35,3 +35,11 @@ class PaymentGateway(Protocol):
 
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str) -> None: ...
+
+
+class SwitchNotifier(Protocol):
+    """Tells the switches to end a call now (a webhook, or whatever a switch listens on)."""
+
+    def cut(self, call_id: str, tenant_id: str, reason: str) -> None:
+        """Deliver one cut; raises ``OSError`` (or any exception) when it could not."""
+        ...

@@ -70,6 +70,8 @@ def set_call_policy(uow: UnitOfWork, tenant_id: str, allow_premium: bool | None,
         values["blocked_prefixes"] = ",".join(cleaned)
     if values:
         uow.tenants.update(tenant_id, **values)
+        from commcredits.services import cuts
+        cuts.for_guardrails(uow, get_tenant(uow, tenant_id))  # calls now to blocked places
     return get_tenant(uow, tenant_id)
 
 

@@ -272,8 +272,36 @@ calls = sa.Table(
     sa.Column("elapsed_s", sa.Integer, nullable=False),
     sa.Column("ended_at", UtcDateTime),
     sa.Column("result", sa.Text),
+    # the switch's answer event: billing and the silent-call clock run from it
+    sa.Column("answered_at", UtcDateTime),
+    sa.Column("final", sa.Boolean, nullable=False, server_default=sa.false()),  # no more time
+    sa.Column("cut_reason", sa.String(40)),  # the service asked the switch to end it
+    sa.Column("settled_by", sa.String(10)),  # switch | silence | expired
 )
 sa.Index("ix_calls_active", calls.c.status, calls.c.last_seen_at)
+
+# calls the switch must end now: an outbox delivered to COMMCREDITS_SWITCH_CUT_URL
+switch_cuts = sa.Table(
+    "switch_cuts", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("call_id", sa.String(200), nullable=False, unique=True),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending|sent|failed|no_receiver
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Column("last_error", sa.String(200)),
+)
+sa.Index("ix_switch_cuts_status", switch_cuts.c.status, switch_cuts.c.next_attempt_at)
+
+# SIP domains a switch may name instead of a tenant id
+sip_domains = sa.Table(
+    "sip_domains", metadata,
+    sa.Column("domain", sa.String(253), primary_key=True),
+    _tenant_fk(),
+)
 
 pool_usage = sa.Table(
     "pool_usage", metadata,

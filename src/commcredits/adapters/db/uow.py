@@ -26,6 +26,7 @@ from commcredits.adapters.db.repositories.credits import CreditsRepo
 from commcredits.adapters.db.repositories.directory import DirectoryRepo
 from commcredits.adapters.db.repositories.notifications import NotificationRepo
 from commcredits.adapters.db.repositories.rating import DeckCache, RateRepo
+from commcredits.adapters.db.repositories.switching import SwitchingRepo
 from commcredits.adapters.db.repositories.tenants import TenantRepo
 
 
@@ -54,7 +55,9 @@ class UnitOfWork:
         self.notifications = NotificationRepo(self.conn, self.postgres)
         self.rates = RateRepo(self.conn, self._decks)
         self.charging = ChargingRepo(self.conn, self.postgres)
+        self.switching = SwitchingRepo(self.conn)
         self.recharges_requested: set[str] = set()  # tenants to recharge after commit
+        self.cuts_requested: set[str] = set()  # switch cuts to push after commit
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -91,12 +92,14 @@ def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | No
                                     headers={"Idempotent-Replayed": "true"})
         payload = jsonable_encoder(work(uow, key))
         started = sorted(uow.recharges_requested)
+        cut_ids = sorted(uow.cuts_requested)
         if key is not None:
             stored = {k: (None if k in secret_fields else v) for k, v in payload.items()} \
                 if isinstance(payload, dict) else payload
             uow.access.complete_idempotency_key(who.id, key, status_code, json.dumps(stored))
         uow.commit()
     run_recharges(request, started)
+    push_cuts(request, cut_ids)
     return JSONResponse(payload, status_code)
 
 
@@ -108,3 +111,14 @@ def run_recharges(request: Request, tenant_ids: list[str]) -> None:
     for tenant_id in tenant_ids:
         with contextlib.suppress(DomainError):
             recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day, tenant_id)
+
+
+def push_cuts(request: Request, cut_ids: list[str]) -> None:
+    """Tell the switches about calls a committed change cut, without making the caller wait
+    (the ``cuts`` job retries whatever fails here)."""
+    if not cut_ids:
+        return
+    from commcredits.services import cuts
+    rt = runtime(request)
+    threading.Thread(target=cuts.deliver, args=(rt.db, rt.switch, cut_ids), daemon=True,
+                     name="push-cuts").start()

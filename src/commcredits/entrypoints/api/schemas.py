@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+)
 
 
 def _money(value: Any) -> Any:
@@ -112,9 +120,25 @@ class ClockIn(Body):
     now: str = Field(examples=["2027-01-01T00:00:00Z"])
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+AnswerTime = Annotated[datetime | None, AfterValidator(_utc),
+                       Field(None, description="when the callee answered (UTC); default: "
+                                               "when the service hears of it")]
+CallId = Annotated[str, Field(min_length=1, max_length=200,
+                              description="the switch's call id (e.g. the SIP Call-ID)")]
+Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+
+
 class CallIn(Body):
-    call_id: str = Field(min_length=1, max_length=200)
-    tenant_id: str = Field(min_length=1, max_length=40)
+    call_id: CallId
+    tenant_id: str | None = Field(None, min_length=1, max_length=40,
+                                  description="omit to find the tenant from its numbers "
+                                              "or sip_domain")
     call_type: Literal["user_in", "user_out", "user_out_conf", "conf_in", "conf_out",
                        "ucap_in", "ucap_out"]
     from_: str = Field("", alias="from", max_length=40)
@@ -122,16 +146,66 @@ class CallIn(Body):
     upn: str | None = Field(None, max_length=320)
     organizer_upn: str | None = Field(None, max_length=320)
     conference_id: str | None = Field(None, max_length=200)
+    sip_domain: str | None = Field(None, max_length=253,
+                                   description="a SIP domain of the tenant's (when no "
+                                               "tenant_id)")
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
 
 
+class AnswerIn(Body):
+    answered_at: AnswerTime = None
+
+
 class InterimIn(Body):
-    elapsed_s: int = Field(ge=0, le=7 * 24 * 3600)
+    elapsed_s: Seconds
+    answered_at: AnswerTime = None
 
 
 class CallEndIn(Body):
-    duration_s: int = Field(ge=0, le=7 * 24 * 3600)
+    duration_s: Seconds
+    answered_at: AnswerTime = None
+
+
+class AnswerByIdIn(AnswerIn):
+    call_id: CallId
+
+
+class InterimByIdIn(InterimIn):
+    call_id: CallId
+
+
+class CallEndByIdIn(CallEndIn):
+    call_id: CallId
+
+
+class CutIn(Body):
+    call_id: CallId
+    reason: str | None = Field(None, max_length=40, examples=["fraud_suspected"])
+
+
+class SipDomainsIn(Body):
+    domains: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(max_length=100)
+
+
+class CdrIn(Body):
+    call_id: CallId
+    tenant_id: str | None = Field(None, min_length=1, max_length=40)
+    call_type: Literal["user_in", "user_out", "user_out_conf", "conf_in", "conf_out",
+                       "ucap_in", "ucap_out"]
+    from_: str = Field("", alias="from", max_length=40)
+    to: str = Field(min_length=1, max_length=40)
+    upn: str | None = Field(None, max_length=320)
+    organizer_upn: str | None = Field(None, max_length=320)
+    sip_domain: str | None = Field(None, max_length=253)
+    start_time: Annotated[datetime, AfterValidator(_utc)]
+    duration_s: Seconds
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+
+
+class CdrsIn(Body):
+    cdrs: list[CdrIn] = Field(min_length=1, max_length=1000)
 
 
 class SmsIn(Body):

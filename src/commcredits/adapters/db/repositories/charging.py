@@ -80,6 +80,15 @@ class ChargingRepo:
     def add_usage(self, **values: Any) -> None:
         self.conn.execute(sa.insert(usage_records), values)
 
+    def usage_record(self, tenant_id: str, kind: str, ref: str) -> sa.Row:
+        return self.conn.execute(sa.select(usage_records).where(
+            usage_records.c.tenant_id == tenant_id, usage_records.c.kind == kind,
+            usage_records.c.ref == ref)).one()
+
+    def update_usage(self, usage_id: str, **values: Any) -> None:
+        self.conn.execute(sa.update(usage_records).where(usage_records.c.id == usage_id)
+                          .values(**values))
+
     def usage(self, tenant_id: str, kind: str, start: datetime, end: datetime,
               batch: int = 1000) -> Any:
         """Stream records with ``start <= start_time < end`` in time order."""

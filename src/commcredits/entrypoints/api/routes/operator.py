@@ -1,4 +1,4 @@
-"""Operator set-up: tenants and API keys."""
+"""Operator set-up: tenants (and their SIP domains) and API keys."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize, forbidden
 from commcredits.entrypoints.api import views
 from commcredits.entrypoints.api.deps import caller, read, write
-from commcredits.entrypoints.api.schemas import ApiKeyIn, TenantIn, TenantPatch
-from commcredits.services import access, tenants
+from commcredits.entrypoints.api.schemas import ApiKeyIn, SipDomainsIn, TenantIn, TenantPatch
+from commcredits.services import access, switching, tenants
 
 router = APIRouter(prefix="/v1", tags=["operator"])
 
@@ -53,6 +53,22 @@ def patch_tenant(tid: str, body: TenantPatch, request: Request,
         return views.tenant(tenants.set_call_policy(uow, tid, body.allow_premium,
                                                     body.blocked_prefixes, cap))
     return write(request, who, work, body)
+
+
+@router.get("/tenants/{tid}/sip-domains")
+def get_sip_domains(tid: str, request: Request, who: Principal = Depends(caller)) -> Any:
+    """The SIP domains that name this tenant when a switch sends no ``tenant_id``."""
+    authorize(who, Action.READ, tid)
+    return read(request, lambda uow: switching.sip_domains(uow, tid))
+
+
+@router.put("/tenants/{tid}/sip-domains")
+def put_sip_domains(tid: str, body: SipDomainsIn, request: Request,
+                    who: Principal = Depends(caller)) -> JSONResponse:
+    """Replace the tenant's SIP domains (operator). A domain names one tenant only (409)."""
+    authorize(who, Action.OPERATE)
+    return write(request, who, lambda uow, _: switching.set_sip_domains(uow, tid, body.domains),
+                 body)
 
 
 @router.post("/api-keys", status_code=201)

@@ -1,0 +1,97 @@
+"""What a call row stores (its route as JSON, its grant) and the minute-pool counters a call
+reserves and uses. Shared by the call path (``charging``) and settlement."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from commcredits.domain import notifications as notes
+from commcredits.domain import pools as poolrules
+from commcredits.domain.calls import Grant, Party, Route
+from commcredits.domain.numbers import Number
+from commcredits.domain.pools import PoolKey
+from commcredits.domain.rating import Rate
+from commcredits.domain.tenancy import Tenant
+from commcredits.services import notify
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from commcredits.adapters.db.uow import UnitOfWork
+
+
+# -- what is stored with a call --------------------------------------------------------------
+def route_json(route: Route, number: Number | None, party: Party | None) -> str:
+    return json.dumps({
+        "blocked": route.blocked, "pool": route.pool.code if route.pool else None,
+        "credits": route.credits, "overage": route.overage, "free": route.free,
+        "no_pay_reason": route.no_pay_reason, "capability": route.capability,
+        "toll_free_inbound": route.toll_free_inbound,
+        "rate": None if route.rate is None else {
+            **asdict(route.rate), "per_minute": str(route.rate.per_minute),
+            "connection_fee": str(route.rate.connection_fee)},
+        "number": None if number is None else asdict(number),
+        "party": None if party is None else {
+            "id": party.id, "upn": party.upn, "display_name": party.display_name,
+            "usage_location": party.usage_location},
+    })
+
+
+def route_from(data: dict[str, Any]) -> Route:
+    rate = data["rate"]
+    return Route(blocked=data["blocked"],
+                 pool=PoolKey.parse(data["pool"]) if data["pool"] else None,
+                 credits=data["credits"], overage=data["overage"], free=data["free"],
+                 no_pay_reason=data["no_pay_reason"],
+                 rate=None if rate is None else Rate(
+                     rate["prefix"], rate["destination"], rate["number_type"],
+                     Decimal(rate["per_minute"]), Decimal(rate["connection_fee"]),
+                     rate["increment_s"]),
+                 capability=data["capability"], toll_free_inbound=data["toll_free_inbound"])
+
+
+def grant_of(call: sa.Row) -> Grant:
+    return Grant(call.pool_s, call.credit_s, call.credit_reserved, call.with_fee, call.tail)
+
+
+# -- pools ------------------------------------------------------------------------------------
+def pool_total(uow: UnitOfWork, tenant_id: str, key: PoolKey) -> int:
+    """Minutes in a pool this month: members times minutes per user."""
+    from commcredits.domain import licensing
+    if key.kind == "conferencing":
+        skus = frozenset({licensing.AUDIO_CONFERENCING, licensing.E5})
+        members = uow.directory.count_holders(tenant_id, skus)
+    else:
+        assert key.plan is not None
+        members = uow.directory.count_holders(tenant_id, frozenset({key.plan}), key.country)
+    return members * poolrules.minutes_per_user(key)
+
+
+def pool_left_s(uow: UnitOfWork, tenant_id: str, key: PoolKey, month: str) -> int:
+    row = uow.charging.pool(tenant_id, month, key.code, lock=True)
+    total = pool_total(uow, tenant_id, key)
+    return max(0, total * 60 - row.used_minutes * 60 - row.reserved_s)
+
+
+def grant_values(grant: Grant) -> dict[str, Any]:
+    return {"pool_s": grant.pool_s, "credit_s": grant.credit_s,
+            "credit_reserved": grant.credit_reserved, "with_fee": grant.with_fee,
+            "tail": grant.tail}
+
+
+def settle_pool(uow: UnitOfWork, tenant: Tenant, key: PoolKey, month: str, reserved_s: int,
+                 minutes: int) -> None:
+    row = uow.charging.pool(tenant.id, month, key.code, lock=True)
+    used = row.used_minutes + minutes
+    total = pool_total(uow, tenant.id, key)
+    crossed = poolrules.alerts_crossed(total, row.used_minutes, used)
+    alerted = max([row.alerted, *crossed])
+    uow.charging.update_pool(tenant.id, month, key.code, used_minutes=used,
+                             reserved_s=max(0, row.reserved_s - reserved_s), alerted=alerted)
+    for percent in crossed:
+        if percent > row.alerted:
+            notify.queue(uow, tenant, notes.pool_alert(tenant.name, key.label, percent, month,
+                                                      key.code))
