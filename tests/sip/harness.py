@@ -288,11 +288,12 @@ class Stack:
         for proc in reversed(list(self.procs.values())):
             stop(proc)
 
-    def reported(self, call_id: str) -> list[str]:
-        """How commcredits answered the switch's end reports for ``call_id`` (Kamailio's log)."""
-        text = (self.workdir / "kamailio.log").read_text(errors="replace")
+    def reported(self, call_id: str, kamailio: str = "kamailio") -> list[str]:
+        """How commcredits answered the switch's end reports for ``call_id`` (Kamailio's log):
+        HTTP status codes, or curl's error code (28: timed out)."""
+        text = (self.workdir / f"{kamailio}.log").read_text(errors="replace")
         mark = f"reported the end of {call_id}: "
-        return [line.split(mark, 1)[1].strip() for line in text.splitlines() if mark in line]
+        return [line.split(mark, 1)[1].split()[0] for line in text.splitlines() if mark in line]
 
     @property
     def service(self) -> subprocess.Popen[bytes]:

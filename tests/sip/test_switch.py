@@ -12,7 +12,7 @@ import subprocess
 import time
 from decimal import Decimal
 
-from tests.sip.harness import UK, US, Stack
+from tests.sip.harness import UK, US, Stack, free_port
 
 PER_S = Decimal("0.01")  # the deck's US rate, per second
 
@@ -139,6 +139,30 @@ def test_a_paused_service_makes_the_switch_refuse_and_nothing_is_ever_charged(
     assert stack.usage(tid) == []
     credits = stack.credits(tid)
     assert (credits["balance"], credits["reserved"]) == ("1.00", "0.00")
+
+
+def test_fail_open_lets_the_call_through_and_bills_it_when_the_service_is_back(
+        stack: Stack) -> None:
+    tid = stack.tenant(fund="1.00")
+    sip, http = free_port(stack.ports), free_port(stack.ports)
+    stack.start_kamailio("kamailio-open", sip_port=sip, http_port=http, FAIL_OPEN=1)
+    os.kill(stack.service.pid, signal.SIGSTOP)
+    try:
+        run = stack.uac(US, tenant=tid, talk_ms=3_000, sip_port=sip)
+    finally:
+        os.kill(stack.service.pid, signal.SIGCONT)
+    (call,) = run.calls.values()
+    assert call.how == "hangup", run.out  # let through, unlimited
+    deadline = time.monotonic() + 20
+    while not stack.usage(tid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    (line,) = stack.usage(tid)  # billed once, when the service answers again
+    assert stack.reported(call.call_id, "kamailio-open")[-1] == "200"
+    row = _report_by_call(stack, tid)[call.call_id]
+    assert abs(row["Duration Seconds"] - call.talk_s) <= 1
+    assert Decimal(line["amount"]) == -PER_S * row["Duration Seconds"]
+    credits = stack.credits(tid)
+    assert credits["reserved"] == "0.00"
 
 
 def test_the_service_pushes_a_cut_and_the_switch_ends_the_call(stack: Stack) -> None:
