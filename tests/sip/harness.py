@@ -93,6 +93,14 @@ def wait_udp_bound(port: int, proc: subprocess.Popen[bytes], what: str,
     raise RuntimeError(f"{what} did not bind udp {port}")
 
 
+def started(workdir: Path, proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """Note the process in ``<workdir>/pids`` (./scripts/test-sip stops what is left there,
+    even when pytest itself is killed): each runs in a session (process group) of its own."""
+    with (workdir / "pids").open("a") as f:
+        f.write(f"{proc.pid}\n")
+    return proc
+
+
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -254,8 +262,9 @@ class Stack:
                "-trace_err", "-error_file", str(run / "errors.log"),
                "-trace_rtt", "-rtt_freq", "1", "-trace_screen",
                "-screen_file", str(run / "screen.log")]
-        proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = started(self.workdir, subprocess.Popen(
+            cmd, cwd=run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True))
         self.procs[f"uac-{tag}"] = proc
         return Uac(proc, run, tag, timeout_s + 30)
 
@@ -277,8 +286,8 @@ class Stack:
         for k, v in values.items():
             cmd += ["-A", f"{k}={v}"]
         log = (self.workdir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = started(self.workdir, subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         self.procs[name] = proc
         wait_udp_bound(sip_port, proc, "kamailio")
         wait_tcp(http_port, proc, "kamailio xhttp")
@@ -363,9 +372,9 @@ def start_stack(workdir: Path) -> Iterator[Stack]:
         stack.operator = _key(stack.env, "operator")
         stack.switch = _key(stack.env, "switch")
         log = (workdir / "commcredits.log").open("ab")
-        stack.procs["commcredits"] = subprocess.Popen(
+        stack.procs["commcredits"] = started(workdir, subprocess.Popen(
             ["commcredits", "serve", "--host", "127.0.0.1", "--port", str(stack.cc_port)],
-            env=stack.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=stack.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         wait_tcp(stack.cc_port, stack.service, "commcredits")
         r = httpx.put(f"http://127.0.0.1:{stack.cc_port}/v1/rate-decks/USD",
                       content=DECK.encode(), timeout=30,
@@ -373,11 +382,11 @@ def start_stack(workdir: Path) -> Iterator[Stack]:
                                "Content-Type": "text/csv"})
         assert r.status_code == 200, r.text
         uas_log = (workdir / "uas.log").open("ab")
-        stack.procs["uas"] = subprocess.Popen(
+        stack.procs["uas"] = started(workdir, subprocess.Popen(
             ["sipp", "-sf", str(SCENARIOS / "uas.xml"), "-i", "127.0.0.1",
              "-p", str(stack.uas_port), "-nostdin", "-trace_err",
              "-error_file", str(workdir / "uas-errors.log")],
-            cwd=workdir, stdout=uas_log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=workdir, stdout=uas_log, stderr=subprocess.STDOUT, start_new_session=True))
         wait_udp_bound(stack.uas_port, stack.procs["uas"], "sipp uas")
         stack.start_kamailio()
         yield stack
