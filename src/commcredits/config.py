@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
+from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commcredits.domain.call_clock import SilentCharge
 
-DEFAULT_DB = "sqlite:///var/commcredits.sqlite3"
+
+def data_dir() -> Path:
+    """Where the default database lives, whatever the current folder:
+    ``$XDG_DATA_HOME/commcredits``, else ``~/.local/share/commcredits``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser().resolve() / "commcredits"
+
+
+def default_db() -> str:
+    return f"sqlite:///{data_dir() / 'commcredits.sqlite3'}"
+
+
+DEFAULT_SECRET = "change-me-in-production"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMCREDITS_", extra="ignore")
 
-    db: str = DEFAULT_DB
+    db: str = Field(default_factory=default_db)  # one place, whatever the current folder
     smtp_url: str | None = None
     smtp_from: str = "commcredits@localhost"
-    payment_gateway: str = "test"
+    payment_gateway: str = "test"  # or recording:<file> (tests: a statement of charges)
+    gateway_delay_ms: int = 0  # simulated latency of the recording gateway
     manual_clock: bool = False
     min_order: Decimal = Decimal(50)
     jobs_interval_s: int = 30
@@ -29,5 +45,9 @@ class Settings(BaseSettings):
     switch_cut_url: str | None = None  # where to POST {call_id, tenant_id, reason} to cut
     switch_cut_token: str | None = None  # sent as "Authorization: Bearer <token>"
     max_recharges_per_day: int = 5
-    secret_key: str = "change-me-in-production"  # signs console session cookies
+    secret_key: str = DEFAULT_SECRET  # signs console session cookies; serve refuses the default
     log_json: bool = False
+    max_body_bytes: int = 8 * 1024 * 1024  # larger request bodies answer 413
+    max_order: Decimal = Decimal(100_000)  # largest order or auto-recharge, in the currency
+    keep_alive_s: int = 5  # idle keep-alive connections are closed after this
+    limit_concurrency: int = 1000  # more simultaneous connections answer 503 at once

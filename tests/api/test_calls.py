@@ -47,7 +47,7 @@ def ledger_ok(api):
     ("payg@contoso.com", JAPAN, "user_out", ("allowed", "free")),
     ("conf@contoso.com", FRANCE, "conf_out", ("allowed", "included")),
     ("conf@contoso.com", CHINA, "conf_out", ("allowed", "credits")),
-    ("bare@contoso.com", US, "conf_out", ("blocked", "no_calling_plan")),
+    ("bare@contoso.com", US, "conf_out", ("blocked", "no_conferencing_license")),
     ("bare@contoso.com", US, "user_in", ("allowed", "free")),
 ])
 def test_decision_table(voice, upn, to, call_type, expected):
@@ -131,15 +131,15 @@ def test_a_call_past_its_grant_never_overdraws(voice):
 
 
 def test_pool_then_credits_split_and_alerts(voice, api):
-    api.rt.settings.grant_slice_s = 4000
-    # conf@ holds Audio Conferencing: a 60-minute dial-out pool for the tenant
+    api.rt.settings.grant_slice_s = 40000
+    # 10 purchased Audio Conferencing licences: a 600-minute dial-out pool for the tenant
     d = voice.call("k1", US, upn=None, call_type="conf_out", organizer_upn="conf@contoso.com")
-    assert d["funding"] == "included" and d["max_duration_s"] == 4000
-    end = voice.end("k1", 3700)  # 60 pooled minutes, then 100 s on credits (2 minutes)
-    assert (end["included_minutes"], end["funding"], end["charge"]) == (60, "credits", "0.02")
+    assert d["funding"] == "included" and d["max_duration_s"] == 40000
+    end = voice.end("k1", 36100)  # 600 pooled minutes, then 100 s on credits (2 minutes)
+    assert (end["included_minutes"], end["funding"], end["charge"]) == (600, "credits", "0.02")
     with api.rt.db.uow() as uow:
         row = uow.charging.pool(voice.tid, "2030-03", "conferencing")
-    assert (row.used_minutes, row.reserved_s) == (60, 0)
+    assert (row.used_minutes, row.reserved_s) == (600, 0)
     assert sorted(k for k in voice.notices() if k.startswith("pool_")) == ["pool_100", "pool_80"]
     d = voice.call("k2", US, upn=None, call_type="conf_out", organizer_upn="conf@contoso.com")
     assert d["funding"] == "credits"  # the pool is used up for this month
@@ -207,6 +207,11 @@ def test_unpriceable_call_is_free_and_marked(voice, api):
 
 def test_nce_tenant_pays_overage(api):
     v = make_voice(api, "nce")
+    assert v.call("o0", UK) == {"call_id": "o0", "decision": "blocked",
+                                "reason": "overage_disabled", "sip_code": 403,
+                                "sip_reason": "Forbidden"}  # off by default
+    t = api.patch(f"/v1/tenants/{v.tid}", {"overage_enabled": True}, expect=200).json()
+    assert t["overage_enabled"] is True
     d = v.call("o1", UK)
     assert d == {"call_id": "o1", "decision": "allowed", "funding": "overage", "final": False,
                  "tenant_id": v.tid, "auth_ttl_s": 120}

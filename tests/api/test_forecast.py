@@ -38,3 +38,16 @@ def test_forecast_without_spend(api):
     assert len(f["daily"]) == 28
     reader = api.new_key("reports_reader", v.tid)
     api.get(f"/v1/tenants/{v.tid}/credits/forecast", key=reader, expect=200)
+
+
+def test_forecast_of_a_large_balance_and_a_tiny_burn(api):
+    """Issue 9 item 9: 10,100 available and one 0.08 call in 28 days answered 500
+    (OverflowError: date value out of range)."""
+    v = make_voice(api)
+    v.fund("10100.00")
+    v.call("tiny", UK)
+    v.end("tiny", 240)  # 4 minutes at 0.02: 0.08
+    f = api.get(f"/v1/tenants/{v.tid}/credits/forecast", expect=200).json()
+    assert f["spent"] == "0.08"
+    assert f["runout_days"] == 3_534_972  # 10,099.92 / (0.08 / 28) = 10,099.92 * 350
+    assert f["runout_date"] is None  # past any calendar worth printing

@@ -52,26 +52,34 @@ def test_falling_below_the_trigger_recharges_once(api, voice):
         assert verify(uow)[1] == []
 
 
+def _card_expiring(api, tid, month="03", year=2030):
+    body = {"type": "card", "card_number": "4242424242424242", "exp_month": int(month),
+            "exp_year": year}
+    return api.post(f"/v1/tenants/{tid}/payment-methods", body, expect=201).json()["id"]
+
+
 def test_failed_recharge_is_retried_then_suspended(api, voice):
-    declined = api.card(voice.tid, "4000000000000002")
-    auto(api, voice, declined)
+    # the card could pay when it was chosen (10 March) and expires with March
+    expiring = _card_expiring(api, voice.tid)
+    auto(api, voice, expiring)
+    api.set_clock("2030-04-01T12:00:00Z")
     spend(voice, "c1")
     c = voice.credits()
     assert c["balance"] == "48.99" and len(c["lots"]) == 1
     assert c["auto_recharge"]["status"] == "active"
     assert voice.notices().count("recharge_failed") == 1
-    api.set_clock("2030-03-10T12:59:00Z")  # not yet an hour
+    api.set_clock("2030-04-01T12:59:00Z")  # not yet an hour
     assert voice.notices().count("recharge_failed") == 1
-    api.set_clock("2030-03-10T13:00:01Z")  # +1 h
+    api.set_clock("2030-04-01T13:00:01Z")  # +1 h
     assert voice.notices().count("recharge_failed") == 2
-    api.set_clock("2030-03-10T19:00:02Z")  # +6 h
+    api.set_clock("2030-04-01T19:00:02Z")  # +6 h
     assert voice.notices().count("recharge_failed") == 3
-    api.set_clock("2030-03-11T19:00:03Z")  # +24 h: the fourth failure suspends
+    api.set_clock("2030-04-02T19:00:03Z")  # +24 h: the fourth failure suspends
     c = voice.credits()
     assert c["auto_recharge"]["status"] == "suspended" and c["auto_recharge"]["enabled"]
     assert voice.notices().count("recharge_suspended") == 1
     assert c["balance"] == "48.99" and len(c["lots"]) == 1
-    api.set_clock("2030-03-15T00:00:00Z")  # nothing more is tried
+    api.set_clock("2030-04-06T00:00:00Z")  # nothing more is tried
     assert voice.notices().count("recharge_failed") == 3
     # a new card and turning it on again tops the balance up straight away
     auto(api, voice, voice.card)
@@ -79,15 +87,41 @@ def test_failed_recharge_is_retried_then_suspended(api, voice):
     assert c["auto_recharge"]["status"] == "active" and c["balance"] == "98.99"
 
 
-def test_expired_card_recharge_fails_with_card_expired(api, voice):
-    expired = api.card(voice.tid, "4000000000000069")
-    auto(api, voice, expired)
+def test_card_that_expired_since_it_was_chosen_fails_with_card_expired(api, voice):
+    auto(api, voice, _card_expiring(api, voice.tid))
+    api.set_clock("2030-04-01T00:00:00Z")
     spend(voice, "c1")
     assert voice.notices().count("recharge_failed") == 1
     with api.rt.db.uow() as uow:
         rows = uow.conn.exec_driver_sql("SELECT status, last_error, attempts FROM recharges").all()
     assert [tuple(r) for r in rows] == [("failed", "card_expired", 1)]
     assert voice.credits()["balance"] == "48.99"
+
+
+@pytest.mark.parametrize(("number", "exp_year", "code"), [
+    ("4000000000000002", 2035, "payment_declined"),
+    ("4000000000000069", 2035, "card_expired"),
+    ("4242424242424242", 2020, "card_expired"),  # expired in 2020
+    ("4242424242424242", 2029, "card_expired"),
+])
+def test_a_card_that_cannot_pay_is_refused_for_auto_recharge(api, voice, number, exp_year,
+                                                            code):
+    """Issue 9 item 10: refused when chosen, with the reason, and nothing changes."""
+    pm = api.card(voice.tid, number, exp_year=exp_year)
+    body = {"enabled": True, "recharge_amount": "50.00", "trigger_amount": "10.00",
+            "payment_method_id": pm}
+    r = api.put(f"/v1/tenants/{voice.tid}/credits/auto-recharge", body, expect=402)
+    assert r.json()["error"]["code"] == code
+    assert voice.credits()["auto_recharge"]["enabled"] is False
+    # nor through an order that also turns auto-recharge on
+    r = api.order(voice.tid, "50.00", voice.card,
+                  auto_recharge={"enabled": True, "recharge_amount": "50.00",
+                                 "trigger_amount": "10.00", "payment_method_id": pm})
+    assert r.status_code == 402 and r.json()["error"]["code"] == code
+    assert voice.credits()["balance"] == "55.00"
+    # turning it off never needs a card that can pay
+    api.put(f"/v1/tenants/{voice.tid}/credits/auto-recharge",
+            {"enabled": False, "payment_method_id": pm}, expect=200)
 
 
 def test_daily_cap(api, voice):
@@ -119,3 +153,20 @@ def test_balance_zero_is_sent_once_per_time(api):
     v.call("b", FRANCE)
     v.end("b", 60000)
     assert v.notices().count("balance_zero") == 2
+
+
+def test_money_notices_reach_billing_contacts_and_billing_admins_once(api, voice):
+    """Issue 9 item 5: billing contacts and console admins with the global or billing admin
+    role, one e-mail per address."""
+    for email, role in (("boss@contoso.com", "global_admin"),
+                        ("BILLING@contoso.com", "billing_admin"),  # also a billing contact
+                        ("money@contoso.com", "billing_admin"),
+                        ("people@contoso.com", "user_admin"),
+                        ("reader@contoso.com", "reports_reader")):
+        api.post(f"/v1/tenants/{voice.tid}/admins",
+                 {"email": email, "password": "a-long-password", "role": role}, expect=201)
+    auto(api, voice)
+    spend(voice, "c1")  # below the trigger: a recharge
+    notes = api.get(f"/v1/tenants/{voice.tid}/notifications").json()
+    to = sorted(n["to"] for n in notes if n["kind"] == "recharge_succeeded")
+    assert to == ["billing@contoso.com", "boss@contoso.com", "money@contoso.com"]

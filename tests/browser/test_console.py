@@ -180,3 +180,22 @@ def test_logout_ends_the_session(page: Page, server: str, api: Api, tenant: Tena
     assert not [c for c in page.context.cookies() if c["name"] == "cc_session"]
     page.goto(f"{server}/console")
     expect(page).to_have_url(f"{server}/login")
+
+
+def test_add_funds_applies_the_apis_validation(page: Page, server: str, api: Api,
+                                               tenant: Tenant) -> None:
+    """Issue 9 item 11: a 3,000-character PO number the API refuses (100 at most)."""
+    ea = api.post(f"/v1/tenants/{tenant.id}/payment-methods",
+                  {"type": "enterprise_agreement", "agreement_number": "EA-1"},
+                  expect=201).json()["id"]
+    api_refusal = api.order(tenant.id, "60.00", ea, po_number="P" * 3000)
+    assert api_refusal.status_code == 422
+    login(page, server, add_admin(api, tenant.id, "billing_admin"))
+    form = page.locator("#add-funds form")
+    fields = {name: form.locator(f"input[name={name}]").get_attribute("value") or ""
+              for name in ("csrf", "token")}
+    r = page.request.post(f"{server}/console/orders", form={
+        **fields, "amount": "60.00", "payment_method_id": ea, "po_number": "P" * 3000})
+    assert r.status == 422
+    assert "validation_error" in r.text() and "po_number" in r.text()
+    assert api.credits(tenant.id)["balance"] == "0.00"

@@ -70,11 +70,13 @@ USERS: dict[str, Party | None] = {
 def route_for(call_type: str, user: str, number: str, *, commerce: Commerce = LEGACY,
               rate: Rate | None = RATE, toll_free_inbound: bool = False,
               allow_premium: bool = False, zone_a: frozenset[str] = ZONE_A,
-              blocked_prefixes: frozenset[str] = frozenset()) -> Route:
+              blocked_prefixes: frozenset[str] = frozenset(),
+              overage_enabled: bool = True) -> Route:
+    """NCE tenants here have pay-as-you-go overage on (test_microsoft_rules covers off)."""
     return route_call(call_type, commerce=commerce, party=USERS[user], number=classify(number),
                       rate=rate, toll_free_inbound=toll_free_inbound,
                       allow_premium=allow_premium, zone_a=zone_a,
-                      blocked_prefixes=blocked_prefixes)
+                      blocked_prefixes=blocked_prefixes, overage_enabled=overage_enabled)
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,8 @@ CONF = PoolKey("conferencing")
         ("conf_out", "e5_pp", GB_MOB, LEGACY, 3600, "0.00", CONF, "included", None),
         ("conf_out", "e5", CA_GEO, LEGACY, 3600, "0.00", CONF, "included", None),
         ("user_out_conf", "conf_pp", US_GEO, LEGACY, 3600, "0.00", CONF, "included", None),
-        ("conf_out", "dom_pp", US_GEO, LEGACY, 3600, "10.00", None, None, "no_calling_plan"),
+        ("conf_out", "dom_pp", US_GEO, LEGACY, 3600, "10.00", None, None,
+         "no_conferencing_license"),
         ("conf_out", "conf_pp", US_PREMIUM, LEGACY, 3600, "10.00", None, None,
          "destination_blocked"),
         ("conf_out", "nobody", US_GEO, LEGACY, 3600, "10.00", None, None, "unknown_user"),

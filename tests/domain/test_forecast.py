@@ -43,3 +43,12 @@ def test_runout_is_what_the_balance_covers(amounts: list[D], available: D) -> No
         assert f.runout_days is not None
         assert burn * f.runout_days <= available < burn * (f.runout_days + 1)
     assert f.recommended_recharge >= D("50")
+
+
+def test_runout_date_beyond_the_horizon_is_none() -> None:
+    today = date(2030, 3, 10)
+    f = forecast({today: D("0.08")}, today, 28, D("10100.00"), D(50), "USD")
+    assert f.runout_days == 3_535_000
+    assert f.runout_date is None
+    near = forecast({today: D("28")}, today, 28, D("10"), D(50), "USD")
+    assert (near.runout_days, near.runout_date) == (10, date(2030, 3, 20))

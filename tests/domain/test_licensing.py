@@ -81,9 +81,9 @@ def test_e5_expands_to_phone_system_and_conferencing() -> None:
 
 @given(st.frozensets(st.sampled_from(sorted(CATALOG))))
 def test_credits_rule_property(held: frozenset[str]) -> None:
-    conferencing = bool(held & {"MCOMEETADD", "SPE_E5"})
+    conferencing = bool(held & {"MCOMEETADD", "MCOMEETACPEA", "SPE_E5"})
     phone = bool(held & {"MCOEV", "SPE_E5"})
-    plan = bool(held & {"MCOPSTN1", "MCOPSTN2", "MCOPSTN_PAYG"})
+    plan = bool(held & {"MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN6", "MCOPSTN_PAYG"})
     if PP in held:
         assert check_assign(held, PP, 0) is False
     elif conferencing or (phone and plan):

@@ -51,8 +51,9 @@ def test_scope_for_usage_location() -> None:
     us = classify("+14255550100")
     assert us.is_domestic_for("US")
     assert us.scope_for("US") == "Domestic"
-    assert us.scope_for("CA") == "International"
-    assert classify("+16135550100").scope_for("US") == "International"
+    assert us.scope_for("CA") == "Domestic"  # US <-> Canada is domestic both ways
+    assert classify("+16135550100").scope_for("US") == "Domestic"
+    assert us.scope_for("MX") == "International"
     gb = classify("+447400123456")
     assert gb.scope_for("GB") == "Domestic"
     assert gb.scope_for("FR") == "International"

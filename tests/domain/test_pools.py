@@ -31,7 +31,7 @@ CONF = PoolKey("conferencing")
         (PoolKey("domestic", "US", DOM1), 3000),
         (PoolKey("domestic", "PR", DOM1), 3000),
         (PoolKey("domestic", "CA", DOM2), 3000),
-        (PoolKey("domestic", "GB", DOM1), 3000),
+        (PoolKey("domestic", "GB", DOM1), 1200),  # Microsoft: 3000 only in US, PR, CA
         (PoolKey("domestic", "FR", DOM1), 1200),
         (PoolKey("domestic", "DE", DOM2), 1200),
         (PoolKey("domestic", "MX", DOM1), 1200),

@@ -25,8 +25,8 @@ def test_keys_create_prints_the_key_last(db_url, runtime):
     with runtime.db.uow() as uow:
         who = authenticate(uow, key)
     assert who is not None and who.role == "operator"
-    bad = run("keys", "create", "--role", "global_admin", "--db", db_url, code=1)
-    assert "tenant_id" in bad.output
+    bad = run("keys", "create", "--role", "global_admin", "--db", db_url, code=2)
+    assert "--tenant" in bad.output
 
 
 def test_demo_is_usable_and_rerunnable(db_url, api):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -223,7 +225,7 @@ def test_pstn_xlsx(usage: Voice) -> None:
     assert len(rows) == 2
     row = dict(zip(PSTN_COLUMNS, rows[1], strict=True))
     assert row["Call ID"] == "call-1" and row["UPN"] == "alice@contoso.com"
-    assert row["Start Time"] == "2030-03-10T12:00:00Z"
+    assert row["Start Time"] == datetime(2030, 3, 10, 12, 0, 0)  # a real date-time, UTC
     assert row["Duration Seconds"] == 90
     assert row["Conference ID"] is None
     # money is a numeric cell written from the exact decimal text, shown with 2 places
@@ -429,7 +431,7 @@ def test_cli_errors(voice: Voice, db_url: str, tmp_path: Path) -> None:
 
     bad_ext = run("--from", "2030-03-01", "--to", "2030-03-02", "--out",
                   str(tmp_path / "r.pdf"))
-    assert bad_ext.exit_code == 2 and ".csv or .xlsx" in bad_ext.output
+    assert bad_ext.exit_code == 2 and ".csv, .xlsx or .zip" in bad_ext.output
     backwards = run("--from", "2030-03-05", "--to", "2030-03-01", "--out",
                     str(tmp_path / "r.csv"))
     assert backwards.exit_code == 2 and "validation_error" in backwards.output
@@ -441,3 +443,50 @@ def test_cli_errors(voice: Voice, db_url: str, tmp_path: Path) -> None:
                 str(tmp_path / "empty.csv"))
     assert empty.exit_code == 0 and "wrote 0 rows" in empty.stdout
     assert (tmp_path / "empty.csv").read_bytes() == (",".join(PSTN_COLUMNS) + "\r\n").encode()
+
+
+# -- issue 9 item 7: export like the admin center ------------------------------------------
+def test_xlsx_times_are_excel_date_times_with_an_autofilter(usage: Voice) -> None:
+    r = usage.report("pstn-usage", format="xlsx")
+    ws = openpyxl.load_workbook(io.BytesIO(r.content)).worksheets[0]
+    start = ws.cell(2, PSTN_COLUMNS.index("Start Time") + 1)
+    end = ws.cell(2, PSTN_COLUMNS.index("End Time") + 1)
+    assert start.is_date and start.value == datetime(2030, 3, 10, 12, 0, 0)
+    assert end.value == datetime(2030, 3, 10, 12, 1, 30)  # 90 s later
+    assert start.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert ws.auto_filter.ref == f"A1:T{ws.max_row}"
+    sms = openpyxl.load_workbook(io.BytesIO(usage.report("sms-usage", format="xlsx").content))
+    sent = sms.worksheets[0].cell(2, SMS_COLUMNS.index("Sent Time") + 1)
+    assert sent.is_date
+
+
+def test_zip_export_like_the_admin_center(usage: Voice) -> None:
+    usage.api.set_clock("2030-03-12T08:00:00Z")
+    r = usage.report("pstn-usage", format="zip", from_="2030-03-01", to="2030-03-12")
+    assert r.headers["content-type"] == "application/zip"
+    assert ".zip" in r.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert sorted(z.namelist()) == ["PSTN.calls.2030-03-12.csv", "parameters.json"]
+        text = z.read("PSTN.calls.2030-03-12.csv").decode("utf-8")
+        params = json.loads(z.read("parameters.json"))
+    assert text == usage.report("pstn-usage", format="csv", from_="2030-03-01",
+                                to="2030-03-12").text
+    assert (params["startDate"], params["endDate"], params["tenantId"]) == (
+        "2030-03-01", "2030-03-12", usage.tid)
+    assert params["report"] == "pstn-usage" and params["timeZone"] == "UTC"
+    sms = usage.report("sms-usage", format="zip", days="7")
+    with zipfile.ZipFile(io.BytesIO(sms.content)) as z:
+        assert "SMS.messages.2030-03-12.csv" in z.namelist()
+        assert json.loads(z.read("parameters.json"))["days"] == 7
+
+
+def test_cli_exports_zip(usage: Voice, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "pstn.zip"
+    result = runner.invoke(cli, ["report", "pstn-usage", "--tenant", usage.tid, "--from",
+                                 "2030-03-01", "--to", "2030-03-31", "--out", str(out),
+                                 "--db", db_url])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+    assert len(names) == 2 and "parameters.json" in names
+    assert re.fullmatch(r"PSTN\.calls\.[0-9]{4}-[0-9]{2}-[0-9]{2}\.csv", sorted(names)[0])

@@ -8,10 +8,16 @@ carried in the token, so nothing about the card but token, brand, last4 and expi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
 import secrets
+import threading
+import time
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 from commcredits.domain import cards
 from commcredits.domain.errors import invalid, payment
@@ -44,6 +50,12 @@ class TestGateway:
 
     def charge(self, card: CardToken, amount: Decimal, currency: str, *, idempotency_key: str,
                description: str, now: datetime) -> str:
+        self.verify(card, now=now)
+        digest = hashlib.sha256(f"{card.token}|{idempotency_key}".encode()).hexdigest()[:24]
+        return f"ch_test_{digest}"
+
+
+    def verify(self, card: CardToken, *, now: datetime) -> None:
         if not card.token.startswith("tok_test_"):
             raise invalid("validation_error", "this payment method belongs to another gateway")
         cards.check_not_expired(card.exp_month, card.exp_year, now)
@@ -51,11 +63,51 @@ class TestGateway:
             raise payment("card_expired", "the card has expired")
         if card.token.startswith("tok_test_declined_"):
             raise payment("payment_declined", "the card was declined by the issuer")
-        digest = hashlib.sha256(f"{card.token}|{idempotency_key}".encode()).hexdigest()[:24]
-        return f"ch_test_{digest}"
 
 
-def gateway_named(name: str) -> PaymentGateway:
+class RecordingGateway(TestGateway):
+    """The test gateway, writing every charge it makes to a JSON-lines file (synced before
+    it answers) for the crash tests: like a real gateway it charges once per idempotency key,
+    across restarts, and the file is its statement. ``delay_s`` after each new charge is a
+    real gateway's latency (and a window for a crash between charge and answer)."""
+
+    name = "test"  # tokens are the test gateway's
+
+    def __init__(self, path: str, delay_s: float = 0.0) -> None:
+        self.path = Path(path)
+        self.delay_s = delay_s
+        self._lock = threading.Lock()
+
+    def charge(self, card: CardToken, amount: Decimal, currency: str, *, idempotency_key: str,
+               description: str, now: datetime) -> str:
+        reference = super().charge(card, amount, currency, idempotency_key=idempotency_key,
+                                   description=description, now=now)
+        with self._lock:
+            if idempotency_key not in {c["key"] for c in read_statement(self.path)}:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"key": idempotency_key, "amount": str(amount),
+                                        "currency": currency, "reference": reference}) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                time.sleep(self.delay_s)
+        return reference
+
+
+def read_statement(path: Path) -> list[dict[str, str]]:
+    """The charges a ``RecordingGateway`` made (a line cut by a crash is ignored)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out
+
+
+def gateway_named(name: str, delay_s: float = 0.0) -> PaymentGateway:
+    """``test``, or ``recording:<file>`` (the test gateway keeping a statement)."""
     if name == "test":
         return TestGateway()
-    raise ValueError(f"unknown payment gateway {name!r} (available: test)")
+    if name.startswith("recording:"):
+        return RecordingGateway(name.partition(":")[2], delay_s)
+    raise ValueError(f"unknown payment gateway {name!r} (available: test, recording:<file>)")

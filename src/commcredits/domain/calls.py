@@ -5,7 +5,12 @@ slices as the switch asks (pool minutes first, then credits reserved as money, o
 unlimited tail for overage / free calls), and finally *settled* from its real duration.
 
 Funding order: included pool → credits (user or organizer holds MCOPSTNPP and the tenant has
-available funds) → overage (``nce`` tenants) → blocked with a reason.
+available funds) → overage (``nce`` tenants that turned it on) → blocked with a reason. The
+same order holds at settlement for seconds past the grant (a switch that did not cut).
+
+Premium-rate numbers never draw on a pool. A call that cannot be priced is free beyond any
+pool (``FREECALL``), or blocked with ``no_rate`` when the tenant's ``no_rate`` policy is
+``block``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from commcredits.domain import licensing
-from commcredits.domain.money import ZERO
+from commcredits.domain.money import ZERO, round_half_up
 from commcredits.domain.numbers import Number
 from commcredits.domain.pools import PoolKey, minutes_for
 from commcredits.domain.rating import Rate
@@ -22,10 +27,17 @@ from commcredits.domain.tenancy import Commerce
 
 INBOUND = frozenset({"user_in", "conf_in", "ucap_in"})
 CONFERENCE_OUT = frozenset({"conf_out", "user_out_conf"})
-OUTBOUND = frozenset({"user_out", "ucap_out"}) | CONFERENCE_OUT
+#: Charged like ``user_out``, reported with their own type.
+USER_OUT = frozenset({"user_out", "user_out_transfer", "user_out_forwarding"})
+OUTBOUND = USER_OUT | {"ucap_out"} | CONFERENCE_OUT
 CALL_TYPES = INBOUND | OUTBOUND
+#: Calls by auto attendants and call queues: no user (the report's user columns are empty).
+BOT_CALLS = frozenset({"ucap_in", "ucap_out"})
 
 FREECALL = "FREECALL"
+NO_RATE_POLICIES = ("free", "block")
+OVERAGE_DISABLED = "overage_disabled"
+NO_RATE = "no_rate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,45 +74,59 @@ def blocked(reason: str) -> Route:
 
 def route_call(call_type: str, *, commerce: Commerce, party: Party | None, number: Number,
                rate: Rate | None, toll_free_inbound: bool, allow_premium: bool,
-               zone_a: frozenset[str], blocked_prefixes: frozenset[str] = frozenset()) -> Route:
+               zone_a: frozenset[str], blocked_prefixes: frozenset[str] = frozenset(),
+               overage_enabled: bool = False, no_rate: str = "free") -> Route:
     """Decide who pays for a call. ``number`` is the destination, or for an inbound call to a
-    toll-free number the caller's origin. ``party`` is the user, or the meeting organizer."""
+    toll-free number the caller's origin. ``party`` is the user, or the meeting organizer.
+
+    ``overage_enabled``: an ``nce`` tenant turned pay-as-you-go overage on (otherwise its
+    calls stop once pools and any remaining credits are used: ``overage_disabled``).
+    ``no_rate``: ``free`` (FREECALL) or ``block`` for what no rate prices."""
+    nce = commerce is Commerce.NCE
+    overage = nce and overage_enabled
+    no_pay = OVERAGE_DISABLED if nce and not overage_enabled else "insufficient_credits"
     if call_type in INBOUND:
         if not toll_free_inbound:
             return Route(free=True, capability=_plan_capability(party))
         # the tenant pays every minute of calls to its toll-free numbers, from credits
         if rate is None:
+            if no_rate == "block":
+                return blocked(NO_RATE)
             return Route(free=True, capability=FREECALL, toll_free_inbound=True)
-        return Route(credits=True, overage=commerce is Commerce.NCE, rate=rate,
+        return Route(credits=True, overage=overage, rate=rate,
                      capability=licensing.CREDITS, toll_free_inbound=True,
-                     no_pay_reason="insufficient_credits")
+                     no_pay_reason=no_pay)
     if any(number.digits.startswith(p) for p in blocked_prefixes):
         return blocked("destination_blocked")
-    if number.number_type == "premium" and not allow_premium:
+    premium = number.number_type == "premium"
+    if premium and not allow_premium:
         return blocked("destination_blocked")
     if call_type == "ucap_out":  # auto attendants and call queues: the tenant pays
-        return _paid(Route(credits=True, overage=commerce is Commerce.NCE,
-                           capability=licensing.CREDITS, no_pay_reason="insufficient_credits"),
-                     rate)
+        return _paid(Route(credits=True, overage=overage, capability=licensing.CREDITS,
+                           no_pay_reason=no_pay), rate, no_rate)
     if party is None:
         return blocked("unknown_user")
     have = licensing.effective(party.licenses)
-    overage = commerce is Commerce.NCE
+    no_license = OVERAGE_DISABLED if nce and not overage_enabled else "no_credits_license"
     if call_type in CONFERENCE_OUT:
-        if licensing.AUDIO_CONFERENCING not in have:
-            return blocked("no_calling_plan")
+        if not have & licensing.CONFERENCING:
+            return blocked("no_conferencing_license")
         pool = None
-        if number.country in zone_a and number.number_type != "premium":
+        pooled = licensing.AUDIO_CONFERENCING in have  # pay-per-minute has no pool
+        if pooled and number.country in zone_a and not premium:
             pool = PoolKey("conferencing")
         return _paid(Route(pool=pool, credits=party.has_credits_license, overage=overage,
-                           capability=licensing.AUDIO_CONFERENCING), rate)
+                           no_pay_reason=no_license,
+                           capability=licensing.AUDIO_CONFERENCING if pooled
+                           else licensing.CONFERENCING_PPM), rate, no_rate)
     plans = have & licensing.CALLING_PLANS
     if not plans:
         return blocked("no_calling_plan")
-    domestic = number.is_domestic_for(party.usage_location)
     pool = None
-    if domestic:
-        for plan in (licensing.DOMESTIC_PLAN, licensing.INTERNATIONAL_PLAN):
+    if premium:  # never included in a plan
+        pass
+    elif number.is_domestic_for(party.usage_location):
+        for plan in licensing.DOMESTIC_PLANS:
             if plan in plans:
                 pool = PoolKey("domestic", party.usage_location, plan)
                 break
@@ -108,12 +134,15 @@ def route_call(call_type: str, *, commerce: Commerce, party: Party | None, numbe
         pool = PoolKey("international", party.usage_location, licensing.INTERNATIONAL_PLAN)
     capability = pool.plan if pool and pool.plan else sorted(plans)[0]
     return _paid(Route(pool=pool, credits=party.has_credits_license, overage=overage,
-                       capability=capability), rate)
+                       no_pay_reason=no_license, capability=capability), rate, no_rate)
 
 
-def _paid(route: Route, rate: Rate | None) -> Route:
-    """Beyond any pool the call must be priced; if it cannot be, that part is free."""
+def _paid(route: Route, rate: Rate | None, no_rate: str = "free") -> Route:
+    """Beyond any pool the call must be priced; if it cannot be, that part is free — or,
+    under the ``block`` policy, not allowed (``no_rate``)."""
     if rate is None:
+        if no_rate == "block":
+            return replace(route, credits=False, overage=False, no_pay_reason=NO_RATE)
         return replace(route, free=True, credits=False, overage=False)
     return replace(route, rate=rate)
 
@@ -200,6 +229,8 @@ def first_funding(route: Route, grant: Grant) -> str | None:
 def block_reason(route: Route) -> str:
     if route.blocked:
         return route.blocked
+    if route.no_pay_reason in {NO_RATE, OVERAGE_DISABLED}:
+        return route.no_pay_reason
     if route.credits:
         return "insufficient_credits"
     return route.no_pay_reason
@@ -228,14 +259,20 @@ class Settlement:
         return "free"
 
 
-def settle(route: Route, grant: Grant, duration_s: int, currency: str) -> Settlement:
+def settle(route: Route, grant: Grant, duration_s: int, currency: str,
+           pool_left_s: int = 0) -> Settlement:
     """Split the real duration: pool seconds, then credit seconds, then the tail.
 
-    Seconds past the whole grant (a switch that did not cut the call) fall to the tail, or
-    to credits when there is no tail (the charge is then capped by what the wallet holds).
+    Seconds past the whole grant (a switch that did not cut the call) follow the funding
+    order too: the pool while it has seconds left (``pool_left_s``: what it holds beyond this
+    call's own reservation) if the call was still in its pool, then the tail, or credits when
+    there is no tail (the charge is then capped by what the wallet holds).
     """
     duration_s = max(0, duration_s)
-    pool_s = min(duration_s, grant.pool_s)
+    pool_cap = grant.pool_s
+    if route.pool and grant.tail is None and grant.credit_s == 0 and grant.pool_s > 0:
+        pool_cap += max(0, pool_left_s)
+    pool_s = min(duration_s, pool_cap)
     rest = duration_s - pool_s
     if grant.tail:
         credit_s = min(rest, grant.credit_s)
@@ -254,6 +291,6 @@ def settle(route: Route, grant: Grant, duration_s: int, currency: str) -> Settle
         if rate and overage_s else ZERO
     fee = ZERO
     if rate and with_fee and (credit_charge or overage_charge):
-        fee = rate.connection_fee
+        fee = round_half_up(rate.connection_fee, currency)  # shown as the charge rounds
     return Settlement(duration_s, pool_s, minutes_for(pool_s), credit_s, credit_charge,
                       overage_s, overage_charge, fee)

@@ -4,6 +4,10 @@
 Burn rate = usage over the window / days in the window. The recommendation keeps a week of
 spend as the trigger and buys a month of spend per recharge (never below the minimum order),
 both rounded up to whole currency units so they read like what a person would type.
+
+A large balance and a tiny burn can put the runout date past any calendar (10,100 left at
+0.08 in 28 days is 3.5 million days): beyond :data:`RUNOUT_HORIZON_DAYS` the date is None
+(``runout_days`` still says how far).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from commcredits.domain.money import ZERO, round_half_up
 
 TRIGGER_DAYS = 7
 RECHARGE_DAYS = 30
+RUNOUT_HORIZON_DAYS = 36_500  # a hundred years: no date is given beyond it
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,7 @@ class Forecast:
     spent: Decimal
     burn_per_day: Decimal
     runout_days: int | None  # None: no spend, the balance does not run out
+    runout_date: date | None  # None: no spend, or beyond the horizon
     recommended_trigger: Decimal
     recommended_recharge: Decimal
 
@@ -42,6 +48,9 @@ def forecast(spend_by_day: dict[date, Decimal], today: date, days: int, availabl
     burn = round_half_up(spent / days, currency) if days else ZERO
     exact_burn = spent / days if days else ZERO
     runout = None if exact_burn <= ZERO else math.floor(available / exact_burn)
+    runout_date = None
+    if runout is not None and runout <= RUNOUT_HORIZON_DAYS:
+        runout_date = today + timedelta(days=runout)
     trigger = whole_units_up(exact_burn * TRIGGER_DAYS)
     recharge = max(minimum_order, whole_units_up(exact_burn * RECHARGE_DAYS))
-    return Forecast(daily, spent, burn, runout, trigger, recharge)
+    return Forecast(daily, spent, burn, runout, runout_date, trigger, recharge)

@@ -1,9 +1,11 @@
 """The license catalog and the rules for assigning and removing licenses (SPEC §2 Licenses).
 
-The Communications Credits license (``MCOPSTNPP``) may be held only with Audio Conferencing,
-or with Phone System plus a Calling Plan (domestic, international or pay-as-you-go), or both.
-Enterprise E5 counts as Phone System and Audio Conferencing. It is free with unlimited seats;
-every other SKU is limited by the tenant's subscriptions.
+The Communications Credits license (``MCOPSTNPP``) may be held only with Audio Conferencing
+(``MCOMEETADD``, or its pay-per-minute variant ``MCOMEETACPEA``), or with Phone System plus a
+Calling Plan (domestic, the 120/240-minute domestic plans, international or pay-as-you-go), or
+both. Enterprise E5 counts as Phone System and Audio Conferencing. It is free with unlimited
+seats; every other SKU is limited by the tenant's subscriptions. The 120- and 240-minute
+domestic plans (``MCOPSTN5``/``MCOPSTN6``) are not sold to users located in the US.
 """
 
 from __future__ import annotations
@@ -15,13 +17,21 @@ from commcredits.domain.errors import DomainError, ErrorKind, conflict
 
 PHONE_SYSTEM = "MCOEV"
 DOMESTIC_PLAN = "MCOPSTN1"
+DOMESTIC_120 = "MCOPSTN5"
+DOMESTIC_240 = "MCOPSTN6"
 INTERNATIONAL_PLAN = "MCOPSTN2"
 PAYG_PLAN = "MCOPSTN_PAYG"
 AUDIO_CONFERENCING = "MCOMEETADD"
+CONFERENCING_PPM = "MCOMEETACPEA"  # Audio Conferencing pay-per-minute: no pool
 CREDITS = "MCOPSTNPP"
 E5 = "SPE_E5"
 
-CALLING_PLANS = frozenset({DOMESTIC_PLAN, INTERNATIONAL_PLAN, PAYG_PLAN})
+#: Plans whose minutes cover domestic calls, in the order a domestic call draws on them.
+DOMESTIC_PLANS = (DOMESTIC_PLAN, INTERNATIONAL_PLAN, DOMESTIC_120, DOMESTIC_240)
+CALLING_PLANS = frozenset({*DOMESTIC_PLANS, PAYG_PLAN})
+CONFERENCING = frozenset({AUDIO_CONFERENCING, CONFERENCING_PPM})
+#: SKUs Microsoft does not sell to users located in these countries.
+NOT_SOLD_IN = {DOMESTIC_120: frozenset({"US"}), DOMESTIC_240: frozenset({"US"})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +47,12 @@ CATALOG: dict[str, Sku] = {
     for s in (
         Sku(PHONE_SYSTEM, "Phone System"),
         Sku(DOMESTIC_PLAN, "Domestic Calling Plan"),
+        Sku(DOMESTIC_120, "Domestic Calling Plan (120 minutes)"),
+        Sku(DOMESTIC_240, "Domestic Calling Plan (240 minutes)"),
         Sku(INTERNATIONAL_PLAN, "Domestic and International Calling Plan"),
         Sku(PAYG_PLAN, "Pay-As-You-Go Calling Plan"),
         Sku(AUDIO_CONFERENCING, "Audio Conferencing"),
+        Sku(CONFERENCING_PPM, "Audio Conferencing pay-per-minute"),
         Sku(CREDITS, "Communications Credits", free_unlimited=True),
         Sku(E5, "Enterprise E5", bundles=frozenset({PHONE_SYSTEM, AUDIO_CONFERENCING})),
     )
@@ -68,18 +81,21 @@ def effective(held: Iterable[str]) -> frozenset[str]:
 
 def credits_prerequisite_met(held: Iterable[str]) -> bool:
     have = effective(held)
-    return AUDIO_CONFERENCING in have or (PHONE_SYSTEM in have and bool(have & CALLING_PLANS))
+    return bool(have & CONFERENCING) or (PHONE_SYSTEM in have and bool(have & CALLING_PLANS))
 
 
 _PREREQ_TEXT = (
-    "the Communications Credits license (MCOPSTNPP) needs Audio Conferencing (MCOMEETADD), "
-    "or Phone System (MCOEV) with a Calling Plan (MCOPSTN1, MCOPSTN2 or MCOPSTN_PAYG); "
-    "Enterprise E5 (SPE_E5) counts as Phone System and Audio Conferencing"
+    "the Communications Credits license (MCOPSTNPP) needs Audio Conferencing (MCOMEETADD or "
+    "MCOMEETACPEA), or Phone System (MCOEV) with a Calling Plan (MCOPSTN1, MCOPSTN2, "
+    "MCOPSTN5, MCOPSTN6 or MCOPSTN_PAYG); Enterprise E5 (SPE_E5) counts as Phone System and "
+    "Audio Conferencing"
 )
 
 
-def check_assign(held: frozenset[str], code: str, seats_free: int | None) -> bool:
-    """Check that ``code`` may be added to a user holding ``held``.
+def check_assign(held: frozenset[str], code: str, seats_free: int | None,
+                 usage_location: str | None = None) -> bool:
+    """Check that ``code`` may be added to a user holding ``held``, located in
+    ``usage_location``.
 
     ``seats_free`` is the tenant's unassigned seats of ``code`` (ignored for free SKUs).
     Returns False when the user already holds it (nothing to do), True when it is to be added.
@@ -87,6 +103,10 @@ def check_assign(held: frozenset[str], code: str, seats_free: int | None) -> boo
     item = sku(code)
     if code in held:
         return False
+    if usage_location is not None and usage_location in NOT_SOLD_IN.get(code, frozenset()):
+        raise conflict("not_available_in_country",
+                       f"{code} ({item.name}) is not available to users located in "
+                       f"{usage_location}")
     if code == CREDITS and not credits_prerequisite_met(held):
         raise conflict("prerequisite_missing", f"{_PREREQ_TEXT}; the user holds "
                        f"{', '.join(sorted(held)) or 'no licenses'}")

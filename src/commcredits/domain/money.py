@@ -17,7 +17,10 @@ from babel.numbers import get_currency_precision, list_currencies
 from commcredits.domain.errors import invalid
 
 ZERO = Decimal(0)
-MAX_DIGITS = 15  # integer digits: a quadrillion in any currency is more than enough
+# integer digits: below a trillion in any currency. Storage keeps millionths in a signed
+# 64-bit integer (limit 9.2 trillion), so every amount that parses can be stored, and so can
+# the sum of any few of them.
+MAX_DIGITS = 12
 _DECIMAL = re.compile(rf"[+-]?[0-9]{{1,{MAX_DIGITS}}}(\.[0-9]{{1,12}})?")
 
 
@@ -83,8 +86,9 @@ def round_half_up(amount: Decimal, currency: str) -> Decimal:
 
 
 def fmt(amount: Decimal, currency: str) -> str:
-    """Wire format: the amount with exactly the currency's decimal places, as a string."""
-    return f"{amount.quantize(quantum(currency)):f}"
+    """Wire format: the amount with exactly the currency's decimal places, as a string.
+    Anything finer than the currency rounds half up, the one rule for every figure shown."""
+    return f"{amount.quantize(quantum(currency), rounding=ROUND_HALF_UP):f}"
 
 
 def fmt_rate(rate: Decimal) -> str:

@@ -22,6 +22,17 @@ _DECK_TYPE = {
 }
 
 
+#: Calls between these countries are domestic both ways (Microsoft: US and Canada).
+SHARED_DOMESTIC = frozenset({"US", "CA"})
+
+
+def is_domestic(country: str | None, location: str | None) -> bool:
+    """Is a number in ``country`` domestic for a user located in ``location``?"""
+    if country is None or location is None:
+        return False
+    return country == location or (country in SHARED_DOMESTIC and location in SHARED_DOMESTIC)
+
+
 @dataclass(frozen=True, slots=True)
 class Number:
     e164: str  # "+14255550100"
@@ -30,7 +41,7 @@ class Number:
     number_type: str  # rate-deck type: geographic, mobile, toll_free, premium
 
     def is_domestic_for(self, location: str) -> bool:
-        return self.country == location
+        return is_domestic(self.country, location)
 
     def scope_for(self, location: str) -> str:
         return "Domestic" if self.is_domestic_for(location) else "International"

@@ -1,8 +1,11 @@
 """Included minute pools (SPEC §2 Minute pools).
 
 Calling-plan minutes are pooled per tenant, per usage-location country, per identical plan,
-per calendar month (UTC): 100 US users on a 3000-minute plan share 300,000 minutes.
-Audio Conferencing dial-out minutes are one tenant-wide pool: 60 per licensed organizer.
+per calendar month (UTC): 100 US users on a 3000-minute plan share 300,000 minutes. The
+3000-minute countries are US, PR and CA (GB is 1200, like every other country); the
+``MCOPSTN5``/``MCOPSTN6`` plans give 120/240 minutes wherever they are sold.
+Audio Conferencing dial-out minutes are one tenant-wide pool: 60 per **purchased** Audio
+Conferencing licence (E5 counts), whoever holds them. The pay-per-minute variant has none.
 A call consumes whole minutes: its pooled seconds rounded up.
 """
 
@@ -14,9 +17,12 @@ from datetime import datetime
 
 from commcredits.domain import licensing
 
-HIGH_DOMESTIC_COUNTRIES = frozenset({"US", "PR", "CA", "GB"})
+HIGH_DOMESTIC_COUNTRIES = frozenset({"US", "PR", "CA"})
 DOMESTIC_MINUTES_HIGH = 3000
 DOMESTIC_MINUTES_OTHER = 1200
+FIXED_DOMESTIC_MINUTES = {licensing.DOMESTIC_120: 120, licensing.DOMESTIC_240: 240}
+#: Licences whose purchased seats size the conferencing pool.
+CONFERENCING_POOL_SKUS = frozenset({licensing.AUDIO_CONFERENCING, licensing.E5})
 INTERNATIONAL_MINUTES = 600
 CONFERENCING_MINUTES = 60
 ALERT_THRESHOLDS = (80, 100)
@@ -57,6 +63,8 @@ def minutes_per_user(key: PoolKey) -> int:
     if key.kind == "international":
         return INTERNATIONAL_MINUTES
     assert key.country is not None
+    if key.plan in FIXED_DOMESTIC_MINUTES:
+        return FIXED_DOMESTIC_MINUTES[key.plan]
     return (DOMESTIC_MINUTES_HIGH if key.country in HIGH_DOMESTIC_COUNTRIES
             else DOMESTIC_MINUTES_OTHER)
 
@@ -70,14 +78,14 @@ def member_of(key: PoolKey, licenses: frozenset[str], usage_location: str) -> bo
         return False
     if key.kind == "international":
         return key.plan == licensing.INTERNATIONAL_PLAN
-    return key.plan in {licensing.DOMESTIC_PLAN, licensing.INTERNATIONAL_PLAN}
+    return key.plan in licensing.DOMESTIC_PLANS
 
 
 def pools_of(licenses: frozenset[str], usage_location: str) -> list[PoolKey]:
     """Every pool a user contributes minutes to."""
     have = licensing.effective(licenses)
     keys = []
-    for plan in (licensing.DOMESTIC_PLAN, licensing.INTERNATIONAL_PLAN):
+    for plan in sorted(licensing.DOMESTIC_PLANS):
         if plan in have:
             keys.append(PoolKey("domestic", usage_location, plan))
     if licensing.INTERNATIONAL_PLAN in have:

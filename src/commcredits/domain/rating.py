@@ -22,9 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from commcredits.domain import text
 from commcredits.domain.errors import DomainError, file_refused
 from commcredits.domain.money import ZERO, round_half_up
 
+MAX_DECK_ROWS = 100_000  # every lookup probes an in-memory deck; keep it bounded
 HEADER = ["prefix", "destination", "number_type", "per_minute", "connection_fee", "increment_s"]
 NUMBER_TYPES = frozenset({"geographic", "mobile", "toll_free", "premium", "any",
                           "toll_free_inbound", "sms"})
@@ -119,6 +121,9 @@ def parse_deck(text: str) -> list[Rate]:
     for line_no, row in enumerate(reader, start=2):
         if not row or all(not c.strip() for c in row):
             continue
+        if len(rates) + len(problems) >= MAX_DECK_ROWS:
+            raise _deck_error([ImportProblem(line_no, f"a deck holds at most {MAX_DECK_ROWS} "
+                                                      "rates")])
         rate, problem = _parse_row(row, line_no)
         if problem:
             problems.append(problem)
@@ -146,6 +151,8 @@ def _parse_row(row: list[str], line: int) -> tuple[Rate | None, ImportProblem | 
         return None, ImportProblem(line, f"prefix {prefix!r} must be 1-15 digits without +")
     if not destination:
         return None, ImportProblem(line, "destination is empty")
+    if problem := text.text_problem(destination, 200):
+        return None, ImportProblem(line, f"destination {problem}")
     if number_type not in NUMBER_TYPES:
         return None, ImportProblem(line, f"number_type {number_type!r} is not one of "
                                          f"{', '.join(sorted(NUMBER_TYPES))}")

@@ -60,6 +60,8 @@ class Tenant:
     allow_premium: bool = False  # premium-rate destinations are blocked unless allowed
     blocked_prefixes: frozenset[str] = frozenset()  # E.164 digit prefixes never to call
     user_daily_cap: Decimal | None = None  # most credits one user may spend per UTC day
+    overage_enabled: bool = False  # nce: pay-as-you-go overage turned on (off by default)
+    no_rate: str = "free"  # calls no rate prices: "free" (FREECALL) or "block" (no_rate)
 
 
 def check_can_buy_credits(tenant: Tenant) -> None:

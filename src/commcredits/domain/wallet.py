@@ -54,12 +54,27 @@ class Wallet:
         return lotrules.allocate(self.lots, amount, now)
 
 
-def check_order_amount(amount: Decimal, minimum: Decimal, *, field: str = "amount") -> None:
+DEFAULT_MAX_ORDER = Decimal(100_000)  # COMMCREDITS_MAX_ORDER
+MAX_BALANCE = Decimal(10) ** 12 - 1  # what a wallet may hold: storage cannot overflow
+
+
+def check_order_amount(amount: Decimal, minimum: Decimal, *, field: str = "amount",
+                       maximum: Decimal = DEFAULT_MAX_ORDER) -> None:
     if amount < minimum:
         raise invalid("amount_below_minimum", f"{field} {amount} is below the minimum of {minimum}")
+    if amount > maximum:
+        raise invalid("amount_above_maximum", f"{field} {amount} is above the maximum of "
+                                              f"{maximum} for one order")
 
 
-def check_auto_recharge(settings: AutoRecharge, minimum: Decimal) -> AutoRecharge:
+def check_balance_room(balance: Decimal, amount: Decimal) -> None:
+    """A funding may not take the balance past what can be stored (checked before paying)."""
+    if balance + amount > MAX_BALANCE:
+        raise invalid("balance_limit", f"the balance may not exceed {MAX_BALANCE}")
+
+
+def check_auto_recharge(settings: AutoRecharge, minimum: Decimal,
+                        maximum: Decimal = DEFAULT_MAX_ORDER) -> AutoRecharge:
     """Validate new settings; returns them with the status they imply."""
     if not settings.enabled:
         return AutoRecharge(False, settings.recharge_amount, settings.trigger_amount,
@@ -71,7 +86,8 @@ def check_auto_recharge(settings: AutoRecharge, minimum: Decimal) -> AutoRecharg
     if settings.payment_method_id is None:
         raise invalid("payment_method_required",
                       "a payment method is required to enable auto-recharge")
-    check_order_amount(settings.recharge_amount, minimum, field="recharge_amount")
+    check_order_amount(settings.recharge_amount, minimum, field="recharge_amount",
+                       maximum=maximum)
     if settings.trigger_amount < ZERO:
         raise invalid("validation_error", "trigger_amount must be zero or more")
     return AutoRecharge(True, settings.recharge_amount, settings.trigger_amount,

@@ -24,12 +24,14 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 licenses_app = typer.Typer(help="Licenses.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
+payments_app = typer.Typer(help="Card payments.", no_args_is_help=True)
 rates_app = typer.Typer(help="Rate decks.", no_args_is_help=True)
 cdrs_app = typer.Typer(help="Call detail records from switches that only report CDRs.",
                        no_args_is_help=True)
 for sub, name in ((db_app, "db"), (keys_app, "keys"), (licenses_app, "licenses"),
                   (jobs_app, "jobs"), (ledger_app, "ledger"), (rates_app, "rates"),
-                  (cdrs_app, "cdrs"), (report_app, "report")):
+                  (cdrs_app, "cdrs"), (report_app, "report"),
+                  (payments_app, "payments")):
     app.add_typer(sub, name=name)
 
 out = Console()
@@ -43,18 +45,71 @@ def _settings(db: str | None) -> Settings:
     return settings.model_copy(update={"db": db}) if db else settings
 
 
+def shown_url(url: str) -> str:
+    """The database URL without its password, as each command reports it."""
+    import sqlalchemy as sa
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy understands: say it as given
+        return url
+
+
+def _sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    import sqlalchemy as sa
+    database = sa.engine.make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
 def _runtime(db: str | None, *, migrate: bool = True) -> Any:
+    """Settings, the database (said on stderr) and, unless asked not to, its migrations.
+    A command that only reads refuses a SQLite file that does not exist instead of creating
+    an empty one."""
     from commcredits.adapters.db.migrate import upgrade
     from commcredits.entrypoints.runtime import Runtime
     settings = _settings(db)
+    err.print(f"database: {shown_url(settings.db)}", highlight=False, soft_wrap=True)
+    file = _sqlite_file(settings.db)
+    if not migrate and file is not None and not file.exists():
+        err.print(f"[red]error[/red] no database at {file}: run `commcredits db upgrade`, or "
+                  "point --db / COMMCREDITS_DB at yours", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     if migrate:
         upgrade(settings.db)
     return Runtime.from_settings(settings)
 
 
 def _fail(e: DomainError) -> None:
-    err.print(f"[red]error[/red] {e.code}: {e.message}")
+    if e.details:  # a refused file: the lines once, under one heading
+        err.print(f"[red]error[/red] {e.code}: {e.message.split(':', 1)[0]} "
+                  f"({len(e.details)} bad lines)", highlight=False, soft_wrap=True)
+        _print_details(e)
+    else:
+        err.print(f"[red]error[/red] {e.code}: {e.message}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A text file as UTF-8 (a BOM is allowed). Binary or UTF-16 content is a clear error
+    (exit 2), never a traceback."""
+    data = path.read_bytes()
+    if data[:2] in {b"\xff\xfe", b"\xfe\xff"}:
+        err.print(f"[red]error[/red] {what} {str(path)!r} is UTF-16 text; save it as UTF-8 "
+                  "(CSV UTF-8) and try again", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        err.print(f"[red]error[/red] {what} {str(path)!r} is not UTF-8 text (byte {e.start} "
+                  "cannot be read); give a CSV saved as UTF-8", highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(2) from None
+    if "\x00" in text:
+        err.print(f"[red]error[/red] {what} {str(path)!r} is a binary file, not CSV text",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    return text
 
 
 @app.command()
@@ -63,22 +118,40 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     """API + console + background jobs in one process."""
     import uvicorn
 
+    from commcredits.config import DEFAULT_SECRET
     from commcredits.entrypoints import logs
     from commcredits.entrypoints.api.app import create_app
     rt = _runtime(db)
-    log_config = logs.configure(rt.settings.log_json)
-    out.print(f"commcredits on http://{host}:{port}  (db: {rt.settings.db.split('@')[-1]})")
+    s = rt.settings
+    if s.secret_key == DEFAULT_SECRET and not s.manual_clock:
+        err.print("[red]refusing to start[/red]: COMMCREDITS_SECRET_KEY is the default, so "
+                  "anyone could forge console sessions. Set it to a long random value.")
+        raise typer.Exit(2)
+    log_config = logs.configure(s.log_json)
+    out.print(f"commcredits on http://{host}:{port}  (db: {s.db.split('@')[-1]})")
+    # idle keep-alive sockets are closed after keep_alive_s; beyond limit_concurrency
+    # connections new requests get 503 at once. Header/body read timeouts for slow clients
+    # belong to the front proxy (docs/production.md).
     uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
-                log_level="info", log_config=log_config)
+                log_level="info", log_config=log_config, timeout_keep_alive=s.keep_alive_s,
+                limit_concurrency=s.limit_concurrency, h11_max_incomplete_event_size=16 * 1024)
 
 
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Apply migrations."""
-    from commcredits.adapters.db.migrate import upgrade
+    from commcredits.adapters.db.migrate import current_revision, upgrade
     settings = _settings(db)
+    err.print(f"database: {shown_url(settings.db)}", highlight=False, soft_wrap=True)
+    before = current_revision(settings.db)
     upgrade(settings.db)
-    out.print("database is up to date")
+    after = current_revision(settings.db)
+    if before is None:
+        out.print(f"created the schema (revision {after})", highlight=False)
+    elif before != after:
+        out.print(f"upgraded the schema from revision {before} to {after}", highlight=False)
+    else:
+        out.print(f"database is up to date (revision {after})", highlight=False)
 
 
 @keys_app.command("create")
@@ -86,7 +159,16 @@ def keys_create(role: Annotated[str, typer.Option(help="operator, switch, global
                 tenant: Annotated[str | None, typer.Option(help="tenant id (tenant roles)")] = None,
                 db: DbOption = None) -> None:
     """Print a new API key (the key alone on the last line)."""
+    from commcredits.domain.access import TENANT_ROLES, Role
     from commcredits.services.access import create_api_key
+    if role in {r.value for r in TENANT_ROLES} and tenant is None:
+        err.print(f"[red]error[/red] a {role} key acts for one tenant: give --tenant TENANT_ID",
+                  highlight=False)
+        raise typer.Exit(2)
+    if role in {Role.OPERATOR.value, Role.SWITCH.value} and tenant is not None:
+        err.print(f"[red]error[/red] a {role} key acts for all tenants: leave out --tenant",
+                  highlight=False)
+        raise typer.Exit(2)
     rt = _runtime(db)
     with rt.db.uow() as uow:
         try:
@@ -109,7 +191,7 @@ def demo(db: DbOption = None) -> None:
 
 def _read_upns(path: Path) -> list[str]:
     """A CSV with a ``upn`` column (or ``UserPrincipalName``), or one UPN per line."""
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text_file(path, "users file")
     rows = list(csv.reader(text.splitlines()))
     if not rows:
         return []
@@ -176,21 +258,24 @@ def rates_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
                  db: DbOption = None) -> None:
     """Replace a currency's rate deck with a CSV; any bad line refuses the whole file."""
     from commcredits.services import rating
+    text = read_text_file(file, "rate deck")
     rt = _runtime(db)
     with rt.db.uow() as uow:
         try:
-            result = rating.import_deck(uow, currency, file.read_text(encoding="utf-8"))
+            result = rating.import_deck(uow, currency, text)
         except DomainError as e:
-            _print_details(e)
             _fail(e)
         uow.commit()
     out.print(f"imported {result['rows']} rates for {result['currency']} "
               f"(deck version {result['version']})")
 
 
-def _print_details(e: DomainError) -> None:
-    for d in (e.details or [])[:50]:
-        err.print(f"  line {d['line']}: {d['message']}")
+def _print_details(e: DomainError, shown: int = 50) -> None:
+    details = e.details or []
+    for d in details[:shown]:
+        err.print(f"  line {d['line']}: {d['message']}", highlight=False, soft_wrap=True)
+    if len(details) > shown:
+        err.print(f"  … and {len(details) - shown} more", highlight=False)
 
 
 @cdrs_app.command("import")
@@ -198,12 +283,13 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
                 db: DbOption = None) -> None:
     """Rate a CSV of finished calls (call_id,tenant_id,call_type,from,to,upn,organizer_upn,
     start_time,duration_s). Checked whole first; idempotent by call id."""
+    from commcredits.entrypoints import metrics
     from commcredits.services import cdrs, recharge
+    text = read_text_file(file, "CDR file")
     rt = _runtime(db)
     try:
-        rows = cdrs.parse(file.read_text(encoding="utf-8"))
+        rows = cdrs.parse(text)
     except DomainError as e:
-        _print_details(e)
         _fail(e)
     counts: dict[str, int] = {}
     problems: list[cdrs.CdrResult] = []
@@ -212,6 +298,9 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
         task = bar.add_task("rate", total=len(rows))
         for result in cdrs.rate_all(rt.db, rows, progress=lambda _: bar.advance(task)):
             counts[result.status] = counts.get(result.status, 0) + 1
+            if result.uncollected and result.currency:
+                metrics.count_uncollected({"uncollected": result.uncollected,
+                                           "currency": result.currency})
             if result.status in {"blocked", "error"}:
                 problems.append(result)
     recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day)
@@ -229,6 +318,7 @@ class JobName(StrEnum):
     calls = "calls"
     cuts = "cuts"
     recharge = "recharge"
+    payments = "payments"
     notify = "notify"
     pools = "pools"
     all = "all"
@@ -245,6 +335,30 @@ def jobs_run(which: Annotated[JobName, typer.Argument()] = JobName.all,
     for name, n in done.items():
         table.add_row(name, str(n))
     out.print(table)
+
+
+@payments_app.command("reconcile")
+def payments_reconcile(
+        older_than: Annotated[int, typer.Option(help="minutes a pending payment must have "
+                                                     "waited (it may still be in flight)")] = 5,
+        db: DbOption = None) -> None:
+    """Settle card payments a crash interrupted (charge again with the same idempotency key,
+    then fund) and list money taken that no lot holds; exit 1 if any needs a person."""
+    from datetime import timedelta
+
+    from commcredits.services import payments
+    rt = _runtime(db)
+    results = payments.reconcile(rt.db, rt.gateway, timedelta(minutes=older_than))
+    table = Table("attempt", "tenant", "amount", "outcome", title="payments reconciled")
+    for r in results:
+        table.add_row(r.attempt_id, r.tenant_id, f"{r.amount} {r.currency}", r.outcome)
+    out.print(table)
+    review = [r for r in results if r.outcome == "needs_review"]
+    out.print(f"{sum(r.outcome == 'funded' for r in results)} funded, "
+              f"{sum(r.outcome == 'failed' for r in results)} failed, "
+              f"{len(review)} need review")
+    if review:
+        raise typer.Exit(1)
 
 
 @ledger_app.command("verify")

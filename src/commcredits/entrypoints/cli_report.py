@@ -1,4 +1,4 @@
-"""``commcredits report pstn-usage|sms-usage``: export a usage report to .csv or .xlsx.
+"""``commcredits report pstn-usage|sms-usage``: export a usage report to .csv, .xlsx or .zip.
 
 The format follows the extension of ``--out``. The period rules are the API's
 (:func:`commcredits.services.reports.parse_period`): ``--from``/``--to`` dates (inclusive,
@@ -24,11 +24,12 @@ report_app = typer.Typer(help="Usage reports.", no_args_is_help=True)
 _out = Console()
 _err = Console(stderr=True)
 
-EXTENSIONS = (".csv", ".xlsx")
+EXTENSIONS = (".csv", ".xlsx", ".zip")
 
 Tenant = Annotated[str, typer.Option("--tenant", help="tenant id")]
 Out = Annotated[Path, typer.Option("--out", dir_okay=False,
-                                   help="output file; .csv (RFC 4180) or .xlsx (Excel)")]
+                                   help="output file; .csv (RFC 4180), .xlsx (Excel) or .zip "
+                                        "(the admin center's export)")]
 From = Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD (UTC)")]
 To = Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD (UTC); default "
                                                       "today")]
@@ -43,7 +44,8 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
 
     ext = out.suffix.lower()
     if ext not in EXTENSIONS:
-        _err.print(f"[red]error[/red] --out must end in .csv or .xlsx (got {out.name!r})")
+        _err.print(f"[red]error[/red] --out must end in .csv, .xlsx or .zip (got "
+                   f"{out.name!r})")
         raise typer.Exit(2)
     if not out.parent.is_dir():
         _err.print(f"[red]error[/red] the folder {str(out.parent)!r} does not exist")
@@ -55,10 +57,14 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
             rep.check(uow, tenant)
             period = rep.parse_period(uow.now.date(), days=days, from_=from_, to=to)
             total = rep.count(uow, report, tenant, period)
+            now = uow.now
     except DomainError as e:
         _err.print(f"[red]error[/red] {e.code}: {e.message}")
         raise typer.Exit(2 if e.kind is ErrorKind.INVALID else 1) from None
-    write = rep.write_csv if ext == ".csv" else rep.write_xlsx
+    def write_zip(path: Path, report: rep.Report, rows: Any, progress: Any) -> int:
+        return rep.write_zip(path, report, rows, rep.export_parameters(report, tenant, period,
+                                                                         now), now, progress)
+    write = {".csv": rep.write_csv, ".xlsx": rep.write_xlsx, ".zip": write_zip}[ext]
     partial = out.with_name(f".{out.name}.part")
     try:
         with Progress(TextColumn(f"{name} {period.first} to {period.last}"), BarColumn(),

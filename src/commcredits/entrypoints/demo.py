@@ -7,7 +7,7 @@ from decimal import Decimal
 from importlib import resources
 
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services import access, credits, directory, rating, tenants
+from commcredits.services import access, credits, directory, payments, rating, tenants
 
 DEMO_NAME = "Contoso (demo)"
 ADMIN_EMAIL = "admin@contoso.example"
@@ -45,10 +45,6 @@ def load_demo(rt: Runtime) -> list[str]:
             directory.set_billing_contacts(uow, tenant.id, ["billing@contoso.example"])
             directory.add_number(uow, tenant.id, "+18005550100", "toll_free")
             card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2030)
-            credits.place_order(uow, rt.gateway, rt.settings.min_order, tenant.id, "100.00",
-                                card["id"], auto_recharge={
-                                    "enabled": True, "recharge_amount": "50.00",
-                                    "trigger_amount": "10.00"})
             access.add_admin(uow, tenant.id, ADMIN_EMAIL, ADMIN_PASSWORD, "global_admin")
             lines.append(f"# demo tenant {tenant.id}: 4 users, 100.00 {tenant.currency} of "
                          f"credits (min order {Decimal(rt.settings.min_order)})")
@@ -56,6 +52,11 @@ def load_demo(rt: Runtime) -> list[str]:
                 access.create_api_key(uow, "switch", None),
                 access.create_api_key(uow, "global_admin", tenant.id)]
         uow.commit()
+    if not existing:  # paid once the tenant exists (the card is charged outside any transaction)
+        payments.place_order(rt.db, rt.gateway, payments.Limits(rt.settings.min_order),
+                             tenant.id, "100.00", card["id"], auto_recharge={
+                                 "enabled": True, "recharge_amount": "50.00",
+                                 "trigger_amount": "10.00"})
     lines.append(f"# console: /login as {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
     lines.append(f"COMMCREDITS_DEMO_TENANT={tenant.id}")
     for _, key, role in keys:

@@ -36,10 +36,12 @@ class Runtime:
         mailer = SmtpMailer(settings.smtp_url, settings.smtp_from) if settings.smtp_url else None
         switch = WebhookSwitchNotifier(settings.switch_cut_url, settings.switch_cut_token) \
             if settings.switch_cut_url else None
-        return cls(settings, db, gateway_named(settings.payment_gateway), mailer, switch)
+        return cls(settings, db, gateway_named(settings.payment_gateway,
+                                               settings.gateway_delay_ms / 1000), mailer, switch)
 
     def jobs(self) -> JobContext:
         s = self.settings
+        from commcredits.entrypoints.metrics import job_failed
         return JobContext(self.db, self.mailer, self.gateway, s.max_recharges_per_day,
                           s.call_grace_s, s.call_idle_s, auth_ttl_s=s.auth_ttl_s,
-                          silent_charge=s.silent_charge, switch=self.switch)
+                          silent_charge=s.silent_charge, switch=self.switch, failed=job_failed)

@@ -60,10 +60,9 @@ def grant_of(call: sa.Row) -> Grant:
 # -- pools ------------------------------------------------------------------------------------
 def pool_total(uow: UnitOfWork, tenant_id: str, key: PoolKey) -> int:
     """Minutes in a pool this month: members times minutes per user."""
-    from commcredits.domain import licensing
-    if key.kind == "conferencing":
-        skus = frozenset({licensing.AUDIO_CONFERENCING, licensing.E5})
-        members = uow.directory.count_holders(tenant_id, skus)
+    if key.kind == "conferencing":  # sized by purchased licences, assigned or not
+        members = sum(uow.directory.seats(tenant_id, sku)[0]
+                      for sku in sorted(poolrules.CONFERENCING_POOL_SKUS))
     else:
         assert key.plan is not None
         members = uow.directory.count_holders(tenant_id, frozenset({key.plan}), key.country)

@@ -13,11 +13,13 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from commcredits.domain import calls as rules
+from commcredits.domain import text
 from commcredits.domain.errors import DomainError, file_refused
 from commcredits.services import charging
 
@@ -44,6 +46,8 @@ class CdrResult:
     status: str  # rated | blocked | duplicate
     charge: str | None = None
     detail: str | None = None
+    uncollected: str | None = None  # what credits could not pay (usage is never dropped)
+    currency: str | None = None
 
 
 def parse(text: str) -> list[Cdr]:
@@ -60,28 +64,31 @@ def parse(text: str) -> list[Cdr]:
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
         if not any(row.values()):
             continue
+        wrong: list[str] = []  # every problem of the line, not only the first
         empty = [c for c in REQUIRED if not row.get(c)]
         if empty:
-            problems.append((line, f"empty {', '.join(empty)}"))
-            continue
-        if row["call_type"] not in rules.CALL_TYPES:
-            problems.append((line, f"call_type {row['call_type']!r} is not one of "
-                                   f"{', '.join(sorted(rules.CALL_TYPES))}"))
-            continue
-        try:
-            start = datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
-        except ValueError:
-            problems.append((line, f"start_time {row['start_time']!r} is not ISO 8601"))
+            wrong.append(f"empty {', '.join(empty)}")
+        problem = None if empty else _text_problem(row)
+        if problem:
+            wrong.append(problem)
+        if row.get("call_type") and row["call_type"] not in rules.CALL_TYPES:
+            wrong.append(f"call_type {row['call_type']!r} is not one of "
+                         f"{', '.join(sorted(rules.CALL_TYPES))}")
+        start = None
+        if row.get("start_time"):
+            try:
+                start = datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
+            except ValueError:
+                wrong.append(f"start_time {row['start_time']!r} is not ISO 8601")
+        duration = row.get("duration_s", "")
+        if duration and (not duration.isdigit() or int(duration) > 7 * 24 * 3600):
+            wrong.append(f"duration_s {duration!r} must be whole seconds (at most a week)")
+        if row.get("call_id") in seen:
+            wrong.append(f"call_id {row['call_id']!r} repeats line {seen[row['call_id']]}")
+        if wrong or start is None:
+            problems.extend((line, w) for w in wrong)
             continue
         start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
-        if not row["duration_s"].isdigit() or int(row["duration_s"]) > 7 * 24 * 3600:
-            problems.append((line, f"duration_s {row['duration_s']!r} must be whole seconds "
-                                   "(at most a week)"))
-            continue
-        if row["call_id"] in seen:
-            problems.append((line, f"call_id {row['call_id']!r} repeats line "
-                                   f"{seen[row['call_id']]}"))
-            continue
         seen[row["call_id"]] = line
         body = {"call_id": row["call_id"], "tenant_id": row["tenant_id"],
                 "call_type": row["call_type"], "from": row.get("from", ""), "to": row["to"],
@@ -90,6 +97,22 @@ def parse(text: str) -> list[Cdr]:
     if problems:
         raise _error(problems)
     return cdrs
+
+
+# the same limits as POST /v1/calls (domain.text): a CDR that passes here cannot fail later
+_LIMITS = {"from": 40, "to": 40, "upn": 320, "organizer_upn": 320}
+
+
+def _text_problem(row: dict[str, str]) -> str | None:
+    for field, problem in (("call_id", text.call_id_problem(row["call_id"])),
+                           ("tenant_id", text.id_problem(row["tenant_id"], 40))):
+        if problem:
+            return f"{field} {problem}"
+    for field, limit in _LIMITS.items():
+        problem = text.text_problem(row.get(field) or "", limit)
+        if problem:
+            return f"{field} {problem}"
+    return None
 
 
 def _error(problems: list[tuple[int, str]]) -> DomainError:
@@ -120,7 +143,7 @@ def _rate_one(db: Database, cdr: Cdr) -> CdrResult:
             return CdrResult(cdr.line, call_id, "duplicate", detail="already rated")
         try:
             decision = charging.authorize_call(uow, max(cdr.duration_s, 1), cdr.body,
-                                               at=cdr.start)
+                                               at=cdr.start, happened=True)
             if decision["decision"] == "blocked":
                 uow.commit()
                 return CdrResult(cdr.line, call_id, "blocked", detail=decision["reason"])
@@ -128,5 +151,7 @@ def _rate_one(db: Database, cdr: Cdr) -> CdrResult:
         except DomainError as e:
             return CdrResult(cdr.line, call_id, "error", detail=f"{e.code}: {e.message}")
         uow.commit()
+    short = f", {end['uncollected']} uncollected" if Decimal(end["uncollected"]) else ""
     return CdrResult(cdr.line, call_id, "rated", charge=end["charge"],
-                     detail=f"{end['funding']}, {end['included_minutes']} included min")
+                     uncollected=end["uncollected"], currency=end["currency"],
+                     detail=f"{end['funding']}, {end['included_minutes']} included min{short}")

@@ -83,10 +83,13 @@ def _available(uow: UnitOfWork, wallet: WalletRow, tenant_id: str) -> Decimal:
 
 
 def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
-                   at: datetime | None = None) -> dict[str, Any]:
+                   at: datetime | None = None, happened: bool = False) -> dict[str, Any]:
     """``POST /v1/calls``: may this call go ahead, who pays, and for how long.
 
     ``at`` backdates the call (offline CDR rating): its start time and pool month.
+    ``happened``: the call took place (a CDR), so a call credits should have paid is let
+    through even when they ran out; settling it records what they could not pay as
+    ``uncollected`` instead of the usage vanishing as ``blocked``.
     """
     started = at or uow.now
     call_id = str(body["call_id"])
@@ -101,7 +104,8 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
                                           f"{', '.join(sorted(rules.CALL_TYPES))}")
     tenant = get_tenant(uow, body["tenant_id"])
     upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
-    party = _party(uow, tenant.id, upn or body.get("upn"))
+    party = None if call_type in rules.BOT_CALLS else _party(uow, tenant.id,
+                                                            upn or body.get("upn"))
     route, number = _route(uow, tenant, call_type, body, party)
     grant, capped, final = Grant(), False, False
     month = poolrules.month_of(started)
@@ -115,6 +119,8 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     reason = None if funding else rules.block_reason(route)
     if reason == "insufficient_credits" and capped:
         reason = "daily_cap_reached"
+    if happened and reason in {"insufficient_credits", "daily_cap_reached"}:
+        funding, decision, reason = "credits", "allowed", None  # nothing reserved
     uow.charging.add_call(
         call_id=call_id, tenant_id=tenant.id, call_type=call_type,
         from_number=str(body.get("from") or "")[:40], to_number=str(body.get("to") or "")[:40],
@@ -195,7 +201,8 @@ def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any]
     route = rules.route_call(call_type, commerce=tenant.commerce, party=party, number=number,
                              rate=rate, toll_free_inbound=toll_free,
                              allow_premium=tenant.allow_premium, zone_a=_zone_a(),
-                             blocked_prefixes=tenant.blocked_prefixes)
+                             blocked_prefixes=tenant.blocked_prefixes,
+                             overage_enabled=tenant.overage_enabled, no_rate=tenant.no_rate)
     return route, number
 
 

@@ -7,18 +7,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from commcredits.domain import cards, lots, tenancy
 from commcredits.domain import forecast as forecasting
 from commcredits.domain import ledger as ledger_rules
-from commcredits.domain import lots, tenancy
 from commcredits.domain.errors import invalid, not_found
 from commcredits.domain.lots import Lot, LotSource
 from commcredits.domain.money import ZERO, fmt, parse_amount
 from commcredits.domain.tenancy import Tenant
 from commcredits.domain.wallet import (
+    DEFAULT_MAX_ORDER,
     AutoRecharge,
+    RechargeStatus,
     Wallet,
     check_auto_recharge,
-    check_order_amount,
 )
 from commcredits.services import ledger
 from commcredits.services.ids import new_id
@@ -78,22 +79,12 @@ class Funding:
     lot: Lot
 
 
-def fund(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, pm: sa.Row, amount: Decimal,
-         source: LotSource, gateway: PaymentGateway, *, po_number: str | None = None,
-         payment_key: str | None = None) -> Funding:
-    """Take the money, then create the lot and post it. ``wallet`` must be locked.
-
-    If the gateway refuses, it raises before anything is written.
-    """
+def fund(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, pm_id: str, amount: Decimal,
+         source: LotSource, reference: str, *, po_number: str | None = None) -> Funding:
+    """Money already taken (``reference`` says where): create the lot, post it, record the
+    order. ``wallet`` must be locked. Payments (``services.payments``) call this once the
+    gateway has answered, never while it is being asked."""
     order_id = new_id("ord")
-    if pm.type == "card":
-        card = CardToken(pm.token, pm.brand, pm.last4, pm.exp_month, pm.exp_year)
-        reference = gateway.charge(card, amount, tenant.currency,
-                                   idempotency_key=payment_key or order_id,
-                                   description=f"communications credits {tenant.id}",
-                                   now=uow.now)
-    else:
-        reference = f"EA {pm.agreement_number}" + (f" PO {po_number}" if po_number else "")
     wallet.lot_seq += 1
     lot = Lot(new_id("lot"), wallet.lot_seq, amount, ZERO, uow.now, lots.expiry_for(uow.now),
               source)
@@ -104,35 +95,9 @@ def fund(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, pm: sa.Row, amount:
     ledger.post(uow, wallet, txn)
     uow.credits.add_order(
         id=order_id, tenant_id=tenant.id, source=source.value, amount=amount,
-        currency=tenant.currency, payment_method_id=pm.id, po_number=po_number,
+        currency=tenant.currency, payment_method_id=pm_id, po_number=po_number,
         status="completed", lot_id=lot.id, gateway_reference=reference, created_at=uow.now)
     return Funding(order_id, lot)
-
-
-def place_order(uow: UnitOfWork, gateway: PaymentGateway, min_order: Decimal, tenant_id: str,
-                amount: object, payment_method_id: str, po_number: str | None = None,
-                auto_recharge: dict[str, Any] | None = None,
-                payment_key: str | None = None) -> dict[str, Any]:
-    tenant = get_tenant(uow, tenant_id)
-    tenancy.check_can_buy_credits(tenant)
-    value = parse_amount(amount, tenant.currency)
-    check_order_amount(value, min_order)
-    pm = _payment_method(uow, tenant_id, payment_method_id)
-    if po_number is not None and pm.type != "enterprise_agreement":
-        raise invalid("validation_error", "po_number applies to Enterprise Agreement orders")
-    settings = None
-    if auto_recharge is not None:
-        given = {k: v for k, v in auto_recharge.items() if v is not None}
-        settings = _auto_recharge_settings(uow, tenant, min_order, {
-            "payment_method_id": payment_method_id, **given})
-    wallet = uow.tenants.wallet(tenant_id, lock=True)
-    funded = fund(uow, wallet, tenant, pm, value, LotSource.ORDER, gateway,
-                  po_number=po_number, payment_key=payment_key)
-    if settings is not None:
-        wallet.auto_recharge = settings
-        uow.tenants.save_wallet(wallet)
-    row = uow.credits.order(tenant_id, funded.order_id)
-    return order_view(row)
 
 
 def order_view(row: sa.Row | None) -> dict[str, Any]:
@@ -144,8 +109,21 @@ def order_view(row: sa.Row | None) -> dict[str, Any]:
 
 
 # -- auto-recharge ----------------------------------------------------------------------------
+def _check_can_pay(uow: UnitOfWork, pm: sa.Row, gateway: PaymentGateway | None) -> None:
+    """A payment method chosen for auto-recharge must be able to pay now: an expired card is
+    refused (``card_expired``), and the gateway is asked whether the card would be declined
+    (``payment_declined``), so the first recharge does not fail in the night."""
+    if pm.type != "card":
+        return
+    cards.check_not_expired(pm.exp_month, pm.exp_year, uow.now)
+    if gateway is not None:
+        gateway.verify(CardToken(pm.token, pm.brand, pm.last4, pm.exp_month, pm.exp_year),
+                       now=uow.now)
+
+
 def _auto_recharge_settings(uow: UnitOfWork, tenant: Tenant, min_order: Decimal,
-                            body: dict[str, Any]) -> AutoRecharge:
+                            body: dict[str, Any], max_order: Decimal = DEFAULT_MAX_ORDER,
+                            gateway: PaymentGateway | None = None) -> AutoRecharge:
     enabled = body.get("enabled")
     if not isinstance(enabled, bool):
         raise invalid("validation_error", "enabled must be true or false")
@@ -157,16 +135,41 @@ def _auto_recharge_settings(uow: UnitOfWork, tenant: Tenant, min_order: Decimal,
     if enabled:
         tenancy.check_can_buy_credits(tenant)
         if pm_id is not None:
-            _payment_method(uow, tenant.id, pm_id)
+            _check_can_pay(uow, _payment_method(uow, tenant.id, pm_id), gateway)
     return check_auto_recharge(AutoRecharge(
         enabled, amount("recharge_amount", current.recharge_amount),
-        amount("trigger_amount", current.trigger_amount), pm_id), min_order)
+        amount("trigger_amount", current.trigger_amount), pm_id), min_order, max_order)
+
+
+def auto_recharge_body(uow: UnitOfWork, tenant: Tenant, min_order: Decimal,
+                       body: dict[str, Any], max_order: Decimal,
+                       gateway: PaymentGateway | None = None) -> dict[str, Any]:
+    """Checked settings in a form that can wait (as JSON) until an order is paid."""
+    s = _auto_recharge_settings(uow, tenant, min_order, body, max_order, gateway)
+    return {"enabled": s.enabled, "payment_method_id": s.payment_method_id,
+            "recharge_amount": None if s.recharge_amount is None else str(s.recharge_amount),
+            "trigger_amount": None if s.trigger_amount is None else str(s.trigger_amount)}
+
+
+def apply_auto_recharge(uow: UnitOfWork, wallet: WalletRow, body: dict[str, Any]) -> None:
+    """Settings from ``auto_recharge_body``, applied by a paid order. ``wallet`` is locked."""
+    def amount(raw: str | None) -> Decimal | None:
+        return None if raw is None else Decimal(raw)
+    wallet.auto_recharge = AutoRecharge(
+        body["enabled"], amount(body["recharge_amount"]), amount(body["trigger_amount"]),
+        body["payment_method_id"],
+        RechargeStatus.ACTIVE if body["enabled"] else RechargeStatus.OFF)
+    uow.tenants.save_wallet(wallet)
 
 
 def set_auto_recharge(uow: UnitOfWork, min_order: Decimal, tenant_id: str,
-                      body: dict[str, Any]) -> dict[str, Any]:
+                      body: dict[str, Any],
+                      max_order: Decimal = DEFAULT_MAX_ORDER,
+                      gateway: PaymentGateway | None = None) -> dict[str, Any]:
+    """Save the settings. A card that cannot pay is refused when chosen (expired always;
+    declined when ``gateway`` is given to ask)."""
     tenant = get_tenant(uow, tenant_id)
-    settings = _auto_recharge_settings(uow, tenant, min_order, body)
+    settings = _auto_recharge_settings(uow, tenant, min_order, body, max_order, gateway)
     wallet = uow.tenants.wallet(tenant_id, lock=True)
     wallet.auto_recharge = settings
     wallet.ar_armed = True
@@ -237,8 +240,7 @@ def forecast_view(uow: UnitOfWork, tenant_id: str, min_order: Decimal,
         "currency": cur, "days": days, "balance": view["balance"],
         "available": view["available"], "spent": fmt(f.spent, cur),
         "burn_per_day": fmt(f.burn_per_day, cur), "runout_days": f.runout_days,
-        "runout_date": None if f.runout_days is None
-        else (today + timedelta(days=f.runout_days)).isoformat(),
+        "runout_date": None if f.runout_date is None else f.runout_date.isoformat(),
         "daily": [{"date": d.isoformat(), "amount": fmt(a, cur)} for d, a in f.daily],
         "recommended": {"trigger_amount": fmt(f.recommended_trigger, cur),
                         "recharge_amount": fmt(f.recommended_recharge, cur)},

@@ -60,7 +60,7 @@ def assign_license(uow: UnitOfWork, tenant_id: str, upn: str, sku: str) -> tuple
     user = get_user(uow, tenant_id, upn)
     uow.directory.lock_seats(tenant_id, sku, uow.postgres)
     qty, used = uow.directory.seats(tenant_id, sku)
-    if not licensing.check_assign(user.licenses, sku, qty - used):
+    if not licensing.check_assign(user.licenses, sku, qty - used, user.usage_location):
         return user, False
     uow.directory.assign(user, frozenset({sku}), uow.now)
     return get_user(uow, tenant_id, upn), True

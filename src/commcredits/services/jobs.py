@@ -5,31 +5,47 @@ does is keyed so that a second run finds nothing left to do.
 * ``expire``: forfeit what is left in lots past their 12-month expiry (ledger kind
   ``expiry``), send ``lot_expired``; and warn 30 days ahead with ``lot_expiring``.
 * ``recharge``: attempt due auto-recharges (first tries and the 1 h / 6 h / 24 h retries).
+* ``payments``: settle card payments a crash left pending (charged again with the same
+  idempotency key, then funded).
 * ``pools``: open the new month's pool counters at zero (the monthly reset).
 * ``calls``: release authorizations never answered (``auth_ttl_s``); settle answered calls
   the switch went silent on (at what it last reported, or the grant, by policy).
 * ``cuts``: push the calls switches must end now to their webhook (retries).
 * ``notify``: deliver the outbox over SMTP.
+
+Failures are isolated: a row (a tenant's lots, a call, a recharge) whose work raises is
+rolled back, reported through ``JobContext.failed`` (a log line and the
+``commcredits_job_failures_total`` counter in ``/metrics``) and skipped; the other rows and
+the other jobs go on, and the row is tried again at the next run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import lots as lotrules
 from commcredits.domain import notifications as notes
 from commcredits.domain.call_clock import SilentCharge
 from commcredits.domain.money import ZERO, fmt
-from commcredits.services import cuts, ledger, notify, recharge, settlement
+from commcredits.services import cuts, ledger, notify, payments, recharge, settlement
 from commcredits.services import pools as pools_service
 from commcredits.services.ports import Mailer, PaymentGateway, SwitchNotifier
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
     from commcredits.adapters.db.uow import Database
+
+log = logging.getLogger(__name__)
+
+
+def log_failure(job: str, row: str | None, exc: BaseException) -> None:
+    where = f"row {row}" if row is not None else "the whole job"
+    log.error("job %s failed on %s: %s: %s", job, where, type(exc).__name__, exc,
+              exc_info=exc)
 
 
 @dataclass
@@ -43,14 +59,29 @@ class JobContext:
     auth_ttl_s: int = 120
     silent_charge: SilentCharge = SilentCharge.REPORTED
     switch: SwitchNotifier | None = None
+    # told of every failure: (job, row id or None for the whole job, the exception)
+    failed: Callable[[str, str | None, BaseException], None] = field(default=log_failure)
+
+
+def each(ctx: JobContext, job: str, rows: Iterable[str], work: Callable[[str], Any]) -> int:
+    """Run ``work`` for every row on its own; a row that raises is reported and skipped.
+    Returns the sum of what the rows returned (True counts 1)."""
+    done = 0
+    for row in rows:
+        try:
+            done += int(work(row) or 0)
+        except Exception as exc:  # isolate: the next row and the next job still run
+            ctx.failed(job, row, exc)
+    return done
 
 
 def expire_lots(ctx: JobContext) -> int:
     """Forfeit expired remainders. Returns the number of lots expired."""
     with ctx.db.uow() as uow:
         tenant_ids = uow.credits.tenants_with_lots_due(uow.now)
-    expired = 0
-    for tid in tenant_ids:
+
+    def one(tid: str) -> int:
+        expired = 0
         with ctx.db.uow() as uow:
             tenant = get_tenant(uow, tid)
             wallet = uow.tenants.wallet(tid, lock=True)
@@ -66,15 +97,17 @@ def expire_lots(ctx: JobContext) -> int:
                         if lot.is_live(uow.now)), ZERO)
             cuts.cover_reservations(uow, wallet, live)  # money gone under reservations
             uow.commit()
-    return expired
+        return expired
+    return each(ctx, "expire", tenant_ids, one)
 
 
 def warn_expiring(ctx: JobContext) -> int:
     """Queue ``lot_expiring`` once per lot, 30 days before it expires."""
     with ctx.db.uow() as uow:
         tenant_ids = uow.credits.tenants_with_lots_due(uow.now + lotrules.EXPIRING_NOTICE)
-    warned = 0
-    for tid in tenant_ids:
+
+    def one(tid: str) -> int:
+        warned = 0
         with ctx.db.uow() as uow:
             tenant = get_tenant(uow, tid)
             uow.tenants.wallet(tid, lock=True)
@@ -88,7 +121,8 @@ def warn_expiring(ctx: JobContext) -> int:
                 uow.credits.mark_expiring_notified(lot.id)
                 warned += 1
             uow.commit()
-    return warned
+        return warned
+    return each(ctx, "expire", tenant_ids, one)
 
 
 def deliver(ctx: JobContext) -> int:
@@ -98,12 +132,36 @@ def deliver(ctx: JobContext) -> int:
 def run_recharges(ctx: JobContext) -> int:
     if ctx.gateway is None:
         return 0
-    return recharge.run_due(ctx.db, ctx.gateway, ctx.max_recharges_per_day)
+    gateway = ctx.gateway
+    with ctx.db.uow() as uow:
+        due = uow.charging.due_recharges(uow.now)
+    return each(ctx, "recharge", due, lambda tid: recharge.run_due(
+        ctx.db, gateway, ctx.max_recharges_per_day, tid))
+
+
+def reconcile_payments(ctx: JobContext) -> int:
+    """Settle card payments a crash left pending (``services.payments.reconcile``)."""
+    if ctx.gateway is None:
+        return 0
+    return sum(r.outcome == "funded" for r in payments.reconcile(ctx.db, ctx.gateway))
 
 
 def settle_silent_calls(ctx: JobContext) -> int:
-    return settlement.settle_stale_calls(ctx.db, ctx.call_grace_s, ctx.call_idle_s,
-                                         ctx.auth_ttl_s, ctx.silent_charge)
+    """Lapse unanswered authorizations and settle the calls the switch went silent on,
+    each in its own transaction."""
+    with ctx.db.uow() as uow:
+        candidates = [c.call_id for c in uow.charging.active_calls()]
+
+    def one(call_id: str) -> bool:
+        with ctx.db.uow() as uow:
+            call = uow.charging.call(call_id, lock=True)
+            if call is None or call.status != "active" or not settlement.settle_stale(
+                    uow, call, ctx.call_grace_s, ctx.call_idle_s, ctx.auth_ttl_s,
+                    ctx.silent_charge):
+                return False
+            uow.commit()
+            return True
+    return each(ctx, "calls", candidates, one)
 
 
 def push_cuts(ctx: JobContext) -> int:
@@ -123,16 +181,25 @@ JOBS: dict[str, list[Callable[[JobContext], int]]] = {
     "calls": [settle_silent_calls],
     "cuts": [push_cuts],
     "recharge": [run_recharges],
+    "payments": [reconcile_payments],
     "pools": [open_month],
     "notify": [deliver],
 }
 # expiry and silent calls first (they change balances), then the recharges they may start,
 # notify last: it sends what the others queued
-ORDER = ("expire", "calls", "cuts", "recharge", "pools", "notify")
+ORDER = ("expire", "calls", "cuts", "recharge", "payments", "pools", "notify")
 
 
 def run(ctx: JobContext, which: str = "all") -> dict[str, int]:
     names = ORDER if which == "all" else (which,)
     if any(n not in JOBS for n in names):
         raise ValueError(f"unknown job {which!r}; choose from {', '.join(ORDER)} or all")
-    return {name: sum(job(ctx) for job in JOBS[name]) for name in names}
+    done: dict[str, int] = {}
+    for name in names:
+        done[name] = 0
+        for job in JOBS[name]:
+            try:
+                done[name] += job(ctx)
+            except Exception as exc:  # e.g. the database is away: the other jobs still run
+                ctx.failed(name, None, exc)
+    return done

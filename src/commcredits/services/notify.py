@@ -10,7 +10,8 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from commcredits.domain.notifications import Notice
+from commcredits.domain.access import Role
+from commcredits.domain.notifications import Notice, NoticeKind
 from commcredits.domain.tenancy import Tenant
 from commcredits.services.ids import new_id
 from commcredits.services.ports import Mailer
@@ -24,9 +25,31 @@ RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15
                 timedelta(hours=1))
 
 
+#: Notices about money that also go to the console admins who can act on them.
+TO_ADMINS = frozenset({NoticeKind.RECHARGE_SUCCEEDED, NoticeKind.RECHARGE_FAILED,
+                       NoticeKind.RECHARGE_SUSPENDED, NoticeKind.RECHARGE_CAPPED,
+                       NoticeKind.BALANCE_ZERO, NoticeKind.POOL_80, NoticeKind.POOL_100})
+ADMIN_ROLES = frozenset({Role.GLOBAL_ADMIN.value, Role.BILLING_ADMIN.value})
+
+
+def recipients(uow: UnitOfWork, tenant: Tenant, notice: Notice) -> list[str]:
+    """The billing contacts, plus (for money notices) the console admins with the global or
+    billing admin role: one address once, whatever its case."""
+    found = list(uow.directory.billing_contacts(tenant.id))
+    if notice.kind in TO_ADMINS:
+        found += uow.access.admin_emails(tenant.id, ADMIN_ROLES)
+    seen: set[str] = set()
+    out = []
+    for address in found:
+        if address.lower() not in seen:
+            seen.add(address.lower())
+            out.append(address)
+    return out
+
+
 def queue(uow: UnitOfWork, tenant: Tenant, notice: Notice) -> int:
-    """One outbox row per billing contact (or one ``no_recipient`` row). Returns rows added."""
-    contacts = uow.directory.billing_contacts(tenant.id)
+    """One outbox row per recipient (or one ``no_recipient`` row). Returns rows added."""
+    contacts = recipients(uow, tenant, notice)
     added = 0
     for to in contacts or [""]:
         added += uow.notifications.add(

@@ -32,6 +32,11 @@ class PaymentGateway(Protocol):
         ``payment_declined`` or ``card_expired`` (kind PAYMENT) when refused."""
         ...
 
+    def verify(self, card: CardToken, *, now: datetime) -> None:
+        """Check the card can pay without taking money (Stripe: a SetupIntent). Raises what
+        ``charge`` would."""
+        ...
+
 
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str) -> None: ...

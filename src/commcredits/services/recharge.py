@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from commcredits.domain import notifications as notes
-from commcredits.domain.errors import DomainError, ErrorKind
+from commcredits.domain.errors import DomainError
 from commcredits.domain.lots import LotSource
 from commcredits.domain.money import fmt
 from commcredits.domain.wallet import AutoRecharge, RechargeStatus
@@ -22,6 +22,7 @@ from commcredits.services.tenants import get_tenant
 if TYPE_CHECKING:
     from commcredits.adapters.db.repositories.tenants import WalletRow
     from commcredits.adapters.db.uow import Database, UnitOfWork
+    from commcredits.domain.tenancy import Tenant
 
 RETRY_AFTER = (timedelta(hours=1), timedelta(hours=6), timedelta(hours=24))
 
@@ -42,61 +43,79 @@ def _day_start(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def attempt(uow: UnitOfWork, tenant_id: str, gateway: PaymentGateway, max_per_day: int) -> str:
-    """Try the tenant's due recharge once. Returns what happened (for logs and tests)."""
-    from commcredits.services.credits import fund
+def attempt(db: Database, tenant_id: str, gateway: PaymentGateway, max_per_day: int) -> str:
+    """Try the tenant's due recharge once. Returns what happened (for logs and tests).
 
-    wallet = uow.tenants.wallet(tenant_id, lock=True)
-    pending = uow.charging.open_recharge(tenant_id)
-    if pending is None or (pending.next_attempt_at and pending.next_attempt_at > uow.now):
-        return "nothing_due"
-    tenant = get_tenant(uow, tenant_id)
-    settings = wallet.auto_recharge
-    if not settings.enabled or settings.status is not RechargeStatus.ACTIVE \
-            or settings.payment_method_id is None:
-        uow.charging.update_recharge(pending.id, status="cancelled", updated_at=uow.now,
-                                     next_attempt_at=None)
-        return "cancelled"
-    if uow.charging.recharges_since(tenant_id, _day_start(uow.now)) >= max_per_day:
-        uow.charging.update_recharge(pending.id, status="capped", updated_at=uow.now,
-                                     next_attempt_at=None)
-        notify.queue(uow, tenant, notes.recharge_capped(tenant.name, max_per_day, pending.id))
-        return "capped"
-    amount: Decimal = settings.recharge_amount or pending.amount
-    pm = uow.credits.payment_method(tenant_id, settings.payment_method_id)
-    cur = tenant.currency
-    try:
-        if pm is None:
-            raise DomainError("payment_method_missing", "the payment method no longer exists",
-                              ErrorKind.PAYMENT)
-        funded = fund(uow, wallet, tenant, pm, amount, LotSource.AUTO_RECHARGE, gateway,
-                      payment_key=f"{pending.id}:{pending.attempts}")
-    except DomainError as e:
-        if e.kind is not ErrorKind.PAYMENT:
-            raise
-        tries = pending.attempts + 1
-        if tries > len(RETRY_AFTER):
-            uow.charging.update_recharge(pending.id, status="abandoned", attempts=tries,
-                                         last_error=e.code, updated_at=uow.now,
+    The payment attempt is recorded first, the card charged with no transaction open, and
+    the answer settled by ``payments.settle`` (which calls ``funded`` or ``refused``)."""
+    from commcredits.services import payments
+
+    with db.uow() as uow:
+        wallet = uow.tenants.wallet(tenant_id, lock=True)
+        pending = uow.charging.open_recharge(tenant_id)
+        if pending is None or (pending.next_attempt_at and pending.next_attempt_at > uow.now):
+            return "nothing_due"
+        tenant = get_tenant(uow, tenant_id)
+        settings = wallet.auto_recharge
+        if not settings.enabled or settings.status is not RechargeStatus.ACTIVE \
+                or settings.payment_method_id is None:
+            uow.charging.update_recharge(pending.id, status="cancelled", updated_at=uow.now,
                                          next_attempt_at=None)
-            wallet.auto_recharge = _with_status(settings, RechargeStatus.SUSPENDED)
-            uow.tenants.save_wallet(wallet)
-            notify.queue(uow, tenant, notes.recharge_suspended(
-                tenant.name, fmt(amount, cur), cur, e.code, pending.id))
-            return "suspended"
-        retry_at = uow.now + RETRY_AFTER[tries - 1]
-        uow.charging.update_recharge(pending.id, status="failed", attempts=tries,
-                                     last_error=e.code, updated_at=uow.now,
-                                     next_attempt_at=retry_at)
-        notify.queue(uow, tenant, notes.recharge_failed(
-            tenant.name, fmt(amount, cur), cur, e.code, retry_at.isoformat(), pending.id, tries))
-        return "failed"
-    uow.charging.update_recharge(pending.id, status="succeeded", attempts=pending.attempts + 1,
-                                 order_id=funded.order_id, updated_at=uow.now,
+            uow.commit()
+            return "cancelled"
+        if uow.charging.recharges_since(tenant_id, _day_start(uow.now)) >= max_per_day:
+            uow.charging.update_recharge(pending.id, status="capped", updated_at=uow.now,
+                                         next_attempt_at=None)
+            notify.queue(uow, tenant, notes.recharge_capped(tenant.name, max_per_day,
+                                                            pending.id))
+            uow.commit()
+            return "capped"
+        open_attempt = uow.payments.for_recharge(pending.id)  # an interrupted try resumes
+        attempt_id = open_attempt.id if open_attempt is not None else payments.begin(
+            uow, tenant_id, LotSource.AUTO_RECHARGE,
+            settings.recharge_amount or pending.amount, settings.payment_method_id,
+            recharge_id=pending.id)
+        uow.commit()
+    _, outcome = payments.settle(db, attempt_id, payments.charge(db, gateway, attempt_id))
+    return str(outcome or "settled_elsewhere")
+
+
+def funded(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, recharge_id: str,
+           amount: Decimal, order_id: str) -> str:
+    """The recharge's payment went through (called by ``payments.settle``)."""
+    row = uow.payments.recharge(recharge_id)
+    uow.charging.update_recharge(recharge_id, status="succeeded", attempts=row.attempts + 1,
+                                 order_id=order_id, updated_at=uow.now,
                                  next_attempt_at=None, last_error=None)
+    cur = tenant.currency
     notify.queue(uow, tenant, notes.recharge_succeeded(
-        tenant.name, fmt(amount, cur), cur, fmt(wallet.balance, cur), pending.id))
+        tenant.name, fmt(amount, cur), cur, fmt(wallet.balance, cur), recharge_id))
     return "succeeded"
+
+
+def refused(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, recharge_id: str,
+            amount: Decimal, error: DomainError) -> str:
+    """The recharge's payment was refused: retry after 1 h, 6 h, 24 h, then suspend."""
+    row = uow.payments.recharge(recharge_id)
+    cur = tenant.currency
+    tries = row.attempts + 1
+    if tries > len(RETRY_AFTER):
+        uow.charging.update_recharge(recharge_id, status="abandoned", attempts=tries,
+                                     last_error=error.code, updated_at=uow.now,
+                                     next_attempt_at=None)
+        wallet.auto_recharge = _with_status(wallet.auto_recharge, RechargeStatus.SUSPENDED)
+        uow.tenants.save_wallet(wallet)
+        notify.queue(uow, tenant, notes.recharge_suspended(
+            tenant.name, fmt(amount, cur), cur, error.code, recharge_id))
+        return "suspended"
+    retry_at = uow.now + RETRY_AFTER[tries - 1]
+    uow.charging.update_recharge(recharge_id, status="failed", attempts=tries,
+                                 last_error=error.code, updated_at=uow.now,
+                                 next_attempt_at=retry_at)
+    notify.queue(uow, tenant, notes.recharge_failed(
+        tenant.name, fmt(amount, cur), cur, error.code, retry_at.isoformat(), recharge_id,
+        tries))
+    return "failed"
 
 
 def _with_status(settings: AutoRecharge, status: RechargeStatus) -> AutoRecharge:
@@ -108,10 +127,4 @@ def run_due(db: Database, gateway: PaymentGateway, max_per_day: int,
     """Attempt every due recharge (or one tenant's). Returns how many succeeded."""
     with db.uow() as uow:
         due = [tenant_id] if tenant_id else uow.charging.due_recharges(uow.now)
-    done = 0
-    for tid in due:
-        with db.uow() as uow:
-            outcome = attempt(uow, tid, gateway, max_per_day)
-            uow.commit()
-        done += outcome == "succeeded"
-    return done
+    return sum(attempt(db, tid, gateway, max_per_day) == "succeeded" for tid in due)

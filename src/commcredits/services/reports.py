@@ -38,7 +38,12 @@ Excel: money goes out as **numeric** cells (so the Charge column sums), formatte
 currency's decimal places (``0.00`` for USD). The value is never a float: XlsxWriter writes
 the ``Decimal`` itself, formatted by ``Decimal``, so the XML holds the exact digits
 (``<v>0.04</v>``). Excel keeps 15 significant digits; an amount with more is written as a
-text cell so that nothing is ever rounded. Times are ISO 8601 text cells, as in the CSV.
+text cell so that nothing is ever rounded. Times are real Excel date-times (UTC, shown
+``yyyy-mm-dd hh:mm:ss``), and the header row carries an autofilter.
+
+ZIP, as the admin center's "Export to Excel" gives it: ``PSTN.calls.<UTC date>.csv`` (or
+``SMS.messages.<UTC date>.csv``), the CSV above, and ``parameters.json`` with the report,
+tenant, period and filters, so scripts written for Microsoft's export work unchanged.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from commcredits.domain.dates import check_in_span
 from commcredits.domain.errors import invalid
 from commcredits.domain.money import fmt
 from commcredits.services.tenants import get_tenant
@@ -68,11 +74,13 @@ DAYS_CHOICES = (7, 28)
 DEFAULT_DAYS = 28
 MAX_SPAN_DAYS = 366
 PAGE = 2000  # records per read transaction while streaming
-FORMATS = ("json", "csv", "xlsx")
+FORMATS = ("json", "csv", "xlsx", "zip")
 XLSX_MAX_ROWS = 1_048_576  # per sheet, header included
 EXCEL_DIGITS = 15  # significant digits Excel keeps in a number
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+ZIP_MEDIA_TYPE = "application/zip"
+EXCEL_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -108,10 +116,12 @@ def _date(name: str, value: str) -> date:
     if not _DATE.fullmatch(text):
         raise invalid("validation_error", f"{name} {value[:40]!r} is not a date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise invalid("validation_error",
                       f"{name} {value[:40]!r} is not a valid date (YYYY-MM-DD)") from None
+    check_in_span(day, name)
+    return day
 
 
 def _days(value: str | int) -> int:
@@ -147,7 +157,7 @@ def parse_format(value: str | None) -> str:
     fmt_ = (value or "json").strip().lower()
     if fmt_ not in FORMATS:
         raise invalid("validation_error",
-                      f"format must be json, csv or xlsx (got {str(value)[:20]!r})")
+                      f"format must be json, csv, xlsx or zip (got {str(value)[:20]!r})")
     return fmt_
 
 
@@ -185,6 +195,8 @@ class Report:
     money: frozenset[str]  # columns holding amounts
     integers: frozenset[str]  # columns holding whole numbers
     row: Callable[[Any], Row]
+    times: frozenset[str] = frozenset()  # columns holding UTC times
+    export_name: str = ""  # the admin center's file stem: PSTN.calls, SMS.messages
 
 
 PSTN = Report(
@@ -195,7 +207,7 @@ PSTN = Report(
              "Start Time", "End Time", "Duration Seconds", "Connection Fee", "Charge",
              "Currency", "Capability"),
     money=frozenset({"Connection Fee", "Charge"}), integers=frozenset({"Duration Seconds"}),
-    row=_pstn_row)
+    row=_pstn_row, times=frozenset({"Start Time", "End Time"}), export_name="PSTN.calls")
 
 SMS = Report(
     name="sms-usage", kind="sms",
@@ -203,7 +215,8 @@ SMS = Report(
              "User Display Name", "Sender ID", "Message Type", "Number Type",
              "Domestic/International", "Destination", "Destination Number", "Sent Time",
              "Segments", "Charge", "Currency", "Capability"),
-    money=frozenset({"Charge"}), integers=frozenset({"Segments"}), row=_sms_row)
+    money=frozenset({"Charge"}), integers=frozenset({"Segments"}), row=_sms_row,
+    times=frozenset({"Sent Time"}), export_name="SMS.messages")
 
 REPORTS = {r.name: r for r in (PSTN, SMS)}
 
@@ -318,10 +331,13 @@ def write_xlsx(path: Path, report: Report, rows_: Iterable[Row],
                                          "strings_to_urls": False})
     try:
         bold = wb.add_format({"bold": True})
+        when = wb.add_format({"num_format": EXCEL_TIME_FORMAT})
         money_formats: dict[int, Any] = {}
         money_cols = {i for i, c in enumerate(report.columns) if c in report.money}
         int_cols = {i for i, c in enumerate(report.columns) if c in report.integers}
-        widths = [max(12, len(c) + 2) for c in report.columns]
+        time_cols = {i for i, c in enumerate(report.columns) if c in report.times}
+        widths = [max(20 if c in report.times else 12, len(c) + 2) for c in report.columns]
+        last_col = len(report.columns) - 1
         sheets = 0
 
         def new_sheet() -> Any:
@@ -347,11 +363,14 @@ def write_xlsx(path: Path, report: Report, rows_: Iterable[Row],
         for row in rows_:
             r += 1
             if r >= XLSX_MAX_ROWS:
+                ws.autofilter(0, 0, r - 1, last_col)
                 ws, r = new_sheet(), 1
             for col, value in enumerate(row):
                 if value is None:
                     continue
-                if col in int_cols and isinstance(value, int):
+                if col in time_cols and isinstance(value, str):
+                    ws.write_datetime(r, col, _excel_time(value), when)
+                elif col in int_cols and isinstance(value, int):
                     ws.write_number(r, col, value)
                 elif col in money_cols and isinstance(value, str):
                     number = _excel_number(value)
@@ -364,8 +383,49 @@ def write_xlsx(path: Path, report: Report, rows_: Iterable[Row],
             n += 1
             if progress:
                 progress()
+        ws.autofilter(0, 0, r, last_col)
     finally:
         wb.close()
+    return n
+
+
+def _excel_time(text: str) -> datetime:
+    """An ISO 8601 UTC time as the naive date-time Excel stores (Excel has no time zones)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).replace(
+        tzinfo=None)
+
+
+def export_parameters(report: Report, tenant_id: str, period: Period,
+                      exported_at: datetime) -> dict[str, Any]:
+    """What ``parameters.json`` in a ZIP export says: the report, period and filters."""
+    return {"report": report.name, "tenantId": tenant_id,
+            "startDate": period.first.isoformat(), "endDate": period.last.isoformat(),
+            "days": period.days, "timeZone": "UTC", "filters": {},
+            "exportedAt": exported_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "columns": list(report.columns)}
+
+
+def zip_member(report: Report, exported_at: datetime) -> str:
+    return f"{report.export_name}.{exported_at.astimezone(UTC).date().isoformat()}.csv"
+
+
+def write_zip(path: Path, report: Report, rows_: Iterable[Row], parameters: dict[str, Any],
+              exported_at: datetime, progress: Callable[[], None] | None = None) -> int:
+    """The admin center's "Export to Excel": a ZIP holding the CSV and ``parameters.json``,
+    written a row at a time. Returns the number of data rows."""
+    import zipfile
+
+    n = 0
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open(zip_member(report, exported_at), "w", force_zip64=True) as raw:
+            lines = csv_lines(report, rows_)
+            raw.write(next(lines).encode("utf-8"))
+            for line in lines:
+                raw.write(line.encode("utf-8"))
+                n += 1
+                if progress:
+                    progress()
+        zf.writestr("parameters.json", json.dumps(parameters, indent=2))
     return n
 
 

@@ -16,10 +16,17 @@ from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import lots as lotrules
 from commcredits.domain.calls import Grant, Route
 from commcredits.domain.money import ZERO, fmt
+from commcredits.domain.numbers import is_domestic
 from commcredits.domain.pools import PoolKey
 from commcredits.domain.wallet import Wallet
 from commcredits.services import ledger
-from commcredits.services.call_records import grant_of, grant_values, route_from, settle_pool
+from commcredits.services.call_records import (
+    grant_of,
+    grant_values,
+    pool_left_s,
+    route_from,
+    settle_pool,
+)
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
 
@@ -38,8 +45,8 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
     data = json.loads(call.route)
     route = route_from(data)
     grant = grant_of(call)
-    s = rules.settle(route, grant, duration_s, cur)
     wallet = uow.tenants.wallet(tenant.id, lock=True)
+    s = _split(uow, call, route, grant, duration_s, cur)
     wallet.reserved = max(ZERO, wallet.reserved - grant.credit_reserved)
     charged, draws = _collect(uow, wallet, s.credit_charge, call.call_id)
     if call.pool and call.pool_month:
@@ -50,6 +57,15 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
         **_usage(call, data, route, s, charged, s.credit_charge - charged, cur),
         lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]))
     return _ended(uow, call, s, charged, cur, settled_by)
+
+
+def _split(uow: UnitOfWork, call: sa.Row, route: Route, grant: Grant, duration_s: int,
+           cur: str) -> rules.Settlement:
+    """Split the talk; seconds past the grant draw on what the pool still holds (the same
+    funding order as every other second: pool, then credits, then overage)."""
+    pool_left = pool_left_s(uow, call.tenant_id, route.pool, call.pool_month) if (
+        route.pool and call.pool and call.pool_month and duration_s > grant.pool_s) else 0
+    return rules.settle(route, grant, duration_s, cur, pool_left)
 
 
 def _collect(uow: UnitOfWork, wallet: WalletRow, amount: Decimal, call_id: str
@@ -101,7 +117,8 @@ def _ended(uow: UnitOfWork, call: sa.Row, s: rules.Settlement, charged: Decimal,
               "connection_fee": fmt(s.connection_fee if charge > ZERO else ZERO, cur),
               "currency": cur, "included_minutes": s.pool_minutes, "funding": s.funding,
               "duration_s": s.duration_s, "credits_charge": fmt(charged, cur),
-              "overage_charge": fmt(s.overage_charge, cur)}
+              "overage_charge": fmt(s.overage_charge, cur),
+              "uncollected": fmt(s.credit_charge - charged, cur)}
     uow.charging.update_call(call.call_id, status="ended", ended_at=uow.now,
                              elapsed_s=s.duration_s, result=json.dumps(result),
                              settled_by=settled_by)
@@ -122,7 +139,7 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     cur = tenant.currency
     data = json.loads(call.route)
     route = route_from(data)
-    s = rules.settle(route, grant_of(call), duration_s, cur)
+    s = _split(uow, call, route, grant_of(call), duration_s, cur)
     row = uow.charging.usage_record(tenant.id, "call", call.call_id)
     drawn = [(lot_id, Decimal(amount)) for lot_id, amount in json.loads(row.lots)]
     delta = s.credit_charge - (row.credits_charge + row.uncollected)
@@ -180,7 +197,7 @@ def _scope(number: dict[str, Any], party: dict[str, Any], call_type: str) -> str
     location = party.get("usage_location")
     if location is None:
         return None
-    return "Domestic" if number.get("country") == location else "International"
+    return "Domestic" if is_domestic(number.get("country"), location) else "International"
 
 
 def _capability(route: Route, s: rules.Settlement, call_type: str) -> str:
@@ -229,19 +246,3 @@ def _release(uow: UnitOfWork, call: sa.Row) -> None:
                                  reserved_s=max(0, row.reserved_s - grant.pool_s))
     uow.charging.update_call(call.call_id, status="expired", settled_by="expired",
                              **grant_values(Grant()))
-
-
-def settle_stale_calls(db: Any, grace_s: int, idle_s: int, auth_ttl_s: int = 120,
-                       policy: call_clock.SilentCharge = call_clock.SilentCharge.REPORTED
-                       ) -> int:
-    with db.uow() as uow:
-        candidates = [c.call_id for c in uow.charging.active_calls()]
-    settled = 0
-    for call_id in candidates:
-        with db.uow() as uow:
-            call = uow.charging.call(call_id, lock=True)
-            if call is not None and call.status == "active" and \
-                    settle_stale(uow, call, grace_s, idle_s, auth_ttl_s, policy):
-                settled += 1
-                uow.commit()
-    return settled

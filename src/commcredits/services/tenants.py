@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from commcredits.domain import tenancy
+from commcredits.domain.calls import NO_RATE_POLICIES
 from commcredits.domain.errors import invalid, not_found
 from commcredits.domain.money import is_currency, parse_amount
 from commcredits.domain.tenancy import Commerce, Tenant
@@ -50,11 +51,19 @@ KEEP = object()  # "leave as it is" (None means "no cap")
 
 def set_call_policy(uow: UnitOfWork, tenant_id: str, allow_premium: bool | None,
                     blocked_prefixes: list[str] | None,
-                    user_daily_cap: object = KEEP) -> Tenant:
+                    user_daily_cap: object = KEEP, *, overage_enabled: bool | None = None,
+                    no_rate: str | None = None) -> Tenant:
     """Toll-fraud guardrails: premium destinations, prefixes never to call, and the most
-    credits one user may spend per UTC day (None removes the cap)."""
+    credits one user may spend per UTC day (None removes the cap); pay-as-you-go overage
+    (nce) and what happens to calls no rate prices (``free`` or ``block``)."""
     tenant = get_tenant(uow, tenant_id)
     values: dict[str, object] = {}
+    if overage_enabled is not None:
+        values["overage_enabled"] = overage_enabled
+    if no_rate is not None:
+        if no_rate not in NO_RATE_POLICIES:
+            raise invalid("validation_error", "no_rate must be 'free' or 'block'")
+        values["no_rate"] = no_rate
     if user_daily_cap is not KEEP:
         cap = None if user_daily_cap is None else parse_amount(
             user_daily_cap, tenant.currency, field="user_daily_cap")

@@ -20,3 +20,19 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    """The schema's Alembic revision, or None when there is no schema yet."""
+    import sqlalchemy as sa
+    from alembic.runtime.migration import MigrationContext
+
+    from commcredits.adapters.db.engine import make_engine
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()

@@ -33,6 +33,9 @@ tenants = sa.Table(
     sa.Column("allow_premium", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("blocked_prefixes", sa.String(1000), nullable=False, server_default=""),
     sa.Column("user_daily_cap", Amount),  # most credits one user may spend a UTC day
+    # nce: usage beyond pools and credits is billed as overage only when turned on
+    sa.Column("overage_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("no_rate", sa.String(10), nullable=False, server_default="free"),  # free|block
 )
 
 wallets = sa.Table(
@@ -372,3 +375,31 @@ recharges = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 sa.Index("ix_recharges_due", recharges.c.status, recharges.c.next_attempt_at)
+
+# -- payments (issue #8) -------------------------------------------------------------------------
+# Every card charge is recorded here *before* the gateway is called, so none can be lost:
+# pending → succeeded (lot created) | failed (refused) | charged (money taken but no lot could
+# be created: reported by `payments reconcile` for an operator).
+payment_attempts = sa.Table(
+    "payment_attempts", metadata,
+    sa.Column("id", Id, primary_key=True),  # also the gateway's idempotency key
+    _tenant_fk(),
+    sa.Column("source", sa.String(20), nullable=False),  # order | auto_recharge
+    sa.Column("amount", Amount, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("payment_method_id", Id, nullable=False),
+    sa.Column("po_number", sa.String(100)),
+    sa.Column("client_key", sa.String(200)),  # the client's Idempotency-Key, per tenant
+    sa.Column("request_hash", sa.String(64)),
+    sa.Column("recharge_id", Id),
+    sa.Column("auto_recharge", sa.Text),  # JSON: settings an order applies once funded
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("gateway_reference", sa.String(200)),
+    sa.Column("error_code", sa.String(60)),
+    sa.Column("order_id", Id),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.UniqueConstraint("tenant_id", "client_key", name="uq_payment_attempts_client_key"),
+)
+sa.Index("ix_payment_attempts_open", payment_attempts.c.status, payment_attempts.c.updated_at)

@@ -25,6 +25,7 @@ from commcredits.adapters.db.repositories.charging import ChargingRepo
 from commcredits.adapters.db.repositories.credits import CreditsRepo
 from commcredits.adapters.db.repositories.directory import DirectoryRepo
 from commcredits.adapters.db.repositories.notifications import NotificationRepo
+from commcredits.adapters.db.repositories.payments import PaymentRepo
 from commcredits.adapters.db.repositories.rating import DeckCache, RateRepo
 from commcredits.adapters.db.repositories.switching import SwitchingRepo
 from commcredits.adapters.db.repositories.tenants import TenantRepo
@@ -56,6 +57,7 @@ class UnitOfWork:
         self.rates = RateRepo(self.conn, self._decks)
         self.charging = ChargingRepo(self.conn, self.postgres)
         self.switching = SwitchingRepo(self.conn)
+        self.payments = PaymentRepo(self.conn)
         self.recharges_requested: set[str] = set()  # tenants to recharge after commit
         self.cuts_requested: set[str] = set()  # switch cuts to push after commit
         return self

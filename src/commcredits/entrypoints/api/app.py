@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import Counter, Histogram
@@ -63,4 +64,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         LATENCY.labels(route).observe(time.perf_counter() - start)
         return response
 
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = errors.document(plain_openapi())
+        return app.openapi_schema
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    from commcredits.entrypoints.api.guard import RequestGuard
+    app.add_middleware(RequestGuard, max_body_bytes=rt.settings.max_body_bytes)
     return app

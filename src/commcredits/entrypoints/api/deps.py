@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import threading
@@ -16,9 +15,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from commcredits.adapters.db.uow import UnitOfWork
+from commcredits.domain import text
 from commcredits.domain.access import Principal
 from commcredits.domain.errors import DomainError, ErrorKind, conflict
 from commcredits.entrypoints.api.schemas import Body
+from commcredits.entrypoints.metrics import job_failed
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services.access import authenticate, hash_key
 
@@ -62,6 +63,24 @@ def read(request: Request, work: Callable[[UnitOfWork], Any]) -> Any:
         return jsonable_encoder(work(uow))
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, checked against the identifier policy."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    problem = text.id_problem(key.strip(), 200)
+    if problem:
+        raise DomainError("validation_error", f"Idempotency-Key {problem}")
+    return key.strip()
+
+
+def request_fingerprint(request: Request, body: Body | None) -> str:
+    """What identifies a request for Idempotency-Key matching (stored hashed)."""
+    return hashlib.sha256(f"{request.method} {request.url.path} "
+                          f"{body.fingerprint() if body is not None else ''}".encode()
+                          ).hexdigest()
+
+
 def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | None], Any],
           body: Body | None = None, status_code: int = 200,
           secret_fields: tuple[str, ...] = ()) -> JSONResponse:
@@ -73,30 +92,27 @@ def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | No
     the claim back too, so a failed request can be retried with its key. ``secret_fields``
     (a new API key) are never stored: a replay answers them as null.
     """
-    key = request.headers.get("idempotency-key")
-    fingerprint = hashlib.sha256(
-        f"{request.method} {request.url.path} "
-        f"{body.fingerprint() if body is not None else ''}".encode()).hexdigest()
+    key = idempotency_key(request)
+    fingerprint = request_fingerprint(request, body)
+    # keys are the tenant's (any of its keys or admins may retry), else the caller's
+    scope = (request.path_params.get("tid") or who.tenant_id or who.id)[:60]
     with runtime(request).db.uow() as uow:
-        if key is not None:
-            key = key.strip()
-            if not key or len(key) > 200:
-                raise DomainError("validation_error", "Idempotency-Key must be 1-200 characters")
-            if not uow.access.claim_idempotency_key(who.id, key, fingerprint, uow.now):
-                record = uow.access.idempotency_record(who.id, key)
-                assert record is not None
-                if record.request_hash != fingerprint:
-                    raise conflict("idempotency_key_reused",
-                                   "this Idempotency-Key was used for a different request")
-                return JSONResponse(json.loads(record.response_body), record.status_code,
-                                    headers={"Idempotent-Replayed": "true"})
+        if key is not None and not uow.access.claim_idempotency_key(scope, key, fingerprint,
+                                                                       uow.now):
+            record = uow.access.idempotency_record(scope, key)
+            assert record is not None
+            if record.request_hash != fingerprint:
+                raise conflict("idempotency_key_reused",
+                               "this Idempotency-Key was used for a different request")
+            return JSONResponse(json.loads(record.response_body), record.status_code,
+                                headers={"Idempotent-Replayed": "true"})
         payload = jsonable_encoder(work(uow, key))
         started = sorted(uow.recharges_requested)
         cut_ids = sorted(uow.cuts_requested)
         if key is not None:
             stored = {k: (None if k in secret_fields else v) for k, v in payload.items()} \
                 if isinstance(payload, dict) else payload
-            uow.access.complete_idempotency_key(who.id, key, status_code, json.dumps(stored))
+            uow.access.complete_idempotency_key(scope, key, status_code, json.dumps(stored))
         uow.commit()
     run_recharges(request, started)
     push_cuts(request, cut_ids)
@@ -109,8 +125,12 @@ def run_recharges(request: Request, tenant_ids: list[str]) -> None:
     from commcredits.services import recharge
     rt = runtime(request)
     for tenant_id in tenant_ids:
-        with contextlib.suppress(DomainError):
+        try:
             recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day, tenant_id)
+        except DomainError:
+            pass
+        except Exception as exc:  # the request's own work is committed: answer it anyway
+            job_failed("recharge", tenant_id, exc)
 
 
 def push_cuts(request: Request, cut_ids: list[str]) -> None:

@@ -1,9 +1,19 @@
 """Every error is ``{"error": {"code", "message"}}`` with a 4xx status; nothing answers 5xx
-for a request's fault. Validation errors never echo the input (it may hold a card number)."""
+for a request's fault. Validation errors never echo the input (it may hold a card number).
+
+* A database that is away or overloaded (connection dropped, pool exhausted, serialization
+  or lock timeout) answers ``503 {"error": {"code": "unavailable"}}`` with ``Retry-After``;
+  a write retried with its ``Idempotency-Key`` then has its effect once.
+* A value the database refuses (too long, NUL, out of range) is ``422 validation_error``.
+* Anything else unexpected answers a JSON ``500 internal_error`` (logged), never plain text.
+* Malformed bodies (not JSON, invalid UTF-8, nested too deep) are 422, as API.md says;
+  405 carries ``Allow``.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,15 +47,22 @@ def error_response(err: DomainError) -> JSONResponse:
                         headers=headers)
 
 
-def _validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def validation_error(errors: Sequence[Any]) -> DomainError:
+    """Pydantic's errors as the one ``validation_error`` the API answers (the console uses
+    it too, so a form is refused exactly as the API would refuse the same fields)."""
     details = []
-    for e in exc.errors():
+    for e in errors:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
         details.append({"field": loc, "problem": str(e.get("msg", "invalid"))})
     message = "; ".join(f"{d['field'] or 'body'}: {d['problem']}" for d in details[:5])
-    return JSONResponse(error_body("validation_error", message or "invalid request",
-                                   details=details), 422)
+    return DomainError("validation_error", message or "invalid request", ErrorKind.INVALID,
+                       details=details)
+
+
+def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    err = validation_error(exc.errors())
+    return JSONResponse(error_body(err.code, err.message, details=err.details), 422)
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
@@ -55,6 +72,8 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
              415: "unsupported_media_type"}
     code = codes.get(exc.status_code, "bad_request")
     status = exc.status_code if exc.status_code < 500 else 400
+    if status == 400:  # a body that cannot be parsed (invalid UTF-8, nested too deep)
+        code, status = "validation_error", 422
     return JSONResponse(error_body(code, str(exc.detail)), status,
                         headers=getattr(exc, "headers", None))
 
@@ -71,8 +90,82 @@ def _integrity(request: Request, exc: Exception) -> JSONResponse:
                                    "read the current state and retry"), 409)
 
 
+RETRY_AFTER_S = 2
+
+
+def _database(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, sa.exc.SQLAlchemyError)
+    if isinstance(exc, sa.exc.DataError) or (
+            isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)):
+        # a value the database (or a column type) refuses: the request's fault
+        log.info("value refused by the database: %s", type(exc.orig if isinstance(
+            exc, sa.exc.StatementError) else exc).__name__)
+        return JSONResponse(error_body("validation_error", "a value is out of range or holds "
+                                       "characters that cannot be stored"), 422)
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return JSONResponse(error_body("unavailable", "the service cannot reach its database "
+                                   "right now; retry shortly (with the same Idempotency-Key "
+                                   "for writes)"), 503,
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(error_body("internal_error", "something went wrong on our side; it "
+                                   "has been logged"), 500)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(sa.exc.IntegrityError, _integrity)
+    app.add_exception_handler(sa.exc.SQLAlchemyError, _database)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+# -- the OpenAPI side: every error status each operation may answer, from one table ---------
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "details": {"type": "array", "items": {"type": "object"}}}}},
+}
+DESCRIPTIONS = {
+    401: "No or an unknown API key", 402: "The payment was refused",
+    403: "The role may not do this", 404: "Not found (or another tenant's)",
+    409: "Conflicts with the current state", 413: "The body is too large",
+    422: "Invalid input", 500: "Unexpected error (logged)",
+    503: "The database is unavailable; retry after Retry-After seconds",
+}
+
+
+def statuses_for(path: str, method: str) -> set[int]:
+    """What an operation may answer besides success: every /v1 route authenticates,
+    authorizes, validates and reaches the database; money-moving routes may be refused by
+    the gateway."""
+    out = {401, 403, 404, 409, 413, 422, 500, 503}
+    if method == "post" and (path.endswith("/credits/orders") or "/payment-methods" in path):
+        out.add(402)
+    if method == "put" and path.endswith("/auto-recharge"):
+        out.add(402)
+    return out
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the error responses (and the Error schema) to an OpenAPI document."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1"):
+            continue
+        for method, op in operations.items():
+            responses = op.setdefault("responses", {})
+            for status in sorted(statuses_for(path, method)):
+                entry: dict[str, Any] = {"description": DESCRIPTIONS[status],
+                                         "content": {"application/json": {"schema": ref}}}
+                if status == 503:
+                    entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+                responses[str(status)] = entry
+    return schema

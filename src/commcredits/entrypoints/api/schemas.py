@@ -1,7 +1,14 @@
-"""Request bodies. Money travels as strings (``"50.00"``); a JSON float is refused."""
+"""Request bodies. Money travels as strings (``"50.00"``); a JSON float is refused.
+
+Every string that is stored follows ``domain.text``: identifiers (``Ident``) are taken
+exactly as sent, printable ASCII without spaces; free text (``Text``) has no control
+characters. ``Stored`` names the column a field lands in, and a test checks every limit here
+against the column it fills. Booleans and integers are strict: ``0.0`` is not ``false``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +19,12 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
+    StrictInt,
 )
+
+from commcredits.domain import text
+from commcredits.domain.text import ID_MAX
 
 
 def _money(value: Any) -> Any:
@@ -26,6 +38,73 @@ def _money(value: Any) -> Any:
 Money = Annotated[str, BeforeValidator(_money), Field(examples=["50.00"], max_length=40)]
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The column (``table.column``) a string field is stored in; ``prefix`` characters are
+    put before it on the way (a ledger reference), ``items`` of a list are joined with a
+    separator into the one column."""
+
+    column: str
+    prefix: int = 0
+    items: bool = False
+
+
+def _ident_check(max_len: int) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            problem = text.id_problem(value, max_len)
+            if problem:
+                raise ValueError(problem)
+        return value
+    return check
+
+
+def _text_check(max_len: int) -> Any:
+    def check(value: str) -> str:
+        problem = text.text_problem(value, max_len)
+        if problem:
+            raise ValueError(problem)
+        return value
+    return check
+
+
+def ident(column: str, max_len: int = ID_MAX, prefix: int = 0) -> Any:
+    """An identifier the client chooses, stored in ``column``."""
+    return Annotated[str, BeforeValidator(_ident_check(max_len)),
+                     Field(min_length=1, max_length=max_len), Stored(column, prefix)]
+
+
+def txt(column: str | None, max_len: int, min_len: int = 0, **field: Any) -> Any:
+    """Free text of at most ``max_len`` characters, stored in ``column`` (None: not stored)."""
+    marks: tuple[Any, ...] = (Stored(column),) if column else ()
+    return Annotated[str, AfterValidator(_text_check(max_len)),
+                     Field(min_length=min_len, max_length=max_len, **field), *marks]
+
+
+TenantId = ident("tenants.id", 40)
+PaymentMethodId = ident("payment_methods.id", 40)
+Sku = ident("subscriptions.sku", 30)
+Upn = txt("users.upn", 320, 3)
+Email = Annotated[EmailStr, AfterValidator(_text_check(320)), Stored("admins.email")]
+CallId = ident("calls.call_id", prefix=len("call "))
+
+
+def _sip_call_id_check(value: Any) -> Any:
+    if isinstance(value, str):
+        problem = text.call_id_problem(value)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
+# any SIP Call-ID ("/" and "?" included): the body forms of the call endpoints take these
+SipCallId = Annotated[str, BeforeValidator(_sip_call_id_check),
+                      Field(min_length=1, max_length=ID_MAX,
+                            description="the switch's call id (e.g. the SIP Call-ID)"),
+                      Stored("calls.call_id", len("call "))]
+SipDomain = txt("sip_domains.domain", 253, 1)
+MessageId = ident("messages.message_id", prefix=len("sms "))
+Number = txt("calls.to_number", 40, 1)
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -35,54 +114,59 @@ class Body(BaseModel):
 
 
 class TenantIn(Body):
-    name: str = Field(min_length=1, max_length=200)
-    country: str = Field(min_length=2, max_length=2, examples=["US"])
+    name: txt("tenants.name", 200, 1)
+    country: txt("tenants.country", 2, 2, examples=["US"])
     commerce: Literal["legacy", "nce"] = "legacy"
-    currency: str | None = Field(None, min_length=3, max_length=3)
+    currency: txt("tenants.currency", 3, 3) | None = None
 
 
 class TenantPatch(Body):
     commerce: Literal["legacy", "nce"] | None = None
-    allow_premium: bool | None = None  # premium-rate destinations (blocked by default)
-    blocked_prefixes: list[str] | None = Field(None, max_length=500)
+    allow_premium: StrictBool | None = None  # premium-rate destinations (blocked by default)
+    # stored joined with "," in one column
+    blocked_prefixes: Annotated[list[txt(None, 16)], Field(max_length=58),
+                                Stored("tenants.blocked_prefixes", items=True)] | None = None
     user_daily_cap: Money | None = None  # null removes the cap
+    overage_enabled: bool | None = None  # nce: pay-as-you-go overage (off by default)
+    no_rate: Literal["free", "block"] | None = None  # operator: calls no rate prices
 
 
 class ApiKeyIn(Body):
     role: Literal["operator", "switch", "global_admin", "billing_admin", "user_admin",
                   "reports_reader"]
-    tenant_id: str | None = None
+    tenant_id: TenantId | None = None
 
 
 class SubscriptionIn(Body):
-    sku: str = Field(min_length=1, max_length=30)
-    quantity: int = Field(ge=1, le=10_000_000)
+    sku: Sku
+    quantity: StrictInt = Field(ge=1, le=10_000_000)
 
 
 class UserIn(Body):
-    upn: str = Field(min_length=3, max_length=320)
-    display_name: str = Field("", max_length=200)
-    usage_location: str = Field(min_length=2, max_length=2)
-    phone_number: str | None = Field(None, max_length=30)
+    upn: Upn
+    display_name: txt("users.display_name", 200) = ""
+    usage_location: txt("users.usage_location", 2, 2)
+    # stored normalized to E.164 (at most 16 characters)
+    phone_number: txt(None, 30) | None = None
 
 
 class BulkAssignIn(Body):
-    sku: str = Field(min_length=1, max_length=30)
-    upns: list[str] = Field(min_length=1, max_length=10_000)
+    sku: Sku
+    upns: list[Upn] = Field(min_length=1, max_length=10_000)
 
 
 class NumberIn(Body):
-    number: str = Field(min_length=3, max_length=30)
+    number: txt(None, 30, 3)  # stored normalized to E.164
     type: Literal["user", "toll", "toll_free"]
 
 
 class ContactsIn(Body):
-    emails: list[EmailStr] = Field(max_length=50)
+    emails: list[Email] = Field(max_length=50)
 
 
 class AdminIn(Body):
-    email: EmailStr
-    password: str = Field(min_length=8, max_length=200)
+    email: Email
+    password: txt(None, 200, 8)
     role: Literal["global_admin", "billing_admin", "user_admin", "reports_reader"]
 
     def fingerprint(self) -> str:
@@ -91,10 +175,10 @@ class AdminIn(Body):
 
 class PaymentMethodIn(Body):
     type: Literal["card", "enterprise_agreement"]
-    card_number: str | None = Field(None, max_length=30, repr=False)
-    exp_month: int | None = Field(None, ge=1, le=12)
-    exp_year: int | None = Field(None, ge=2000, le=2100)
-    agreement_number: str | None = Field(None, max_length=100)
+    card_number: txt(None, 30) | None = Field(None, repr=False)
+    exp_month: StrictInt | None = Field(None, ge=1, le=12)
+    exp_year: StrictInt | None = Field(None, ge=2000, le=2100)
+    agreement_number: txt("payment_methods.agreement_number", 100) | None = None
 
     def fingerprint(self) -> str:
         # Never let the card number reach storage, not even inside a hash.
@@ -103,21 +187,21 @@ class PaymentMethodIn(Body):
 
 
 class AutoRechargeIn(Body):
-    enabled: bool
+    enabled: StrictBool
     recharge_amount: Money | None = None
     trigger_amount: Money | None = None
-    payment_method_id: str | None = Field(None, max_length=40)
+    payment_method_id: PaymentMethodId | None = None
 
 
 class OrderIn(Body):
     amount: Money
-    payment_method_id: str = Field(min_length=1, max_length=40)
-    po_number: str | None = Field(None, max_length=100)
+    payment_method_id: PaymentMethodId
+    po_number: txt("orders.po_number", 100) | None = None
     auto_recharge: AutoRechargeIn | None = None
 
 
 class ClockIn(Body):
-    now: str = Field(examples=["2027-01-01T00:00:00Z"])
+    now: txt(None, 40, examples=["2027-01-01T00:00:00Z"])
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -129,26 +213,23 @@ def _utc(value: datetime | None) -> datetime | None:
 AnswerTime = Annotated[datetime | None, AfterValidator(_utc),
                        Field(None, description="when the callee answered (UTC); default: "
                                                "when the service hears of it")]
-CallId = Annotated[str, Field(min_length=1, max_length=200,
-                              description="the switch's call id (e.g. the SIP Call-ID)")]
-Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+Seconds = Annotated[StrictInt, Field(ge=0, le=7 * 24 * 3600)]
+CallType = Literal["user_in", "user_out", "user_out_conf", "user_out_transfer",
+                   "user_out_forwarding", "conf_in", "conf_out", "ucap_in", "ucap_out"]
 
 
 class CallIn(Body):
-    call_id: CallId
-    tenant_id: str | None = Field(None, min_length=1, max_length=40,
-                                  description="omit to find the tenant from its numbers "
-                                              "or sip_domain")
-    call_type: Literal["user_in", "user_out", "user_out_conf", "conf_in", "conf_out",
-                       "ucap_in", "ucap_out"]
-    from_: str = Field("", alias="from", max_length=40)
-    to: str = Field(min_length=1, max_length=40)
-    upn: str | None = Field(None, max_length=320)
-    organizer_upn: str | None = Field(None, max_length=320)
-    conference_id: str | None = Field(None, max_length=200)
-    sip_domain: str | None = Field(None, max_length=253,
-                                   description="a SIP domain of the tenant's (when no "
-                                               "tenant_id)")
+    call_id: SipCallId
+    tenant_id: TenantId | None = Field(None, description="omit to find the tenant from its "
+                                                       "numbers or sip_domain")
+    call_type: CallType
+    from_: txt("calls.from_number", 40, alias="from") = ""
+    to: Number
+    upn: Upn | None = None
+    organizer_upn: Upn | None = None
+    conference_id: ident("calls.conference_id", ID_MAX) | None = None
+    sip_domain: SipDomain | None = Field(None, description="a SIP domain of the tenant's "
+                                                           "(when no tenant_id)")
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
 
@@ -168,36 +249,35 @@ class CallEndIn(Body):
 
 
 class AnswerByIdIn(AnswerIn):
-    call_id: CallId
+    call_id: SipCallId
 
 
 class InterimByIdIn(InterimIn):
-    call_id: CallId
+    call_id: SipCallId
 
 
 class CallEndByIdIn(CallEndIn):
-    call_id: CallId
+    call_id: SipCallId
 
 
 class CutIn(Body):
-    call_id: CallId
+    call_id: SipCallId
     reason: str | None = Field(None, max_length=40, examples=["fraud_suspected"])
 
 
 class SipDomainsIn(Body):
-    domains: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(max_length=100)
+    domains: list[SipDomain] = Field(max_length=100)
 
 
 class CdrIn(Body):
-    call_id: CallId
-    tenant_id: str | None = Field(None, min_length=1, max_length=40)
-    call_type: Literal["user_in", "user_out", "user_out_conf", "conf_in", "conf_out",
-                       "ucap_in", "ucap_out"]
-    from_: str = Field("", alias="from", max_length=40)
-    to: str = Field(min_length=1, max_length=40)
-    upn: str | None = Field(None, max_length=320)
-    organizer_upn: str | None = Field(None, max_length=320)
-    sip_domain: str | None = Field(None, max_length=253)
+    call_id: SipCallId
+    tenant_id: TenantId | None = None
+    call_type: CallType
+    from_: txt("calls.from_number", 40, alias="from") = ""
+    to: Number
+    upn: Upn | None = None
+    organizer_upn: Upn | None = None
+    sip_domain: SipDomain | None = None
     start_time: Annotated[datetime, AfterValidator(_utc)]
     duration_s: Seconds
 
@@ -209,12 +289,12 @@ class CdrsIn(Body):
 
 
 class SmsIn(Body):
-    message_id: str = Field(min_length=1, max_length=200)
-    tenant_id: str = Field(min_length=1, max_length=40)
-    upn: str | None = Field(None, max_length=320)
-    from_: str = Field("", alias="from", max_length=40)
-    to: str = Field(min_length=1, max_length=40)
+    message_id: MessageId
+    tenant_id: TenantId
+    upn: Upn | None = None
+    from_: txt("usage_records.caller_id", 40, alias="from") = ""
+    to: Number
     direction: Literal["out", "in"] = "out"
-    segments: int = Field(1, ge=1, le=100)
+    segments: StrictInt = Field(1, ge=1, le=100)
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)

@@ -14,7 +14,8 @@ def tenant(t: Tenant) -> dict[str, Any]:
             "commerce": t.commerce.value, "allow_premium": t.allow_premium,
             "blocked_prefixes": sorted(t.blocked_prefixes),
             "user_daily_cap": None if t.user_daily_cap is None
-            else fmt(t.user_daily_cap, t.currency)}
+            else fmt(t.user_daily_cap, t.currency),
+            "overage_enabled": t.overage_enabled, "no_rate": t.no_rate}
 
 
 def user(u: User) -> dict[str, Any]:

@@ -40,17 +40,18 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import ValidationError
 
-from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize
 from commcredits.domain.errors import DomainError, ErrorKind, invalid
 from commcredits.domain.licensing import CATALOG
 from commcredits.domain.pools import month_of
 from commcredits.entrypoints.api.deps import run_recharges
-from commcredits.entrypoints.api.errors import STATUS
+from commcredits.entrypoints.api.errors import STATUS, validation_error
+from commcredits.entrypoints.api.schemas import OrderIn
 from commcredits.entrypoints.downloads import report_file
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services import credits, notify, pools
+from commcredits.services import credits, notify, payments, pools
 from commcredits.services import reports as rep
 from commcredits.services.access import authenticate_admin
 from commcredits.services.tenants import get_tenant
@@ -312,15 +313,6 @@ def _guard_billing(request: Request, sess: Session | None, csrf: str) -> Respons
     return None
 
 
-def _claim_form(uow: UnitOfWork, sess: Session, token: str, fields: dict[str, str]) -> bool:
-    """Claim a one-time form token so a double submit never pays twice. False if reused."""
-    if not token:
-        return True
-    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-    return uow.access.claim_idempotency_key(sess.principal.id, f"console:{token[:100]}",
-                                            digest, uow.now)
-
-
 @router.post("/console/orders", response_class=HTMLResponse)
 def add_funds(request: Request, amount: str = Form(""), payment_method_id: str = Form(""),
               po_number: str = Form(""), csrf: str = Form(""),
@@ -335,24 +327,23 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
     form = {"amount": amount.strip(), "payment_method_id": payment_method_id,
             "po_number": po_number.strip()}
     try:
-        with rt.db.uow() as uow:
-            if not _claim_form(uow, sess, token, form):
-                return RedirectResponse("/console?notice=duplicate", status_code=303)
-            order = credits.place_order(
-                uow, rt.gateway, rt.settings.min_order, sess.tenant_id, form["amount"],
-                payment_method_id, form["po_number"] or None,
-                payment_key=f"{sess.principal.id}:console:{token}" if token else None)
-            if token:
-                uow.access.complete_idempotency_key(sess.principal.id, f"console:{token[:100]}",
-                                                    303, json.dumps(order))
-            uow.commit()
-            started = sorted(uow.recharges_requested)
+        try:  # exactly the API's validation of an order
+            OrderIn.model_validate({**form, "po_number": form["po_number"] or None})
+        except ValidationError as invalid_form:
+            raise validation_error(invalid_form.errors()) from None
+        # the one-time form token is the payment's idempotency key: a double submit pays once
+        order, replayed = payments.place_order(
+            rt.db, rt.gateway, payments.Limits(rt.settings.min_order, rt.settings.max_order),
+            sess.tenant_id, form["amount"], payment_method_id, form["po_number"] or None,
+            client_key=f"console:{token[:100]}" if token else None,
+            request_hash=hashlib.sha256(json.dumps(form, sort_keys=True).encode()).hexdigest())
     except DomainError as e:
         try:
             return _console_page(request, sess, error=e, form=form, status=_status(e))
         except DomainError as e2:
             return _error_page(request, sess, _status(e2), "Not available", e2.message)
-    run_recharges(request, started)
+    if replayed:
+        return RedirectResponse("/console?notice=duplicate", status_code=303)
     return RedirectResponse(f"/console?added={order['id']}", status_code=303)
 
 
@@ -375,7 +366,8 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
     }
     try:
         with rt.db.uow() as uow:
-            credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body)
+            credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body,
+                                      rt.gateway)
             uow.commit()
             started = sorted(uow.recharges_requested)
     except DomainError as e:
@@ -566,5 +558,5 @@ def minute_pools(request: Request, month: str = "") -> Response:
 
 def install(app: FastAPI) -> None:
     app.state.login_throttle = LoginThrottle()
-    app.include_router(router)
+    app.include_router(router, include_in_schema=False)  # HTML pages: not part of the API
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -30,6 +30,12 @@ class AccessRepo:
     def admin(self, admin_id: str) -> sa.Row | None:
         return self.conn.execute(sa.select(admins).where(admins.c.id == admin_id)).first()
 
+    def admin_emails(self, tenant_id: str, roles: frozenset[str]) -> list[str]:
+        """Console admins of a tenant holding one of ``roles``, oldest first."""
+        return list(self.conn.scalars(sa.select(admins.c.email).where(
+            admins.c.tenant_id == tenant_id, admins.c.role.in_(sorted(roles)))
+            .order_by(admins.c.created_at, admins.c.id)))
+
     def admin_by_email(self, email: str) -> sa.Row | None:
         return self.conn.execute(sa.select(admins).where(
             sa.func.lower(admins.c.email) == email.lower())).first()

@@ -30,7 +30,7 @@ class WalletRow:
 def _tenant(row: sa.Row) -> Tenant:
     return Tenant(row.id, row.name, row.country, row.currency, Commerce(row.commerce),
                   row.allow_premium, frozenset(p for p in row.blocked_prefixes.split(",") if p),
-                  row.user_daily_cap)
+                  row.user_daily_cap, row.overage_enabled, row.no_rate)
 
 
 class TenantRepo:

@@ -10,9 +10,17 @@ from fastapi.responses import JSONResponse
 from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import Action, Principal, authorize
 from commcredits.domain.errors import invalid
-from commcredits.entrypoints.api.deps import caller, read, runtime, write
+from commcredits.entrypoints.api.deps import (
+    caller,
+    idempotency_key,
+    read,
+    request_fingerprint,
+    runtime,
+    write,
+)
 from commcredits.entrypoints.api.schemas import AutoRechargeIn, OrderIn, PaymentMethodIn
-from commcredits.services import credits, notify
+from commcredits.entrypoints.runtime import Runtime
+from commcredits.services import credits, notify, payments
 from commcredits.services.tenants import get_tenant
 
 router = APIRouter(prefix="/v1/tenants/{tid}", tags=["credits"])
@@ -59,9 +67,18 @@ def place_order(tid: str, body: OrderIn, request: Request,
     authorize(who, Action.BILLING, tid)
     rt = runtime(request)
     ar = body.auto_recharge.model_dump() if body.auto_recharge else None
-    return write(request, who, lambda uow, key: credits.place_order(
-        uow, rt.gateway, rt.settings.min_order, tid, body.amount, body.payment_method_id,
-        body.po_number, ar, payment_key=f"{who.id}:{key}" if key else None), body, 201)
+    # the payment attempt carries the Idempotency-Key (per tenant): a retry after a crash
+    # resumes the same attempt, and the card is charged at most once
+    view, replayed = payments.place_order(
+        rt.db, rt.gateway, order_limits(rt), tid, body.amount, body.payment_method_id,
+        body.po_number, ar, client_key=idempotency_key(request),
+        request_hash=request_fingerprint(request, body))
+    return JSONResponse(view, 201,
+                        headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+def order_limits(rt: Runtime) -> payments.Limits:
+    return payments.Limits(rt.settings.min_order, rt.settings.max_order)
 
 
 @router.get("/credits/orders")
@@ -97,7 +114,8 @@ def set_auto_recharge(tid: str, body: AutoRechargeIn, request: Request,
     authorize(who, Action.BILLING, tid)
     rt = runtime(request)
     return write(request, who, lambda uow, _: credits.set_auto_recharge(
-        uow, rt.settings.min_order, tid, body.model_dump()), body)
+        uow, rt.settings.min_order, tid, body.model_dump(), rt.settings.max_order, rt.gateway),
+        body)
 
 
 @router.get("/credits/transactions")

@@ -40,18 +40,21 @@ def get_tenant(tid: str, request: Request, who: Principal = Depends(caller)) -> 
 @router.patch("/tenants/{tid}")
 def patch_tenant(tid: str, body: TenantPatch, request: Request,
                  who: Principal = Depends(caller)) -> JSONResponse:
-    """Change the commerce model (operator; legacy → nce requires auto-recharge off) and the
-    toll-fraud guardrails ``allow_premium``, ``blocked_prefixes`` and ``user_daily_cap``
-    (operator or the tenant's global admin)."""
-    authorize(who, Action.OPERATE if body.commerce is not None else Action.ADMINS, tid)
+    """Change the commerce model (operator; legacy → nce requires auto-recharge off), the
+    toll-fraud guardrails ``allow_premium``, ``blocked_prefixes`` and ``user_daily_cap`` and
+    pay-as-you-go ``overage_enabled`` (operator or the tenant's global admin), and the
+    ``no_rate`` policy for calls no rate prices, ``free`` or ``block`` (operator)."""
+    operator_only = body.commerce is not None or body.no_rate is not None
+    authorize(who, Action.OPERATE if operator_only else Action.ADMINS, tid)
 
     def work(uow: Any, _: str | None) -> dict[str, Any]:
         if body.commerce is not None:
             tenants.change_commerce(uow, tid, body.commerce)
         cap = body.user_daily_cap if "user_daily_cap" in body.model_fields_set \
             else tenants.KEEP
-        return views.tenant(tenants.set_call_policy(uow, tid, body.allow_premium,
-                                                    body.blocked_prefixes, cap))
+        return views.tenant(tenants.set_call_policy(
+            uow, tid, body.allow_premium, body.blocked_prefixes, cap,
+            overage_enabled=body.overage_enabled, no_rate=body.no_rate))
     return write(request, who, work, body)
 
 

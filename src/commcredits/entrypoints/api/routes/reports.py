@@ -23,7 +23,8 @@ _TO = Query(None, description="last day, YYYY-MM-DD (UTC, inclusive); default to
             examples=["2030-03-31"])
 _DAYS = Query(None, description="7 or 28: that many days ending on `to` (default today); "
               "not together with `from`. Nothing given: the last 28 days.", examples=["7"])
-_FORMAT = Query("json", alias="format", description="json (default), csv or xlsx",
+_FORMAT = Query("json", alias="format", description="json (default), csv, xlsx, or zip (the "
+                "admin center's export: `PSTN.calls.<UTC date>.csv` + `parameters.json`)",
                 examples=["csv"])
 
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -36,6 +37,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
             "text/csv": {"schema": {"type": "string"}},
             rep.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            rep.ZIP_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
         },
     },
 }
@@ -49,11 +51,14 @@ def _export(request: Request, who: Principal, tid: str, report: rep.Report, from
     with db.uow() as uow:
         rep.check(uow, tid)
         period = rep.parse_period(uow.now.date(), days=days, from_=from_, to=to)
+        now = uow.now
     kind = rep.parse_format(fmt_)
     rows = rep.stream(db, report, tid, period)
     if kind == "json":
         return StreamingResponse(rep.json_chunks(report, rows), media_type="application/json")
-    return report_file(report, rows, kind, rep.file_name(report, tid, period, kind))
+    return report_file(report, rows, kind, rep.file_name(report, tid, period, kind),
+                       zip_parameters=rep.export_parameters(report, tid, period, now),
+                       exported_at=now)
 
 
 @router.get("/pstn-usage", responses=_EXPORT_RESPONSES, response_class=Response)

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from commcredits.adapters.clock import ManualClock
 from commcredits.domain.access import Action, Principal, authorize
+from commcredits.domain.dates import check_in_span
 from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid
 from commcredits.entrypoints.api.deps import caller, runtime
 from commcredits.entrypoints.api.schemas import ClockIn
@@ -60,6 +61,7 @@ def set_clock(body: ClockIn, request: Request, who: Principal = Depends(caller))
     if target.tzinfo is None:
         target = target.replace(tzinfo=UTC)
     target = target.astimezone(UTC)
+    check_in_span(target.date(), "now")
     rt = runtime(request)
     with rt.db.uow() as uow:
         if target < uow.now:

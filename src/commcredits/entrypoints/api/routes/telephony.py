@@ -120,6 +120,7 @@ def _end(request: Request, who: Principal, call_id: str, body: CallEndIn) -> JSO
     minor = Decimal(result["charge"]).scaleb(places(result["currency"]))
     if minor:
         metrics.CHARGED.labels(result["currency"], result["funding"]).inc(int(minor))
+    metrics.count_uncollected(result)
     return JSONResponse(result)
 
 

@@ -29,8 +29,9 @@ router = APIRouter(prefix="/v1/tenants/{tid}", tags=["tenant administration"])
 @router.post("/subscriptions", status_code=201)
 def add_subscription(tid: str, body: SubscriptionIn, request: Request,
                      who: Principal = Depends(caller)) -> JSONResponse:
-    """Add seats of a paid SKU (repeat to add more)."""
-    authorize(who, Action.BILLING, tid)
+    """Add seats of a paid SKU (repeat to add more). Operator only: seats are bought from the
+    operator (or its billing system), never granted by the tenant to itself."""
+    authorize(who, Action.OPERATE, tid)
     return write(request, who, lambda uow, _: views.subscription(
         *directory.add_seats(uow, tid, body.sku, body.quantity)), body, 201)
 
