@@ -364,6 +364,7 @@ def start_stack(workdir: Path) -> Iterator[Stack]:
                   free_port(ports), db_url, {}, ports=ports)
     stack.cut_token = secrets.token_hex(16)
     stack.env = {**os.environ, **SERVICE_ENV, "COMMCREDITS_DB": db_url,
+                 "COMMCREDITS_SECRET_KEY": secrets.token_hex(32),
                  "COMMCREDITS_SWITCH_CUT_URL": f"http://127.0.0.1:{stack.http_port}/cut",
                  "COMMCREDITS_SWITCH_CUT_TOKEN": stack.cut_token}
     try:

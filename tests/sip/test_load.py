@@ -2,8 +2,8 @@
 refused with a reason; and what authorization adds to call set-up (INVITE -> 180).
 
 CI runs 5 s of calls; ``COMMCREDITS_SIP_FULL=1`` (``./scripts/test-sip --full``) runs the
-issue's 30 s; ``COMMCREDITS_SIP_RATE`` changes the rate. The set-up times go to ``var/sip-latency.json`` (measured, not asserted: speed
-targets live in ./scripts/bench)."""
+issue's 30 s; ``COMMCREDITS_SIP_RATE`` changes the rate. The set-up times go to
+``var/sip-latency.json`` (measured, not asserted: speed targets live in ./scripts/bench)."""
 
 from __future__ import annotations
 
