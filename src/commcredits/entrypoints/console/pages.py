@@ -367,7 +367,7 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
     try:
         with rt.db.uow() as uow:
             credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body,
-                                      rt.gateway)
+                                      rt.settings.max_order, rt.gateway)
             uow.commit()
             started = sorted(uow.recharges_requested)
     except DomainError as e:
