@@ -29,6 +29,9 @@ from commcredits.entrypoints.api.app import create_app
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services.access import create_api_key
 
+# The switch scenarios (tests/sip) start Kamailio and SIPp: ./scripts/test-sip runs them.
+collect_ignore = [] if os.environ.get("COMMCREDITS_SIP_TESTS") else ["sip"]
+
 PG_SERVER = os.environ.get("COMMCREDITS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 
