@@ -257,3 +257,23 @@ def test_cdrs_over_http_are_rated_once(voice, api):
     admin = api.new_key("global_admin", voice.tid)
     api.post("/v1/cdrs", body, key=admin, expect=403)
     ledger_ok(api)
+
+
+def test_a_cdr_for_a_call_authorized_late_settles_that_call(voice, api):
+    """Fail-open: the switch gave up on our answer and let the call through; our late
+    authorization still created the call. Its CDR settles it instead of being a duplicate."""
+    voice.call("fo1", UK)  # arrived after the switch's timeout: never answered
+    voice.call("fo2", UK)
+    api.set_clock("2030-03-10T12:03:00Z")  # fo1 and fo2 lapse (nothing charged)
+    cdr = {"tenant_id": voice.tid, "call_type": "user_out", "from": US, "to": UK,
+           "upn": "payg@contoso.com", "start_time": "2030-03-10T12:00:05Z", "duration_s": 150}
+    out = api.post("/v1/cdrs", {"cdrs": [{**cdr, "call_id": "fo1"}, {**cdr, "call_id": "fo2"}]},
+                   key=voice.switch, expect=200).json()["results"]
+    assert [(r["status"], r["charge"]) for r in out] == [("rated", "0.06"), ("rated", "0.06")]
+    again = api.post("/v1/cdrs", {"cdrs": [{**cdr, "call_id": "fo1"}]}, key=voice.switch,
+                     expect=200).json()["results"]
+    assert again[0]["status"] == "duplicate"
+    c = voice.credits()
+    assert (c["balance"], c["reserved"]) == ("49.88", "0.00")
+    assert usage_row(voice, "fo1")["Start Time"].startswith("2030-03-10T12:00:05")
+    ledger_ok(api)

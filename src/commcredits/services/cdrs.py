@@ -258,7 +258,11 @@ def _rate_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
 def _try_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
     with db.uow() as uow:
         ids = [c.body["call_id"] for c in chunk]
-        known = set(uow.conn.scalars(sa.select(calls.c.call_id).where(calls.c.call_id.in_(ids))))
+        stored = dict(uow.conn.execute(sa.select(calls.c.call_id, calls.c.status)
+                                       .where(calls.c.call_id.in_(ids))).tuples())
+        if any(status in _OPEN for status in stored.values()):
+            raise _Redo  # an authorization never ended: settle it, one CDR at a time
+        known = set(stored)
         work = BatchWork(uow)
         work.lock_wallets({c.body["tenant_id"] for c in chunk if c.body["call_id"] not in known})
         results: list[CdrResult] = []
@@ -278,20 +282,30 @@ def _try_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
     return results
 
 
+_OPEN = ("active", "expired")  # authorized, never ended
+
+
 def rate_one(db: Database, cdr: Cdr) -> CdrResult:
-    """Rate one CDR in its own transaction."""
-    try:
-        with db.uow() as uow:
-            if uow.charging.call(cdr.body["call_id"]) is not None:
-                return _duplicate(cdr, "already rated")
-            try:
-                result = _rate(uow, cdr)
-            except DomainError as e:
-                return _failed(cdr, e)
-            uow.commit()
-            return result
-    except sa.exc.IntegrityError:  # another import rated this call at the same moment
-        return _duplicate(cdr, "rated elsewhere")
+    """Rate one CDR in its own transaction. A call the service authorized but never heard
+    the end of (the switch gave up waiting for our answer and let the call through) is
+    settled with the CDR's talk; a call already ended or blocked is a duplicate."""
+    for attempt in range(2):
+        try:
+            with db.uow() as uow:
+                known = uow.charging.call(cdr.body["call_id"], lock=True)
+                if known is not None and (known.status not in _OPEN
+                                          or known.tenant_id != cdr.body["tenant_id"]):
+                    return _duplicate(cdr, "already rated")
+                try:
+                    result = _rate(uow, cdr) if known is None else _finish(uow, cdr)
+                except DomainError as e:
+                    return _failed(cdr, e)
+                uow.commit()
+                return result
+        except sa.exc.IntegrityError:  # another request stored this call at the same moment
+            if attempt:
+                return _duplicate(cdr, "rated elsewhere")
+    raise AssertionError("unreachable")
 
 
 def _rate(uow: UnitOfWork, cdr: Cdr) -> CdrResult:
@@ -300,7 +314,17 @@ def _rate(uow: UnitOfWork, cdr: Cdr) -> CdrResult:
                                        happened=True)
     if decision["decision"] == "blocked":
         return CdrResult(cdr.line, call_id, "blocked", detail=decision["reason"])
-    end = charging.end_call(uow, call_id, cdr.duration_s)
+    return _rated(cdr, charging.end_call(uow, call_id, cdr.duration_s))
+
+
+def _finish(uow: UnitOfWork, cdr: Cdr) -> CdrResult:
+    """End the authorized call the CDR reports, its talk starting at the CDR's start."""
+    call_id = cdr.body["call_id"]
+    return _rated(cdr, charging.end_call(uow, call_id, cdr.duration_s, answered_at=cdr.start))
+
+
+def _rated(cdr: Cdr, end: dict[str, Any]) -> CdrResult:
+    call_id = cdr.body["call_id"]
     short = f", {end['uncollected']} uncollected" if Decimal(end["uncollected"]) else ""
     return CdrResult(cdr.line, call_id, "rated", charge=end["charge"],
                      uncollected=end["uncollected"], currency=end["currency"],
