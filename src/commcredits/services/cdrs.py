@@ -258,8 +258,8 @@ def _rate_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
 def _try_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
     with db.uow() as uow:
         ids = [c.body["call_id"] for c in chunk]
-        stored = dict(uow.conn.execute(sa.select(calls.c.call_id, calls.c.status)
-                                       .where(calls.c.call_id.in_(ids))).tuples())
+        stored = {call_id: status for call_id, status in uow.conn.execute(
+            sa.select(calls.c.call_id, calls.c.status).where(calls.c.call_id.in_(ids)))}
         if any(status in _OPEN for status in stored.values()):
             raise _Redo  # an authorization never ended: settle it, one CDR at a time
         known = set(stored)
