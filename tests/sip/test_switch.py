@@ -173,7 +173,8 @@ def test_the_service_pushes_a_cut_and_the_switch_ends_the_call(stack: Stack) -> 
     run = uac.wait()
     (call,) = run.calls.values()
     assert call.how == "cut", run.out
-    assert 2 <= call.talk_s <= 5, call
+    # cut about 2 s after the answer (the 3 s wait includes the ringing): far before its 60 s
+    assert 1 <= call.talk_s <= 5, call
     (line,) = _settled(stack, tid, 1)
     row = _report_by_call(stack, tid)[call.call_id]
     assert abs(row["Duration Seconds"] - call.talk_s) <= 1
