@@ -6,7 +6,6 @@ import pytest
 
 from commcredits.domain.pools import PoolKey
 from commcredits.services.charging import pool_total
-from commcredits.services.ledger import verify
 from tests.api.voice import (
     CHINA,
     FRANCE,
@@ -16,21 +15,9 @@ from tests.api.voice import (
     UK,
     UK_MOBILE,
     US,
+    ledger_ok,
     make_voice,
 )
-
-
-@pytest.fixture
-def voice(api):
-    v = make_voice(api)
-    v.fund("50.00")
-    return v
-
-
-def ledger_ok(api):
-    with api.rt.db.uow() as uow:
-        _, problems = verify(uow)
-    assert problems == []
 
 
 @pytest.mark.parametrize(("upn", "to", "call_type", "expected"), [

@@ -7,19 +7,10 @@ import csv
 import io
 from decimal import Decimal
 
-import pytest
-
 from commcredits.services.ledger import verify
 from tests.api.voice import JAPAN, UK, US, make_voice
 
 CA = "+16135550100"
-
-
-@pytest.fixture
-def voice(api):
-    v = make_voice(api)
-    v.fund("50.00")
-    return v
 
 
 def _rows(api, tid: str) -> list[dict[str, str]]:

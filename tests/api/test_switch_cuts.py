@@ -61,13 +61,6 @@ def receiver(api) -> Iterator[Receiver]:
     r.server.shutdown()
 
 
-@pytest.fixture
-def voice(api):
-    v = make_voice(api)
-    v.fund("50.00")
-    return v
-
-
 def test_operator_cut_is_pushed_and_stops_the_next_interim(voice, api, receiver):
     voice.call("c1", UK)
     out = api.post("/v1/calls/cut", {"call_id": "c1", "reason": "fraud_suspected"},

@@ -5,23 +5,7 @@ that lapse, silent calls settled at what was reported and corrected by a later `
 
 from __future__ import annotations
 
-import pytest
-
-from commcredits.services.ledger import verify
-from tests.api.voice import TOLL_FREE, UK, UK_MOBILE, US, make_voice
-
-
-@pytest.fixture
-def voice(api):
-    v = make_voice(api)
-    v.fund("50.00")
-    return v
-
-
-def ledger_ok(api):
-    with api.rt.db.uow() as uow:
-        _, problems = verify(uow)
-    assert problems == []
+from tests.api.voice import TOLL_FREE, UK, UK_MOBILE, US, ledger_ok
 
 
 def answer(voice, call_id, **body):

@@ -93,3 +93,11 @@ def make_voice(api: Any, commerce: str = "legacy") -> Voice:
     api.put(f"/v1/tenants/{tid}/billing-contacts", {"emails": ["billing@contoso.com"]})
     card = api.card(tid) if commerce == "legacy" else ""
     return Voice(api, tid, api.new_key("switch"), card)
+
+
+def ledger_ok(api: Any) -> None:
+    """``ledger verify`` finds nothing wrong."""
+    from commcredits.services.ledger import verify
+    with api.rt.db.uow() as uow:
+        _, problems = verify(uow)
+    assert problems == []

@@ -27,24 +27,22 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 def id_problem(value: str, max_len: int = ID_MAX) -> str | None:
     """Why ``value`` is not an acceptable identifier (None when it is)."""
-    if not value:
-        return "must not be empty"
-    if len(value) > max_len:
-        return f"must be at most {max_len} characters"
-    if not _ID.fullmatch(value):
-        return "may hold only printable ASCII characters, without spaces or '/'"
-    return None
+    return _shape_problem(value, max_len, _ID, "without spaces or '/'")
 
 
 def call_id_problem(value: str, max_len: int = ID_MAX) -> str | None:
     """A switch's call id (a SIP Call-ID may hold "/" and "?"): printable ASCII without
     spaces. Sent in the body forms of the call endpoints, never in a path."""
+    return _shape_problem(value, max_len, _CALL_ID, "without spaces")
+
+
+def _shape_problem(value: str, max_len: int, shape: re.Pattern[str], but: str) -> str | None:
     if not value:
         return "must not be empty"
     if len(value) > max_len:
         return f"must be at most {max_len} characters"
-    if not _CALL_ID.fullmatch(value):
-        return "may hold only printable ASCII characters, without spaces"
+    if not shape.fullmatch(value):
+        return f"may hold only printable ASCII characters, {but}"
     return None
 
 

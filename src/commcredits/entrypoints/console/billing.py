@@ -76,6 +76,20 @@ def console(request: Request, added: str = "", notice: str = "") -> Response:
         return _error_page(request, sess, _status(e), "Not available", e.message)
 
 
+def place_order(request: Request, sess: Session, fields: dict[str, str], token: str,
+                amount: str, payment_method_id: str, po_number: str | None,
+                auto_recharge: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+    """Pay for an order placed in the console. The one-time form token is the payment's
+    idempotency key: a double submit pays once (and answers the first order)."""
+    rt = _runtime(request)
+    return payments.place_order(
+        rt.db, rt.gateway, payments.Limits(rt.settings.min_order, rt.settings.max_order),
+        sess.tenant_id, amount, payment_method_id, po_number, auto_recharge,
+        client_key=f"console:{token[:100]}" if token else None,
+        request_hash=hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest(),
+        actor=audit.Actor.of(sess.principal, "console", sess.email))
+
+
 @router.post("/console/orders", response_class=HTMLResponse)
 def add_funds(request: Request, amount: str = Form(""), payment_method_id: str = Form(""),
               po_number: str = Form(""), csrf: str = Form(""),
@@ -84,7 +98,6 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
     sess, refused = guard(request, csrf, Action.BILLING, "change billing")
     if sess is None:
         return refused
-    rt = _runtime(request)
     form = {"amount": amount.strip(), "payment_method_id": payment_method_id,
             "po_number": po_number.strip()}
     try:
@@ -92,13 +105,8 @@ def add_funds(request: Request, amount: str = Form(""), payment_method_id: str =
             OrderIn.model_validate({**form, "po_number": form["po_number"] or None})
         except ValidationError as invalid_form:
             raise validation_error(invalid_form.errors()) from None
-        # the one-time form token is the payment's idempotency key: a double submit pays once
-        order, replayed = payments.place_order(
-            rt.db, rt.gateway, payments.Limits(rt.settings.min_order, rt.settings.max_order),
-            sess.tenant_id, form["amount"], payment_method_id, form["po_number"] or None,
-            client_key=f"console:{token[:100]}" if token else None,
-            request_hash=hashlib.sha256(json.dumps(form, sort_keys=True).encode()).hexdigest(),
-            actor=audit.Actor.of(sess.principal, "console", sess.email))
+        order, replayed = place_order(request, sess, form, token, form["amount"],
+                                      payment_method_id, form["po_number"] or None)
     except DomainError as e:
         try:
             return _console_page(request, sess, error=e, form=form, status=_status(e))

@@ -13,8 +13,6 @@ paid. A new card is tokenized by the gateway at review and saved as a payment me
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +24,7 @@ from commcredits.domain.access import Action, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.domain.money import parse_amount
 from commcredits.domain.wallet import AutoRecharge, check_auto_recharge, check_order_amount
+from commcredits.entrypoints.console.billing import place_order
 from commcredits.entrypoints.console.common import field_of, guard, read_page, render
 from commcredits.entrypoints.console.common import sentence as _sentence
 from commcredits.entrypoints.console.pages import (
@@ -36,7 +35,7 @@ from commcredits.entrypoints.console.pages import (
     _status,
     _to_login,
 )
-from commcredits.services import audit, credits, payment_methods, payments
+from commcredits.services import audit, credits, payment_methods
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
@@ -171,20 +170,14 @@ def place(request: Request, csrf: str = Form(""), token: str = Form(""),
     sess, refused = guard(request, csrf, Action.BILLING, "buy credits")
     if sess is None:
         return refused
-    rt = _runtime(request)
     fields = {"amount": amount, "payment_method_id": payment_method_id, "po_number": po_number,
               "ar_on": ar_on, "ar_recharge": ar_recharge, "ar_trigger": ar_trigger}
     ar = ({"enabled": True, "recharge_amount": ar_recharge, "trigger_amount": ar_trigger}
           if ar_on else None)
     try:
-        # the one-time form token is the payment's idempotency key: a double submit pays once
-        # and lands on the same receipt
-        order, _ = payments.place_order(
-            rt.db, rt.gateway, payments.Limits(rt.settings.min_order, rt.settings.max_order),
-            sess.tenant_id, amount, payment_method_id, po_number or None, auto_recharge=ar,
-            client_key=f"console:{token[:100]}" if token else None,
-            request_hash=hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest(),
-            actor=audit.Actor.of(sess.principal, "console", sess.email))
+        # a double submit pays once and lands on the same receipt
+        order, _ = place_order(request, sess, fields, token, amount, payment_method_id,
+                               po_number or None, ar)
     except DomainError as e:
         form = {"amount": amount, "method": payment_method_id, "po_number": po_number,
                 "ar_on": ar_on, "ar_recharge": ar_recharge, "ar_trigger": ar_trigger}
