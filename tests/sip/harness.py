@@ -229,6 +229,16 @@ class Stack:
         return [t for t in self.http("GET", f"/v1/tenants/{tid}/credits/transactions")
                 if (t["reference"] or "").startswith("call ")]
 
+    def settled(self, tid: str, n: int, timeout: float = 15) -> list[dict[str, Any]]:
+        """The call charges in the ledger once ``n`` of them are there (the switch reports
+        ``end`` from a timer, a moment after the call is over), or at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.usage(tid)
+            if len(lines) >= n or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.3)
+
     def report(self, tid: str) -> list[dict[str, Any]]:
         return self.http("GET", f"/v1/tenants/{tid}/reports/pstn-usage?days=7&format=json")
 

@@ -20,12 +20,7 @@ PER_S = Decimal("0.01")  # the deck's US rate, per second
 def _settled(stack: Stack, tid: str, n: int, timeout: float = 15) -> list[dict]:
     """The call charges in the ledger, once ``n`` of them are there; each must come from the
     switch's own end report (not from the service settling a silent call)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = stack.usage(tid)
-        if len(lines) >= n or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+    lines = stack.settled(tid, n, timeout)
     for line in lines:
         assert stack.reported(line["reference"].removeprefix("call ")) == ["200"], line
     return lines
