@@ -169,12 +169,14 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
     """Buy credits. Returns the order and whether it is a replay of an earlier request with
     the same ``client_key`` (the tenant's ``Idempotency-Key``). ``actor`` is who the audit
     log says placed it."""
-    try:
-        attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id, po_number,
-                                 auto_recharge, client_key, request_hash, gateway)
-    except sa.exc.IntegrityError:  # a concurrent request with the same key got there first
-        attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id, po_number,
-                                 auto_recharge, client_key, request_hash, gateway)
+    for tries_left in (2, 1, 0):
+        try:
+            attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id,
+                                     po_number, auto_recharge, client_key, request_hash, gateway)
+            break
+        except sa.exc.IntegrityError:  # a concurrent request with the same key got there first
+            if not tries_left:
+                raise
     if done is not None:
         return done, True
     outcome = charge(db, gateway, attempt_id)
