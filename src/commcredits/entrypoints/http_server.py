@@ -60,7 +60,7 @@ class GuardedH11Protocol(H11Protocol):
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The keyword arguments ``serve`` passes to ``uvicorn.run``."""
     protocol = type("GuardedH11", (GuardedH11Protocol,),
-                    {"request_timeout_s": float(settings.request_timeout_s)})
+                    {"request_timeout_s": settings.request_timeout_s})
     return {"http": protocol, "timeout_keep_alive": settings.keep_alive_s,
             "limit_concurrency": settings.limit_concurrency,
             "h11_max_incomplete_event_size": 16 * 1024}

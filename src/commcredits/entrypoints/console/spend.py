@@ -47,13 +47,13 @@ def chart(daily: list[tuple[date, Decimal]], balances: list[Decimal], currency: 
     parts.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" '
                  f'y2="{TOP + plot_h}" stroke="#cfd4dc"/>')
     for i, (day, amount) in enumerate(daily):
-        h = float(amount / top_spend) * plot_h
+        h = amount / top_spend * plot_h  # exact Decimal, formatted to a tenth of a pixel
         label = escape(f"{day.isoformat()}: {money(amount, currency, locale)}")
         parts.append(f'<rect class="spend" x="{LEFT + i * step + step * 0.15:.1f}" '
                      f'y="{TOP + plot_h - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}">'
                      f'<title>{label}</title></rect>')
     points = " ".join(f"{LEFT + (i + 0.5) * step:.1f},"
-                      f"{TOP + plot_h - float(b / top_balance) * plot_h:.1f}"
+                      f"{TOP + plot_h - b / top_balance * plot_h:.1f}"
                       for i, b in enumerate(balances))
     parts.append(f'<polyline class="balance" points="{points}"/>')
     parts.append(f'<text x="{LEFT - 6}" y="{TOP + 10}" text-anchor="end">'
