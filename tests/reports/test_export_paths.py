@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from commcredits.adapters import xlsx
+from commcredits.services import report_formats as formats
 from commcredits.services import reports as rep
 
 ODD = ["", "plain", 'with "quotes", and a comma', "two\nlines", "cr\r\nlf", " padded ",
@@ -56,9 +57,9 @@ def test_database_rows_and_csv_equal_the_python_rendering(api, odd_tenant):
                 tid, report.kind, period.start, period.end)]
         assert len(reference) == len(ODD)
         assert list(rep.stream(db, report, tid, period)) == reference
-        expected = "".join(rep.csv_lines(report, reference)).encode("utf-8")
-        assert b"".join(rep.csv_bytes(report, rep.stream(db, report, tid, period))) == expected
-        assert b"".join(rep.csv_bytes(report, iter(reference))) == expected
+        expected = "".join(formats.csv_lines(report, reference)).encode("utf-8")
+        assert b"".join(formats.csv_bytes(report, rep.stream(db, report, tid, period))) == expected
+        assert b"".join(formats.csv_bytes(report, iter(reference))) == expected
 
 
 def test_streamed_xlsx_holds_the_rows_and_starts_at_once(api, odd_tenant, monkeypatch):
@@ -66,7 +67,7 @@ def test_streamed_xlsx_holds_the_rows_and_starts_at_once(api, odd_tenant, monkey
     period = rep.parse_period(datetime(2030, 3, 20).date(), from_="2030-03-01")
     reference = list(rep.stream(db, rep.PSTN, tid, period))
     monkeypatch.setattr(xlsx, "MAX_ROWS", 5)  # 4 data rows per sheet
-    chunks = rep.xlsx_chunks(rep.PSTN, rep.stream(db, rep.PSTN, tid, period))
+    chunks = formats.xlsx_chunks(rep.PSTN, rep.stream(db, rep.PSTN, tid, period))
     first = next(chunks)
     assert first.startswith(b"PK")  # sent before any row is read
     book = openpyxl.load_workbook(io.BytesIO(first + b"".join(chunks)))

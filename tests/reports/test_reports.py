@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.cli import app as cli
+from commcredits.services import report_formats as formats
 from commcredits.services import reports as rep
 
 PSTN_COLUMNS = ["UsageId", "Call ID", "Conference ID", "User Location", "AAD ObjectId", "UPN",
@@ -218,7 +219,7 @@ def _sheet(content: bytes) -> list[tuple[Any, ...]]:
 
 def test_pstn_xlsx(usage: Voice) -> None:
     r = usage.report("pstn-usage", format="xlsx")
-    assert r.headers["content-type"] == rep.XLSX_MEDIA_TYPE
+    assert r.headers["content-type"] == formats.XLSX_MEDIA_TYPE
     assert ".xlsx" in r.headers["content-disposition"]
     rows = _sheet(r.content)
     assert list(rows[0]) == PSTN_COLUMNS
@@ -251,7 +252,7 @@ def test_xlsx_money_is_exact_text_beyond_excel_precision(tmp_path: Path) -> None
                     "Domestic", "US", "+1", "2030-01-01T00:00:00Z", "2030-01-01T00:00:01Z", 1,
                     "0.00", "1234567890123456.78", "USD", "MCOPSTNPP")
     path = tmp_path / "big.xlsx"
-    assert rep.write_xlsx(path, rep.PSTN, [row]) == 1
+    assert formats.write_xlsx(path, rep.PSTN, [row]) == 1
     ws = openpyxl.load_workbook(path).worksheets[0]
     assert ws.cell(2, 18).value == "1234567890123456.78"  # text: Excel would round it
     assert ws.cell(2, 17).value == 0 and ws.cell(2, 17).data_type == "n"

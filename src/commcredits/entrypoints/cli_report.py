@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from commcredits.domain.errors import DomainError, ErrorKind
+from commcredits.entrypoints.cli_common import DbOption, _runtime
+from commcredits.entrypoints.cli_common import err as _err
+from commcredits.entrypoints.cli_common import out as _out
 
 report_app = typer.Typer(help="Usage reports.", no_args_is_help=True)
-
-_out = Console()
-_err = Console(stderr=True)
 
 EXTENSIONS = (".csv", ".xlsx", ".zip")
 
@@ -34,12 +33,12 @@ From = Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD (
 To = Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD (UTC); default "
                                                       "today")]
 Days = Annotated[str | None, typer.Option("--days", help="7 or 28 (instead of --from)")]
-Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (else COMMCREDITS_DB)")]
+Db = DbOption
 
 
 def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None,
             days: str | None, db: str | None) -> None:
-    from commcredits.entrypoints.cli import _runtime
+    from commcredits.services import report_formats as formats
     from commcredits.services import report_zip
     from commcredits.services import reports as rep
 
@@ -65,7 +64,7 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
     def write_zip(path: Path, report: rep.Report, rows: Any, progress: Any) -> int:
         parameters = report_zip.export_parameters(report, tenant, period, now)
         return report_zip.write_zip(path, report, rows, parameters, now, progress)
-    write = {".csv": rep.write_csv, ".xlsx": rep.write_xlsx, ".zip": write_zip}[ext]
+    write = {".csv": formats.write_csv, ".xlsx": formats.write_xlsx, ".zip": write_zip}[ext]
     partial = out.with_name(f".{out.name}.part")
     try:
         with Progress(TextColumn(f"{name} {period.first} to {period.last}"), BarColumn(),

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from commcredits.services import report_formats as formats
 from commcredits.services import report_zip
 from commcredits.services import reports as rep
 
@@ -27,8 +28,9 @@ def report_file(report: rep.Report, rows: Iterable[rep.Row], kind: str, name: st
     """``kind`` is ``csv``, ``xlsx`` (both streamed) or ``zip`` (which needs
     ``zip_parameters`` and ``exported_at``; written to a temporary file first)."""
     if kind != "zip":
-        body = rep.csv_bytes(report, rows) if kind == "csv" else rep.xlsx_chunks(report, rows)
-        media = rep.CSV_MEDIA_TYPE if kind == "csv" else rep.XLSX_MEDIA_TYPE
+        body = (formats.csv_bytes(report, rows) if kind == "csv"
+                else formats.xlsx_chunks(report, rows))
+        media = formats.CSV_MEDIA_TYPE if kind == "csv" else formats.XLSX_MEDIA_TYPE
         return StreamingResponse(body, media_type=media, headers={
             "Content-Disposition": f'attachment; filename="{name}"', **(headers or {})})
     assert zip_parameters is not None and exported_at is not None

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from commcredits.services.reports import Period, Report, Row, csv_lines
+from commcredits.services.report_formats import csv_lines
+from commcredits.services.reports import Period, Report, Row
 
 ZIP_MEDIA_TYPE = "application/zip"
 

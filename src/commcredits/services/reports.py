@@ -46,15 +46,12 @@ ZIP, as the admin center's "Export to Excel" gives it: see :mod:`report_zip`.
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commcredits.domain.dates import check_in_span
@@ -73,9 +70,6 @@ DEFAULT_DAYS = 28
 MAX_SPAN_DAYS = 366
 PAGE = 2000  # records per read transaction while streaming
 FORMATS = ("json", "csv", "xlsx", "zip")
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-EXCEL_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -261,7 +255,7 @@ class Export:
 
     def __iter__(self) -> Iterator[Row]:
         rows_ = self._database_rows() if self.postgres else self._pages()
-        return rows_ if self.on_rows is None else _each(rows_, self.on_rows)
+        return rows_ if self.on_rows is None else each_row(rows_, self.on_rows)
 
     def _database_rows(self) -> Iterator[Row]:
         from commcredits.adapters.db import usage_export
@@ -317,114 +311,11 @@ def as_dicts(report: Report, rows_: Iterable[Row]) -> Iterator[dict[str, Cell]]:
         yield dict(zip(report.columns, row, strict=True))
 
 
-# -- formats -------------------------------------------------------------------------------
-def json_chunks(report: Report, rows_: Iterable[Row]) -> Iterator[str]:
-    """A JSON array of objects keyed by the column names, in column order, piece by piece."""
-    yield "["
-    first = True
-    for row in as_dicts(report, rows_):
-        yield ("" if first else ",") + json.dumps(row, ensure_ascii=False)
-        first = False
-    yield "]"
-
-
-class _Echo:
-    def write(self, line: str) -> str:
-        return line
-
-
-def csv_lines(report: Report, rows_: Iterable[Row]) -> Iterator[str]:
-    """RFC 4180: a header row, CRLF line ends, fields quoted when needed; None is empty."""
-    writer = csv.writer(_Echo(), lineterminator="\r\n")
-    yield writer.writerow(report.columns)
-    for row in rows_:
-        yield writer.writerow(row)
-
-
-def csv_bytes(report: Report, rows_: Iterable[Row],
-              chunk: int = 256 * 1024) -> Iterator[bytes]:
-    """The CSV as UTF-8, about ``chunk`` bytes at a time (few, large writes)."""
-    fast = rows_.csv_chunks() if isinstance(rows_, Export) else None
-    lines = csv_lines(report, () if fast is not None else rows_)
-    out: list[str] = []
-    size = 0
-    for line in lines:
-        out.append(line)
-        size += len(line)
-        if size >= chunk:
-            yield "".join(out).encode("utf-8")
-            out, size = [], 0
-    if out:
-        yield "".join(out).encode("utf-8")
-    if fast is not None:
-        yield from fast
-
-
-def _each(rows_: Iterable[Row], tick: Callable[[int], None]) -> Iterator[Row]:
+def each_row(rows_: Iterable[Row], tick: Callable[[int], None]) -> Iterator[Row]:
+    """``rows_``, telling ``tick`` of each row as it goes."""
     for row in rows_:
         tick(1)
         yield row
-
-
-class _Tally:
-    """Counts rows as they go out and passes each count on to ``progress``."""
-
-    def __init__(self, progress: Callable[[int], None] | None) -> None:
-        self.rows = 0
-        self.progress = progress
-
-    def __call__(self, n: int) -> None:
-        self.rows += n
-        if self.progress:
-            self.progress(n)
-
-
-def write_csv(path: Path, report: Report, rows_: Iterable[Row],
-              progress: Callable[[int], None] | None = None) -> int:
-    """Write the CSV to ``path``; returns the number of data rows. ``progress`` gets the
-    number of rows written since its last call."""
-    tally = _Tally(progress)
-    if isinstance(rows_, Export):
-        rows_.on_rows = tally
-    else:
-        rows_ = _each(rows_, tally)
-    with path.open("wb") as fh:
-        for part in csv_bytes(report, rows_):
-            fh.write(part)
-    return tally.rows
-
-
-def _xlsx_layout(report: Report) -> tuple[list[str], list[int]]:
-    from commcredits.adapters import xlsx
-    kinds = [xlsx.MONEY if c in report.money else xlsx.INTEGER if c in report.integers
-             else xlsx.TIME if c in report.times else xlsx.TEXT for c in report.columns]
-    return kinds, [max(20 if c in report.times else 12, len(c) + 2) for c in report.columns]
-
-
-def xlsx_chunks(report: Report, rows_: Iterable[Row],
-                progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
-    """The .xlsx as it is made, in constant memory: the first bytes at once, then about
-    256 KB at a time (:mod:`commcredits.adapters.xlsx`); a new sheet every 1,048,575 rows."""
-    from commcredits.adapters import xlsx
-    kinds, widths = _xlsx_layout(report)
-    return xlsx.stream(report.columns, kinds, widths, rows_, progress)
-
-
-def write_xlsx(path: Path, report: Report, rows_: Iterable[Row],
-               progress: Callable[[int], None] | None = None) -> int:
-    """Write an .xlsx in constant memory. Returns the number of data rows; ``progress``
-    gets the number of rows written since its last call."""
-    tally = _Tally(progress)
-    with path.open("wb") as fh:
-        for part in xlsx_chunks(report, rows_, tally):
-            fh.write(part)
-    return tally.rows
-
-
-def _excel_time(text: str) -> datetime:
-    """An ISO 8601 UTC time as the naive date-time Excel stores (Excel has no time zones)."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).replace(
-        tzinfo=None)
 
 
 def file_name(report: Report, tenant_id: str, period: Period, ext: str) -> str:

@@ -13,6 +13,7 @@ from commcredits.domain.access import Action, Principal, authorize
 from commcredits.entrypoints.api.deps import caller, read, runtime
 from commcredits.entrypoints.downloads import report_file
 from commcredits.services import pools, report_zip
+from commcredits.services import report_formats as formats
 from commcredits.services import reports as rep
 
 router = APIRouter(prefix="/v1/tenants/{tid}/reports", tags=["reports"])
@@ -36,7 +37,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
             "text/csv": {"schema": {"type": "string"}},
-            rep.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            formats.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             report_zip.ZIP_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
         },
     },
@@ -55,7 +56,7 @@ def _export(request: Request, who: Principal, tid: str, report: rep.Report, from
     kind = rep.parse_format(fmt_)
     rows = rep.stream(db, report, tid, period)
     if kind == "json":
-        return StreamingResponse(rep.json_chunks(report, rows), media_type="application/json")
+        return StreamingResponse(formats.json_chunks(report, rows), media_type="application/json")
     return report_file(report, rows, kind, rep.file_name(report, tid, period, kind),
                        zip_parameters=report_zip.export_parameters(report, tid, period, now),
                        exported_at=now)

@@ -1,0 +1,21 @@
+"""What every table shares: the metadata (with its naming convention), id column types and
+the tenant foreign key."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+Id = sa.String(40)
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def tenant_fk() -> sa.Column[str]:
+    return sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), nullable=False, index=True)
