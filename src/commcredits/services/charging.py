@@ -254,7 +254,12 @@ def interim(uow: UnitOfWork, slice_s: int, call_id: str, elapsed_s: int,
             answered_at: datetime | None = None) -> dict[str, Any]:
     """Extend the grant while funds last. ``max_duration_s`` is the total since the answer
     (or, for a switch without answer events, since the authorization)."""
-    call = _active_call(uow, call_id)
+    return _interim(uow, slice_s, _active_call(uow, call_id), elapsed_s, answered_at)
+
+
+def _interim(uow: UnitOfWork, slice_s: int, call: sa.Row, elapsed_s: int,
+             answered_at: datetime | None = None) -> dict[str, Any]:
+    call_id = call.call_id
     if answered_at is not None and call.answered_at is None and call.status == "active":
         call = _record_answer(uow, call, answered_at)
     if call.status == "expired":  # heard from after its authorization lapsed: grant again
@@ -321,7 +326,7 @@ def answer(uow: UnitOfWork, slice_s: int, call_id: str,
         call = _regrant(uow, call, slice_s)
     if call.status == "active" and call.answered_at is None:
         call = _record_answer(uow, call, answered_at)
-    return interim(uow, slice_s, call_id, call.elapsed_s)
+    return _interim(uow, slice_s, call, call.elapsed_s)
 
 
 # -- end --------------------------------------------------------------------------------------

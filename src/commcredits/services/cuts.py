@@ -20,6 +20,7 @@ from commcredits.domain import licensing
 from commcredits.domain.errors import conflict, invalid, not_found
 from commcredits.domain.money import ZERO
 from commcredits.domain.tenancy import Tenant
+from commcredits.domain.wallet import Wallet
 from commcredits.services.call_records import grant_of, route_from
 from commcredits.services.ids import new_id
 
@@ -98,10 +99,11 @@ def for_guardrails(uow: UnitOfWork, tenant: Tenant) -> int:
     return cut
 
 
-def cover_reservations(uow: UnitOfWork, wallet: WalletRow, live_balance: Any) -> int:
+def cover_reservations(uow: UnitOfWork, wallet: WalletRow) -> int:
     """When money behind reservations is gone (lots expired under them), cut the newest
-    credit-funded calls until what the rest hold is covered."""
-    short = wallet.reserved - live_balance
+    credit-funded calls until what the rest hold is covered. ``wallet`` is locked."""
+    lots = tuple(uow.credits.lots(wallet.tenant_id))
+    short = wallet.reserved - Wallet(wallet.tenant_id, wallet.currency, lots).spendable(uow.now)
     cut = 0
     calls = sorted(uow.charging.active_calls(wallet.tenant_id),
                    key=lambda c: c.started_at, reverse=True)

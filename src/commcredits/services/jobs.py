@@ -30,7 +30,7 @@ from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import lots as lotrules
 from commcredits.domain import notifications as notes
 from commcredits.domain.call_clock import SilentCharge
-from commcredits.domain.money import ZERO, fmt
+from commcredits.domain.money import fmt
 from commcredits.services import cuts, ledger, notify, payments, recharge, settlement
 from commcredits.services import pools as pools_service
 from commcredits.services.ports import Mailer, PaymentGateway, SwitchNotifier
@@ -93,9 +93,7 @@ def expire_lots(ctx: JobContext) -> int:
                     tenant.name, draw.lot_id, fmt(draw.amount, tenant.currency),
                     tenant.currency, fmt(wallet.balance, tenant.currency)))
                 expired += 1
-            live = sum((lot.remaining for lot in uow.credits.lots(tid)
-                        if lot.is_live(uow.now)), ZERO)
-            cuts.cover_reservations(uow, wallet, live)  # money gone under reservations
+            cuts.cover_reservations(uow, wallet)  # money gone under reservations
             uow.commit()
         return expired
     return each(ctx, "expire", tenant_ids, one)
