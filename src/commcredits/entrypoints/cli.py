@@ -93,6 +93,32 @@ def db_upgrade(db: DbOption = None) -> None:
         out.print(f"database is up to date (revision {after})", highlight=False)
 
 
+@db_app.command("citus-plan")
+def db_citus_plan(db: DbOption = None) -> None:
+    """Print the Citus statements that distribute the schema by tenant (PostgreSQL);
+    exit 1 naming every table that could not be distributed."""
+    from commcredits.adapters.db.citus import blockers, plan
+    from commcredits.adapters.db.engine import make_engine
+    settings = _settings(db)
+    err.print(f"database: {shown_url(settings.db)}", highlight=False, soft_wrap=True)
+    if not settings.db.startswith("postgres"):
+        err.print("[red]error[/red] citus-plan inspects a PostgreSQL schema, not SQLite",
+                  highlight=False)
+        raise typer.Exit(2)
+    engine = make_engine(settings.db, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            problems, statements = blockers(conn), plan(conn)
+    finally:
+        engine.dispose()
+    if problems:
+        err.print("[red]error[/red] not ready for Citus:\n" + "\n".join(problems),
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    for line in statements:
+        out.print(line, highlight=False, soft_wrap=True)
+
+
 @keys_app.command("create")
 def keys_create(role: Annotated[str, typer.Option(help="operator, switch, global_admin, ...")],
                 tenant: Annotated[str | None, typer.Option(help="tenant id (tenant roles)")] = None,

@@ -17,5 +17,6 @@ Id = sa.String(40)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def tenant_fk() -> sa.Column[str]:
-    return sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), nullable=False, index=True)
+def tenant_fk(*, primary_key: bool = False) -> sa.Column[str]:
+    return sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), nullable=False, index=True,
+                     primary_key=primary_key)

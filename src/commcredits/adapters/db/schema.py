@@ -1,4 +1,10 @@
-"""Tables. The migrations in ``migrations/versions`` create exactly these."""
+"""Tables. The migrations in ``migrations/versions`` create exactly these.
+
+Ready for Citus (migration 0011): every table with a NOT NULL ``tenant_id`` has it in its
+primary key and in every unique and foreign key (id first, so lookups by id keep their
+index); ``adapters/db/citus.py`` says how each table is distributed. On SQLite the keys stay
+those of 0001-0008 (a composite key cannot autoincrement there); nothing relies on the
+difference."""
 
 from __future__ import annotations
 
@@ -46,7 +52,7 @@ wallets = sa.Table(
 lots = sa.Table(
     "lots", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("amount", Amount, nullable=False),
     sa.Column("remaining", Amount, nullable=False),
@@ -64,7 +70,7 @@ sa.Index("ix_lots_expires_at_open", lots.c.expires_at)
 ledger_transactions = sa.Table(
     "ledger_transactions", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
@@ -77,21 +83,23 @@ ledger_transactions = sa.Table(
 
 ledger_postings = sa.Table(
     "ledger_postings", metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("transaction_id", Id, sa.ForeignKey("ledger_transactions.id"), nullable=False,
-              index=True),
-    _tenant_fk(),
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),  # SQLite: id alone
+    sa.Column("transaction_id", Id, nullable=False, index=True),
+    _tenant_fk(primary_key=True),
     sa.Column("debit_account", sa.String(100), nullable=False, index=True),
     sa.Column("credit_account", sa.String(100), nullable=False, index=True),
     sa.Column("amount", Amount, nullable=False),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.CheckConstraint("debit_account <> credit_account", name="two_accounts"),
+    sa.ForeignKeyConstraint(["transaction_id", "tenant_id"],
+                            ["ledger_transactions.id", "ledger_transactions.tenant_id"],
+                            name="fk_ledger_postings_transaction_ledger_transactions"),
 )
 
 payment_methods = sa.Table(
     "payment_methods", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("type", sa.String(30), nullable=False),
     sa.Column("gateway", sa.String(30)),
     sa.Column("token", sa.String(200)),
@@ -108,22 +116,25 @@ payment_methods = sa.Table(
 orders = sa.Table(
     "orders", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("amount", Amount, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("payment_method_id", Id, sa.ForeignKey("payment_methods.id"), nullable=False),
+    sa.Column("payment_method_id", Id, nullable=False),
     sa.Column("po_number", sa.String(100)),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("lot_id", Id),
     sa.Column("gateway_reference", sa.String(200)),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.ForeignKeyConstraint(["payment_method_id", "tenant_id"],
+                            ["payment_methods.id", "payment_methods.tenant_id"],
+                            name="fk_orders_payment_method_payment_methods"),
 )
 
 users = sa.Table(
     "users", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("upn", sa.String(320), nullable=False),
     sa.Column("display_name", sa.String(200), nullable=False),
     sa.Column("usage_location", sa.String(2), nullable=False),
@@ -136,10 +147,12 @@ sa.Index("ix_users_tenant_upn_lower", users.c.tenant_id, sa.func.lower(users.c.u
 
 license_assignments = sa.Table(
     "license_assignments", metadata,
-    sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("user_id", Id, primary_key=True),
     sa.Column("sku", sa.String(30), primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("assigned_at", UtcDateTime, nullable=False),
+    sa.ForeignKeyConstraint(["user_id", "tenant_id"], ["users.id", "users.tenant_id"],
+                            name="fk_license_assignments_user_users"),
 )
 
 subscriptions = sa.Table(
@@ -152,8 +165,8 @@ subscriptions = sa.Table(
 
 numbers = sa.Table(
     "numbers", metadata,
-    sa.Column("number", sa.String(20), primary_key=True),
-    _tenant_fk(),
+    sa.Column("number", sa.String(20), primary_key=True),  # one tenant's: services check
+    _tenant_fk(primary_key=True),
     sa.Column("type", sa.String(20), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
@@ -167,11 +180,12 @@ billing_contacts = sa.Table(
 admins = sa.Table(
     "admins", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
-    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    _tenant_fk(primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),  # one admin's: services check
     sa.Column("password_hash", sa.String(300), nullable=False),
     sa.Column("role", sa.String(30), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("email", "tenant_id", name="uq_admins_email_tenant"),
 )
 
 api_keys = sa.Table(
@@ -196,7 +210,7 @@ idempotency_keys = sa.Table(
 notifications = sa.Table(
     "notifications", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("recipient", sa.String(320), nullable=False),  # "" = no billing contact
     sa.Column("subject", sa.String(300), nullable=False),
@@ -241,7 +255,7 @@ rate_rows = sa.Table(
 calls = sa.Table(
     "calls", metadata,
     sa.Column("call_id", sa.String(200), primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("call_type", sa.String(20), nullable=False),
     sa.Column("from_number", sa.String(40), nullable=False),
     sa.Column("to_number", sa.String(40), nullable=False),
@@ -275,8 +289,8 @@ sa.Index("ix_calls_active", calls.c.status, calls.c.last_seen_at)
 switch_cuts = sa.Table(
     "switch_cuts", metadata,
     sa.Column("id", Id, primary_key=True),
-    sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), nullable=False),
-    sa.Column("call_id", sa.String(200), nullable=False, unique=True),
+    sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), nullable=False, primary_key=True),
+    sa.Column("call_id", sa.String(200), nullable=False),
     sa.Column("reason", sa.String(40), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),  # pending|sent|failed|no_receiver
@@ -284,14 +298,15 @@ switch_cuts = sa.Table(
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("sent_at", UtcDateTime),
     sa.Column("last_error", sa.String(200)),
+    sa.UniqueConstraint("call_id", "tenant_id", name="uq_switch_cuts_call_id_tenant"),
 )
 sa.Index("ix_switch_cuts_status", switch_cuts.c.status, switch_cuts.c.next_attempt_at)
 
 # SIP domains a switch may name instead of a tenant id
 sip_domains = sa.Table(
     "sip_domains", metadata,
-    sa.Column("domain", sa.String(253), primary_key=True),
-    _tenant_fk(),
+    sa.Column("domain", sa.String(253), primary_key=True),  # one tenant's: services check
+    _tenant_fk(primary_key=True),
 )
 
 pool_usage = sa.Table(
@@ -308,7 +323,7 @@ pool_usage = sa.Table(
 usage_records = sa.Table(
     "usage_records", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("kind", sa.String(5), nullable=False),  # call | sms
     sa.Column("ref", sa.String(200), nullable=False),  # call id or message id
     sa.Column("conference_id", sa.String(200)),
@@ -344,7 +359,7 @@ sa.Index("ix_usage_records_period", usage_records.c.tenant_id, usage_records.c.k
 messages = sa.Table(
     "messages", metadata,
     sa.Column("message_id", sa.String(200), primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("result", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
@@ -352,7 +367,7 @@ messages = sa.Table(
 recharges = sa.Table(
     "recharges", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("status", sa.String(12), nullable=False),  # pending | succeeded | failed | capped
     sa.Column("amount", Amount, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),

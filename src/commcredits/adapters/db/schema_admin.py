@@ -16,7 +16,7 @@ from commcredits.adapters.db.types import Amount, UtcDateTime
 payment_attempts = sa.Table(
     "payment_attempts", metadata,
     sa.Column("id", Id, primary_key=True),  # also the gateway's idempotency key
-    _tenant_fk(),
+    _tenant_fk(primary_key=True),
     sa.Column("source", sa.String(20), nullable=False),  # order | auto_recharge
     sa.Column("amount", Amount, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
