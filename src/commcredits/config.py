@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMCREDITS_", extra="ignore")
 
     db: str = Field(default_factory=default_db)  # one place, whatever the current folder
+    db_replica: str | None = None  # a PostgreSQL read replica for report and export reads
     smtp_url: str | None = None
     smtp_from: str = "commcredits@localhost"
     payment_gateway: str = "test"  # or recording:<file> (tests: a statement of charges)

@@ -61,8 +61,13 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
     except DomainError as e:
         _err.print(f"[red]error[/red] {e.code}: {e.message}")
         raise typer.Exit(2 if e.kind is ErrorKind.INVALID else 1) from None
+    source = rt.report_reads().pick()  # COMMCREDITS_DB_REPLICA, else the primary
+    as_of = source.as_of_text
+    _err.print(f"data as of {as_of} ({source.name})", highlight=False)
+
     def write_zip(path: Path, report: rep.Report, rows: Any, progress: Any) -> int:
         parameters = report_zip.export_parameters(report, tenant, period, now)
+        parameters["dataAsOf"] = as_of
         return report_zip.write_zip(path, report, rows, parameters, now, progress)
     write = {".csv": formats.write_csv, ".xlsx": formats.write_xlsx, ".zip": write_zip}[ext]
     partial = out.with_name(f".{out.name}.part")
@@ -70,7 +75,7 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
         with Progress(TextColumn(f"{name} {period.first} to {period.last}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=_err) as bar:
             task = bar.add_task(name, total=total)
-            written = write(partial, report, rep.stream(rt.db, report, tenant, period),
+            written = write(partial, report, rep.stream(source.db, report, tenant, period),
                             lambda n=1: bar.advance(task, n))
         os.replace(partial, out)
     finally:

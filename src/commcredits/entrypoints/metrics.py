@@ -41,3 +41,12 @@ def job_failed(job: str, row: str | None, exc: BaseException) -> None:
     from commcredits.services.jobs import log_failure
     JOB_FAILURES.labels(job, "job" if row is None else "row").inc()
     log_failure(job, row, exc)
+
+
+REPLICA_FALLBACKS = Counter("commcredits_replica_fallbacks_total",
+                            "Report reads served by the primary because the read replica "
+                            "(COMMCREDITS_DB_REPLICA) did not answer")
+
+
+def replica_fallback(_exc: BaseException) -> None:
+    REPLICA_FALLBACKS.inc()

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from commcredits.adapters.clock import ManualClock, SystemClock
 from commcredits.adapters.db.engine import make_engine
+from commcredits.adapters.db.replica import Reads
 from commcredits.adapters.db.uow import Database
 from commcredits.adapters.mailer import SmtpMailer
 from commcredits.adapters.payments import gateway_named
@@ -25,6 +26,7 @@ class Runtime:
     gateway: PaymentGateway
     mailer: Mailer | None
     switch: SwitchNotifier | None = None  # where cuts are pushed (None: nowhere)
+    reads: Reads | None = None  # report and export reads (COMMCREDITS_DB_REPLICA)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -36,8 +38,17 @@ class Runtime:
         mailer = SmtpMailer(settings.smtp_url, settings.smtp_from) if settings.smtp_url else None
         switch = WebhookSwitchNotifier(settings.switch_cut_url, settings.switch_cut_token) \
             if settings.switch_cut_url else None
+        from commcredits.entrypoints.metrics import replica_fallback
+        reads = Reads.connect(db, settings.db_replica, replica_fallback)
         return cls(settings, db, gateway_named(settings.payment_gateway,
-                                               settings.gateway_delay_ms / 1000), mailer, switch)
+                                               settings.gateway_delay_ms / 1000), mailer, switch,
+                   reads)
+
+    def report_reads(self) -> Reads:
+        """Where report and export reads go: the replica when configured, else the primary."""
+        if self.reads is None:
+            self.reads = Reads(self.db)
+        return self.reads
 
     def jobs(self) -> JobContext:
         s = self.settings

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from commcredits.adapters.db.uow import UnitOfWork
+from commcredits.adapters.db.replica import Source
 from commcredits.domain.access import Action, Principal, authorize
-from commcredits.entrypoints.api.deps import caller, read, runtime
+from commcredits.entrypoints.api.deps import caller, runtime
 from commcredits.entrypoints.downloads import report_file
 from commcredits.services import pools, report_zip
 from commcredits.services import report_formats as formats
@@ -28,8 +29,28 @@ _FORMAT = Query("json", alias="format", description="json (default), csv, xlsx, 
                 "admin center's export: `PSTN.calls.<UTC date>.csv` + `parameters.json`)",
                 examples=["csv"])
 
+_SOURCE_HEADERS = {
+    "X-Data-As-Of": {"description": "how fresh the data is (ISO 8601 UTC): the read replica's "
+                     "last replayed transaction, or the primary's time", "schema": {
+                         "type": "string", "format": "date-time"}},
+    "X-Data-Source": {"description": "`replica` (COMMCREDITS_DB_REPLICA) or `primary`",
+                      "schema": {"type": "string", "enum": ["replica", "primary"]}},
+    "Warning": {"description": "present when a configured read replica did not answer and "
+                "the primary served the report", "schema": {"type": "string"}},
+}
+
+
+def source_headers(source: Source) -> dict[str, str]:
+    """Where a report's data came from and how fresh it is."""
+    headers = {"X-Data-As-Of": source.as_of_text, "X-Data-Source": source.name}
+    if source.fallback:
+        headers["Warning"] = '199 commcredits "read replica unavailable: served by the primary"'
+    return headers
+
+
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
+        "headers": _SOURCE_HEADERS,
         "description": "With `format=json` a JSON array of objects whose keys are the report's "
                        "columns in order (money as decimal strings, times ISO 8601 UTC); "
                        "`format=csv` an RFC 4180 CSV with a header row; `format=xlsx` an "
@@ -48,18 +69,22 @@ def _export(request: Request, who: Principal, tid: str, report: rep.Report, from
             to: str | None, days: str | None, fmt_: str | None) -> Response:
     """Check everything first (no error can be sent once streaming has begun), then stream."""
     authorize(who, Action.READ, tid)
-    db = runtime(request).db
-    with db.uow() as uow:
+    rt = runtime(request)
+    with rt.db.uow(readonly=True) as uow:
         rep.check(uow, tid)
         period = rep.parse_period(uow.now.date(), days=days, from_=from_, to=to)
         now = uow.now
     kind = rep.parse_format(fmt_)
-    rows = rep.stream(db, report, tid, period)
+    source = rt.report_reads().pick()
+    rows = rep.stream(source.db, report, tid, period)
+    headers = source_headers(source)
     if kind == "json":
-        return StreamingResponse(formats.json_chunks(report, rows), media_type="application/json")
+        return StreamingResponse(formats.json_chunks(report, rows), media_type="application/json",
+                                 headers=headers)
+    parameters = report_zip.export_parameters(report, tid, period, now)
+    parameters["dataAsOf"] = headers["X-Data-As-Of"]
     return report_file(report, rows, kind, rep.file_name(report, tid, period, kind),
-                       zip_parameters=report_zip.export_parameters(report, tid, period, now),
-                       exported_at=now)
+                       headers=headers, zip_parameters=parameters, exported_at=now)
 
 
 @router.get("/pstn-usage", responses=_EXPORT_RESPONSES, response_class=Response)
@@ -87,7 +112,8 @@ def sms_usage(tid: str, request: Request, from_: str | None = _FROM, to: str | N
     return _export(request, who, tid, rep.SMS, from_, to, days, fmt_)
 
 
-@router.get("/minute-pools")
+@router.get("/minute-pools", responses={200: {"description": "The pools",
+                                              "headers": _SOURCE_HEADERS}})
 def minute_pools(tid: str, request: Request,
                  month: str | None = Query(None, description="YYYY-MM (UTC); default this "
                                            "month", examples=["2030-03"]),
@@ -95,7 +121,7 @@ def minute_pools(tid: str, request: Request,
     """Every minute pool the tenant's licenses give it: `[{pool, name, country, plan, month,
     minutes_total, minutes_used, minutes_left}]`."""
     authorize(who, Action.READ, tid)
-
-    def work(uow: UnitOfWork) -> list[dict[str, Any]]:
-        return pools.report(uow, tid, month.strip() if month else None)
-    return read(request, work)
+    source = runtime(request).report_reads().pick()
+    with source.db.uow(readonly=True) as uow:
+        body = jsonable_encoder(pools.report(uow, tid, month.strip() if month else None))
+    return JSONResponse(body, headers=source_headers(source))
