@@ -59,29 +59,33 @@ def queue(uow: UnitOfWork, tenant: Tenant, notice: Notice) -> int:
     return added
 
 
-def deliver_due(db: Database, mailer: Mailer | None, batch: int = 50) -> int:
-    """Send every message that is due. Returns how many were sent."""
+def deliver_due(db: Database, mailer: Mailer | None, limit: int = 10_000) -> int:
+    """Send every message that is due (at most ``limit``). Returns how many were sent.
+
+    One message per transaction: it is claimed (SKIP LOCKED on PostgreSQL, so instances
+    never send the same one), sent, marked and committed before the next. A process killed
+    between sending and committing re-sends only that message (at-least-once, never lost)."""
     if mailer is None:
         return 0
     sent = 0
-    while True:
+    for _ in range(limit):
         with db.uow() as uow:
-            due = uow.notifications.claim_due(uow.now, batch)
-            for note in due:
-                try:
-                    mailer.send(note.recipient, note.subject, note.body)
-                except Exception as exc:  # any SMTP/network failure: retry later
-                    delay = RETRY_DELAYS[min(note.attempts, len(RETRY_DELAYS) - 1)]
-                    uow.notifications.mark_failed(note.id, f"{type(exc).__name__}: {exc}",
-                                                  uow.now + delay)
-                    log.warning("notification %s to %s failed: %s", note.id, note.recipient,
-                                exc)
-                else:
-                    uow.notifications.mark_sent(note.id, uow.now)
-                    sent += 1
+            due = uow.notifications.claim_due(uow.now, 1)
+            if not due:
+                return sent
+            note = due[0]
+            try:
+                mailer.send(note.recipient, note.subject, note.body)
+            except Exception as exc:  # any SMTP/network failure: retry later
+                delay = RETRY_DELAYS[min(note.attempts, len(RETRY_DELAYS) - 1)]
+                uow.notifications.mark_failed(note.id, f"{type(exc).__name__}: {exc}",
+                                              uow.now + delay)
+                log.warning("notification %s to %s failed: %s", note.id, note.recipient, exc)
+            else:
+                uow.notifications.mark_sent(note.id, uow.now)
+                sent += 1
             uow.commit()
-        if len(due) < batch:
-            return sent
+    return sent
 
 
 def notifications_view(uow: UnitOfWork, tenant_id: str) -> list[dict[str, Any]]:
