@@ -343,3 +343,30 @@ def _check_notifications(engine: sa.Engine, inbox: SlowInbox) -> None:
     assert not missing, f"notifications never delivered: {missing}"
     extra = got - rows
     assert sum(extra.values()) <= 1, f"delivered more than once: {extra}"
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_lease_moves_when_its_holder_is_cut_off(pg_url: str) -> None:
+    """The server ends the holder's session (as it does when its keepalive probes go
+    unanswered): another instance takes the lease, and the old holder knows it lost it."""
+    from commcredits.adapters.db.engine import make_engine
+    from commcredits.entrypoints.lease import JobsLease
+    engines = [make_engine(pg_url, pool_size=2) for _ in range(3)]
+    a, b = JobsLease(engines[0]), JobsLease(engines[1])
+    try:
+        assert a.hold() and not b.hold()
+        assert a._conn is not None
+        assert a._conn.exec_driver_sql("SHOW tcp_keepalives_idle").scalar() == "10"
+        pid = a._conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with engines[2].begin() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+        deadline = time.monotonic() + 10
+        while not b.hold():
+            assert time.monotonic() < deadline, "nobody took the lease over"
+            time.sleep(0.1)
+        assert a.hold() is False
+    finally:
+        a.release()
+        b.release()
+        for e in engines:
+            e.dispose()

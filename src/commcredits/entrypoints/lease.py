@@ -5,7 +5,17 @@ jobs lease on every tick and only the holder runs the jobs. The lease dies with 
 so another worker takes over within one interval.
 
 * PostgreSQL: a session advisory lock (keyed by the schema, so databases that share a
-  server do not share a lease) on a connection the holder keeps open.
+  server do not share a lease) on a connection the holder keeps open. It holds across every
+  instance on every host that uses the database (N ``serve`` instances, each with ``--workers``).
+  A holder killed outright (``kill -9``) closes its socket and the server drops the lock at
+  once; for a holder whose host vanishes without a word (power, network) the connection
+  asks the server to probe it (TCP keepalives, ``tcp_user_timeout``), so the lock is freed
+  within about half a minute instead of the kernel's two hours. The lock connection is
+  exempt from ``idle_session_timeout``. It must go straight to PostgreSQL (or a session-mode
+  pooler): a transaction-mode PgBouncer would hand the lock to another client.
+* The jobs themselves lock what they change (the tenant's wallet, ``SKIP LOCKED`` claims),
+  so a holder that lost its lease in the middle of a run and a new holder never do a row
+  twice; a holder killed mid-job leaves its open transaction rolled back.
 * SQLite: an exclusive ``flock`` on ``<database file>.jobs.lock`` (an in-memory database
   belongs to one process anyway).
 """
@@ -24,6 +34,10 @@ log = logging.getLogger(__name__)
 
 _TAKEN = "this process runs the background jobs (jobs lease taken)"
 _KEY = "hashtext('commcredits.jobs:' || current_schema())"
+# the server notices a holder whose host is gone (no FIN, no RST) in about 10 + 5*3 s
+_SESSION = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
+            "SET tcp_keepalives_count = 3", "SET tcp_user_timeout = 30000",
+            "SET idle_session_timeout = 0")
 
 
 class JobsLease:
@@ -46,8 +60,13 @@ class JobsLease:
             except sa.exc.DBAPIError:  # the connection died, and the lock with it
                 log.warning("lost the jobs lease's connection; asking again")
                 self._drop()
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except sa.exc.DBAPIError:  # the database is away: ask again next tick
+            return False
+        try:
+            for setting in _SESSION:
+                conn.exec_driver_sql(setting)
             got = bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_KEY})").scalar())
         except sa.exc.DBAPIError:
             conn.close()
