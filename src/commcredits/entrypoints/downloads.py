@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from commcredits.adapters.db.replica import Source
 from commcredits.services import report_formats as formats
 from commcredits.services import report_zip
 from commcredits.services import reports as rep
@@ -44,3 +45,11 @@ def report_file(report: rep.Report, rows: Iterable[rep.Row], kind: str, name: st
         raise
     return FileResponse(tmp, media_type=report_zip.ZIP_MEDIA_TYPE, filename=name,
                         headers=headers, background=BackgroundTask(os.unlink, tmp))
+
+
+def source_headers(source: Source) -> dict[str, str]:
+    """Where a report's data came from and how fresh it is."""
+    headers = {"X-Data-As-Of": source.as_of_text, "X-Data-Source": source.name}
+    if source.fallback:
+        headers["Warning"] = '199 commcredits "read replica unavailable: served by the primary"'
+    return headers

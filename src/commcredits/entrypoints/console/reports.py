@@ -31,7 +31,7 @@ from commcredits.entrypoints.console.pages import (
     _to_login,
     templates,
 )
-from commcredits.entrypoints.downloads import report_file
+from commcredits.entrypoints.downloads import report_file, source_headers
 from commcredits.services import pools
 from commcredits.services import reports as rep
 from commcredits.services.tenants import get_tenant
@@ -177,9 +177,11 @@ def reports_export(request: Request, kind: str = "pstn", format: str = "csv",
             period = rep.parse_period(uow.now.date(), days=days, from_=from_, to=to)
     except DomainError as e:
         return _error_page(request, sess, _status(e), "Cannot export", e.message)
-    rows = rep.stream(db, report, tid, period)
+    source = _runtime(request).report_reads().pick()  # COMMCREDITS_DB_REPLICA, else db
+    rows = rep.stream(source.db, report, tid, period)
     name = rep.file_name(report, tid, period, fmt_)
-    return report_file(report, rows, fmt_, name, headers=NO_STORE)
+    return report_file(report, rows, fmt_, name, headers={**NO_STORE,
+                                                          **source_headers(source)})
 
 
 def _shift_month(month: str, delta: int) -> str:

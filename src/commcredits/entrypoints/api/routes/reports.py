@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from commcredits.adapters.db.replica import Source
 from commcredits.domain.access import Action, Principal, authorize
 from commcredits.entrypoints.api.deps import caller, runtime
-from commcredits.entrypoints.downloads import report_file
+from commcredits.entrypoints.downloads import report_file, source_headers
 from commcredits.services import pools, report_zip
 from commcredits.services import report_formats as formats
 from commcredits.services import reports as rep
@@ -38,14 +37,6 @@ _SOURCE_HEADERS = {
     "Warning": {"description": "present when a configured read replica did not answer and "
                 "the primary served the report", "schema": {"type": "string"}},
 }
-
-
-def source_headers(source: Source) -> dict[str, str]:
-    """Where a report's data came from and how fresh it is."""
-    headers = {"X-Data-As-Of": source.as_of_text, "X-Data-Source": source.name}
-    if source.fallback:
-        headers["Warning"] = '199 commcredits "read replica unavailable: served by the primary"'
-    return headers
 
 
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
