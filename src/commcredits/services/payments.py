@@ -160,6 +160,25 @@ def settle(db: Database, attempt_id: str, outcome: Outcome,
     return stored, result
 
 
+def charge_and_settle(db: Database, gateway: PaymentGateway, attempt_id: str,
+                      actor: audit.Actor | None = None) -> tuple[sa.Row, Any, Outcome | None]:
+    """Charge the attempt and settle the answer as the only one doing it, cluster-wide.
+
+    A request and the ``recharge`` job (or two instances' jobs, or a repeated request) that
+    reach the same pending attempt take turns on the lock ``payment:<id>``; the second finds
+    it settled and leaves it (outcome None). One that died between charging and settling
+    left it pending and freed the lock: the next one charges again with the same idempotency
+    key, so the gateway answers with the charge it made."""
+    with db.exclusive(f"payment:{attempt_id}"):
+        with db.uow(readonly=True) as uow:
+            current = uow.payments.get(attempt_id)
+        if current is not None and current.status != "pending":
+            return current, None, None
+        outcome = charge(db, gateway, attempt_id)
+        stored, view = settle(db, attempt_id, outcome, actor)
+        return stored, view, outcome
+
+
 # -- orders --------------------------------------------------------------------------------------
 def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id: str,
                 amount: object, payment_method_id: str, po_number: str | None = None,
@@ -179,8 +198,7 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
                 raise
     if done is not None:
         return done, True
-    outcome = charge(db, gateway, attempt_id)
-    stored, view = settle(db, attempt_id, outcome, actor)
+    stored, view, outcome = charge_and_settle(db, gateway, attempt_id, actor)
     if stored.status == "failed":
         raise outcome.error if isinstance(outcome, Refused) else \
             DomainError(stored.error_code or "payment_failed", "the payment failed",
@@ -269,7 +287,7 @@ def reconcile(db: Database, gateway: PaymentGateway,
         stale = [a.id for a in uow.payments.with_status("pending", uow.now - older_than)]
     for attempt_id in stale:
         try:
-            settle(db, attempt_id, charge(db, gateway, attempt_id))
+            charge_and_settle(db, gateway, attempt_id)
         except DomainError:
             pass  # recorded on the attempt (charged) and listed below
         except Exception as exc:

@@ -76,8 +76,8 @@ def attempt(db: Database, tenant_id: str, gateway: PaymentGateway, max_per_day: 
             settings.recharge_amount or pending.amount, settings.payment_method_id,
             recharge_id=pending.id)
         uow.commit()
-    _, outcome = payments.settle(db, attempt_id, payments.charge(db, gateway, attempt_id))
-    return str(outcome or "settled_elsewhere")
+    _, result, _ = payments.charge_and_settle(db, gateway, attempt_id)
+    return str(result or "settled_elsewhere")
 
 
 def funded(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, recharge_id: str,

@@ -12,7 +12,7 @@ Leaving the block without ``commit()`` rolls everything back.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from types import TracebackType
 
@@ -96,6 +96,11 @@ class Database:
         lock (PostgreSQL needs no hint)."""
         with UnitOfWork(self.engine, self.clock, self.decks, readonly) as uow:
             yield uow
+
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """A lock held across every process of the database (``adapters/db/locks.py``)."""
+        from commcredits.adapters.db.locks import exclusive
+        return exclusive(self.engine, name)
 
     @property
     def manual_clock(self) -> bool:
