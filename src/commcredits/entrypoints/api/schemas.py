@@ -137,6 +137,18 @@ class ApiKeyIn(Body):
     tenant_id: TenantId | None = None
 
 
+class ApiKeyOut(BaseModel):
+    """An API key as listed (never the key itself: it is shown once, when created)."""
+
+    id: str
+    role: str
+    tenant_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None = Field(
+        description="the last request made with it, exact to the minute; null: never used")
+    revoked_at: datetime | None = Field(description="null while the key works")
+
+
 class SubscriptionIn(Body):
     sku: Sku
     quantity: StrictInt = Field(ge=1, le=10_000_000)
