@@ -106,6 +106,42 @@ def test_notifications_and_audit_pages(page: Page, server: str, api: Api, tid: s
     shoot(page, "audit")
 
 
+class _RefusingMailer:
+    def send(self, to: str, subject: str, body: str) -> None:
+        import smtplib
+        raise smtplib.SMTPRecipientsRefused({to: (550, b"5.1.1 mailbox unavailable")})
+
+
+def test_notifications_say_what_failed_and_why(page: Page, server: str, api: Api,
+                                               tid: str) -> None:
+    from commcredits.domain import notifications as notices
+    from commcredits.services import notify
+    from commcredits.services.tenants import get_tenant
+    with api.rt.db.uow() as uow:
+        notify.queue(uow, get_tenant(uow, tid), notices.balance_zero("Contoso", "USD", "z1"))
+        uow.commit()
+    notify.deliver_due(api.rt.db, _RefusingMailer())  # the mail server refuses it
+    api.put(f"/v1/tenants/{tid}/billing-contacts", {"emails": []}, expect=200)
+    with api.rt.db.uow() as uow:  # and one with nobody to send it to
+        notify.queue(uow, get_tenant(uow, tid), notices.balance_zero("Contoso", "USD", "z2"))
+        uow.commit()
+    login(page, server, add_admin(api, tid, "reports_reader"))
+    page.get_by_role("link", name="Notifications").click()
+    expect(page.locator("#failed")).to_contain_text("2 notifications not delivered")
+    expect(page.locator("#no-mailer")).to_be_visible()  # the test runtime has no SMTP
+    refused = page.locator("#notifications tr.failed", has_text="bill@contoso.com")
+    expect(refused).to_contain_text("retrying")
+    expect(refused.locator("td.error-text")).to_contain_text(
+        "SMTPRecipientsRefused: {'bill@contoso.com': (550, b'5.1.1 mailbox unavailable')}")
+    expect(refused.locator("td.error-text")).to_contain_text("next try 2030-01-28 12:01 UTC")
+    nobody = page.locator("#notifications tr.failed", has_text="no recipient")
+    expect(nobody.locator("td.error-text")).to_contain_text("add a billing contact")
+    shoot(page, "notifications-failed")
+    listed = api.get(f"/v1/tenants/{tid}/notifications", expect=200).json()
+    assert {n["status"]: n["error"] is not None for n in listed} == {"retrying": True,
+                                                                     "no_recipient": True}
+
+
 def test_audit_log_is_for_global_admins_only(page: Page, server: str, api: Api,
                                              tid: str) -> None:
     login(page, server, add_admin(api, tid, "billing_admin"))

@@ -23,12 +23,13 @@ _FROM = Query(None, alias="from", description="first day, YYYY-MM-DD (UTC, inclu
 _TO = Query(None, description="last day, YYYY-MM-DD (UTC, inclusive); default today",
             examples=["2030-03-31"])
 _DAYS = Query(None, description="7 or 28: that many days ending on `to` (default today); "
-              "not together with `from`. Nothing given: the last 28 days.", examples=["7"])
+              "not together with `from`. Nothing given: the last 28 days.", examples=["7"],
+              json_schema_extra={"enum": ["7", "28"]})
 _USER = Query(None, description="only this user's rows (a UPN, any case); downloads and "
               "totals alike", examples=["adele@contoso.com"])
 _FORMAT = Query("json", alias="format", description="json (default), csv, xlsx, or zip (the "
                 "admin center's export: `PSTN.calls.<UTC date>.csv` + `parameters.json`)",
-                examples=["csv"])
+                examples=["csv"], json_schema_extra={"enum": list(rep.FORMATS)})
 
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
