@@ -163,7 +163,7 @@ class TenantPatch(Body):
     allow_premium: StrictBool | None = None  # premium-rate destinations (blocked by default)
     # stored joined with "," in one column
     blocked_prefixes: Annotated[list[txt(None, 16, schema={
-        "pattern": r"^\s*(\+*[0-9]{1,15})?\s*$"})], Field(max_length=58),
+        "pattern": r"^\s*(\+*[0-9]{1,15})?\s*$", "examples": ["1900"]})], Field(max_length=58),
                                 Stored("tenants.blocked_prefixes", items=True)] | None = None
     user_daily_cap: Money | None = None  # null removes the cap
     overage_enabled: bool | None = None  # nce: pay-as-you-go overage (off by default)

@@ -21,9 +21,10 @@ router = APIRouter(prefix="/v1", tags=["audit"])
     "content": {"application/json": {"schema": {"type": "object"}},
                 "text/csv": {"schema": {"type": "string"}}}}})
 def audit_log(tid: str, request: Request,
-              limit: str = Query("100", description="1 to 1000 entries",
+              limit: str = Query("100", description="1 to 1000 entries", examples=["100"],
                                  json_schema_extra={"pattern": r"^(1000|[1-9][0-9]{0,2})$"}),
               before_id: str = Query("", description="an entry id: the entries before it",
+                                     examples=["42"],
                                      json_schema_extra={"pattern": r"^([1-9][0-9]{0,17})?$"}),
               format: str = Query("json", json_schema_extra={"enum": ["json", "csv"]}),
               who: Principal = Depends(caller)) -> Any:
