@@ -123,8 +123,13 @@ def test_booleans_and_integers_are_strict(api):
     tid = api.tenant()
     _error(api.put(f"/v1/tenants/{tid}/credits/auto-recharge", {"enabled": 0.0}), 422,
            "validation_error")
-    _error(api.post(f"/v1/tenants/{tid}/subscriptions", {"sku": "MCOEV", "quantity": 2.0}),
-           422, "validation_error")
+    for quantity in (2.5, "2", True):
+        _error(api.post(f"/v1/tenants/{tid}/subscriptions", {"sku": "MCOEV",
+                                                             "quantity": quantity}),
+               422, "validation_error")
+    # JSON Schema (and so the OpenAPI) counts 2.0 as the integer 2
+    r = api.post(f"/v1/tenants/{tid}/subscriptions", {"sku": "MCOEV", "quantity": 2.0})
+    assert r.status_code == 201 and r.json()["quantity"] == 2
     switch = api.new_key("switch")
     _error(api.post("/v1/calls/x/end", {"duration_s": False}, key=switch), 422,
            "validation_error")

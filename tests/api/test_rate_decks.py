@@ -56,6 +56,17 @@ def test_bad_deck_is_refused_whole_with_line_numbers(api):
     assert put_deck(api, DECK, currency="XYZ").status_code == 422
 
 
+def test_a_deck_that_is_not_csv_is_422_with_its_line_not_500(api):
+    # found by schemathesis: a stray carriage return or a quote opened and never closed
+    for text in ("\r0", 'prefix,destination,number_type,per_minute,connection_fee,increment_s\n'
+                         '44,"United\x00 Kingdom,any,0.02,0,60\n',
+                 "prefix,destination,number_type,per_minute,connection_fee,increment_s\n"
+                 '44,United "Kingdom,any,0.02,0,60\n4"4\r,x\n'):
+        r = put_deck(api, text)
+        assert r.status_code == 422, (text, r.text)
+        assert r.json()["error"]["code"] == "validation_error"
+
+
 def test_only_the_operator_loads_decks(api):
     tid = api.tenant()
     r = put_deck(api, DECK, key=api.new_key("global_admin", tid))

@@ -106,6 +106,42 @@ def test_notifications_and_audit_pages(page: Page, server: str, api: Api, tid: s
     shoot(page, "audit")
 
 
+class _RefusingMailer:
+    def send(self, to: str, subject: str, body: str) -> None:
+        import smtplib
+        raise smtplib.SMTPRecipientsRefused({to: (550, b"5.1.1 mailbox unavailable")})
+
+
+def test_notifications_say_what_failed_and_why(page: Page, server: str, api: Api,
+                                               tid: str) -> None:
+    from commcredits.domain import notifications as notices
+    from commcredits.services import notify
+    from commcredits.services.tenants import get_tenant
+    with api.rt.db.uow() as uow:
+        notify.queue(uow, get_tenant(uow, tid), notices.balance_zero("Contoso", "USD", "z1"))
+        uow.commit()
+    notify.deliver_due(api.rt.db, _RefusingMailer())  # the mail server refuses it
+    api.put(f"/v1/tenants/{tid}/billing-contacts", {"emails": []}, expect=200)
+    with api.rt.db.uow() as uow:  # and one with nobody to send it to
+        notify.queue(uow, get_tenant(uow, tid), notices.balance_zero("Contoso", "USD", "z2"))
+        uow.commit()
+    login(page, server, add_admin(api, tid, "reports_reader"))
+    page.get_by_role("link", name="Notifications").click()
+    expect(page.locator("#failed")).to_contain_text("2 notifications not delivered")
+    expect(page.locator("#no-mailer")).to_be_visible()  # the test runtime has no SMTP
+    refused = page.locator("#notifications tr.failed", has_text="bill@contoso.com")
+    expect(refused).to_contain_text("retrying")
+    expect(refused.locator("td.error-text")).to_contain_text(
+        "SMTPRecipientsRefused: {'bill@contoso.com': (550, b'5.1.1 mailbox unavailable')}")
+    expect(refused.locator("td.error-text")).to_contain_text("next try 2030-01-28 12:01 UTC")
+    nobody = page.locator("#notifications tr.failed", has_text="no recipient")
+    expect(nobody.locator("td.error-text")).to_contain_text("add a billing contact")
+    shoot(page, "notifications-failed")
+    listed = api.get(f"/v1/tenants/{tid}/notifications", expect=200).json()
+    assert {n["status"]: n["error"] is not None for n in listed} == {"retrying": True,
+                                                                     "no_recipient": True}
+
+
 def test_audit_log_is_for_global_admins_only(page: Page, server: str, api: Api,
                                              tid: str) -> None:
     login(page, server, add_admin(api, tid, "billing_admin"))
@@ -128,26 +164,30 @@ def test_main_pages_fit_a_phone(page: Page, server: str, api: Api, tid: str) -> 
     shoot(page, "pools")
 
 
+ALL_OF_ALICE = "Total: 14 min 0 s · $14.00 charged · $0.00 uncollected"
+NOTHING = "Total: 0 min 0 s · $0.00 charged · $0.00 uncollected"
+
+
 def test_report_totals_and_a_per_user_filter(page: Page, server: str, api: Api,
                                              tid: str) -> None:
     api.post(f"/v1/tenants/{tid}/users", {"upn": "bob@contoso.com", "display_name": "Bob",
                                           "usage_location": "US"}, expect=201)
     login(page, server, add_admin(api, tid, "reports_reader"))
     page.goto(f"{server}/console/reports?kind=pstn&days=28")
-    expect(page.locator("#totals")).to_have_text("Total: 14 min 0 s · $14.00 charged")
+    expect(page.locator("#totals")).to_have_text(ALL_OF_ALICE)
 
     page.get_by_label("User").fill("ALICE@contoso.com")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#usage tbody tr")).to_have_count(7)
     expect(page.locator("#summary")).to_contain_text("for ALICE@contoso.com")
-    expect(page.locator("#totals")).to_have_text("Total: 14 min 0 s · $14.00 charged")
+    expect(page.locator("#totals")).to_have_text(ALL_OF_ALICE)
     # the period chips keep the filter
     page.get_by_role("link", name="Last 7 days").click()
     expect(page).to_have_url(f"{server}/console/reports?kind=pstn&days=7&user=ALICE%40contoso.com")
-    expect(page.locator("#totals")).to_have_text("Total: 0 min 0 s · $0.00 charged")
+    expect(page.locator("#totals")).to_have_text(NOTHING)
 
     page.goto(f"{server}/console/reports?kind=pstn&days=28&user=bob@contoso.com")
     expect(page.locator("#usage tbody tr")).to_have_count(0)
-    expect(page.locator("#totals")).to_have_text("Total: 0 min 0 s · $0.00 charged")
+    expect(page.locator("#totals")).to_have_text(NOTHING)
     page.get_by_role("link", name="All users").click()
     expect(page.locator("#usage tbody tr")).to_have_count(7)

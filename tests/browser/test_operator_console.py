@@ -124,6 +124,41 @@ def test_operator_loads_a_rate_deck_and_creates_a_key(page: Page, server: str, a
     expect(page.locator("#error")).to_have_text("A global admin key needs a tenant id.")
 
 
+def test_operator_revokes_a_key_and_sees_its_last_use(page: Page, server: str,
+                                                      api: Api) -> None:
+    import httpx
+    _sign_in(page, server, api)
+    api.set_clock("2030-05-01T09:00:00Z")
+    page.goto(f"{server}/operator/keys")
+    page.locator("#create-key select[name=role]").select_option("operator")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("#key").inner_text()
+    with api.rt.db.uow() as uow:
+        who = authenticate(uow, key)
+    assert who is not None
+    row = page.locator(f"#key-{who.id}")
+    expect(row.locator("td.last-used")).to_have_text("never")
+    auth = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(f"{server}/v1/tenants", headers=auth).status_code == 200
+    page.reload()
+    expect(row.locator("td.last-used")).to_have_text("2030-05-01 09:00 UTC")
+    expect(row.locator("td.status")).to_have_text("active")
+    row.get_by_role("button", name=f"Revoke {who.id}").click()
+    expect(page.locator("#notice")).to_have_text(f"Key {who.id} revoked.")
+    expect(row.locator("td.status")).to_have_text("revoked 2030-05-01 09:00 UTC")
+    expect(row.get_by_role("button")).to_have_count(0)
+    r = httpx.get(f"{server}/v1/tenants", headers=auth)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    shoot(page, "operator-keys")
+    # signing out ends the operator session on the server: the old cookie is refused
+    cookie = next(c for c in page.context.cookies() if c["name"] == "cc_operator")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{server}/operator/login")
+    page.context.add_cookies([cookie])
+    page.goto(f"{server}/operator")
+    expect(page).to_have_url(f"{server}/operator/login")
+
+
 def test_operator_pages_need_an_operator_session(page: Page, server: str, api: Api) -> None:
     page.goto(f"{server}/operator")
     expect(page).to_have_url(f"{server}/operator/login")

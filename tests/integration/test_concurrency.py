@@ -45,3 +45,48 @@ def test_parallel_orders_pay_exactly_once(api):
     with api.rt.db.uow() as uow:
         checked, problems = verify(uow)
     assert checked == 1 and problems == []
+
+
+def test_same_key_orders_racing_to_open_their_payment_never_conflict(api, monkeypatch):
+    """The race behind a once-seen 409 among fifty same-key orders: A finds no attempt with
+    its key, B opens (and commits) one, then A inserts its own. A plain insert failed on
+    the unique key (409 ``conflict``); now A resumes B's attempt. Forced here by holding A
+    between its look-up and its insert until B is done (on SQLite B waits for A's write
+    lock instead, so A opens and B resumes: the same one order either way)."""
+    import threading
+
+    from commcredits.services import payments
+    tid = api.tenant("US")
+    pm = api.card(tid)
+    real = payments._resume
+    looked, b_done = threading.Event(), threading.Event()
+
+    def resume(uow, tenant_id, key, request_hash):
+        found = real(uow, tenant_id, key, request_hash)
+        if threading.current_thread().name == "A" and not looked.is_set():
+            looked.set()
+            b_done.wait(2)  # B opens its attempt after A looked and before A inserts
+        return found
+    monkeypatch.setattr(payments, "_resume", resume)
+    results: dict[str, object] = {}
+
+    def order(name: str) -> None:
+        try:
+            results[name] = payments.place_order(
+                api.rt.db, api.rt.gateway, payments.Limits(Decimal(50)), tid, "75.00", pm,
+                client_key="same-key", request_hash="h")
+        except Exception as e:
+            results[name] = e
+    a = threading.Thread(target=order, args=("A",), name="A")
+    a.start()
+    assert looked.wait(10)
+    b = threading.Thread(target=order, args=("B",), name="B")
+    b.start()
+    b.join(10)
+    b_done.set()
+    a.join(10)
+    assert all(isinstance(r, tuple) for r in results.values()), results
+    (view_a, _), (view_b, _) = results["A"], results["B"]
+    assert view_a["id"] == view_b["id"]
+    c = api.credits(tid)
+    assert c["balance"] == "75.00" and len(c["lots"]) == 1

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import httpx
+import pytest
 
 from commcredits.entrypoints.embedded import free_port
 from tests.integration.test_crash_payments import CLI
@@ -28,12 +29,16 @@ def _closed(sock: socket.socket) -> bool:
     return True  # EOF
 
 
-def test_idle_slowloris_and_slow_body_connections_are_closed(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_idle_slowloris_and_slow_body_connections_are_closed(tmp_path, workers):
+    """With ``--workers 2`` the worker processes import the protocol class by name: they must
+    still use ``COMMCREDITS_REQUEST_TIMEOUT_S``, not a built-in default."""
     env = {**os.environ, "COMMCREDITS_DB": f"sqlite:///{tmp_path / 'db.sqlite3'}",
            "COMMCREDITS_MANUAL_CLOCK": "true", "COMMCREDITS_REQUEST_TIMEOUT_S": "2",
            "COMMCREDITS_KEEP_ALIVE_S": "1"}
     port = free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--no-jobs"], env=env,
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--no-jobs",
+                             "--workers", str(workers)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     socks: dict[str, list[socket.socket]] = {"idle": [], "slowloris": [], "slow_body": [],

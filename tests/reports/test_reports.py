@@ -124,7 +124,8 @@ def test_pstn_json_has_the_export_columns_in_order(usage: Voice) -> None:
     rows = r.json()
     assert len(rows) == 1
     row = rows[0]
-    assert list(row) == PSTN_COLUMNS
+    # the 20 export columns in order, then what the contract lets JSON add: Uncollected
+    assert list(row) == [*PSTN_COLUMNS, "Uncollected"]
     assert row["UsageId"].startswith("use")
     assert row == {
         "UsageId": row["UsageId"], "Call ID": "call-1", "Conference ID": None,
@@ -134,7 +135,7 @@ def test_pstn_json_has_the_export_columns_in_order(usage: Voice) -> None:
         "Domestic/International": "International", "Destination Dialed": "United Kingdom",
         "Destination Number": UK, "Start Time": "2030-03-10T12:00:00Z",
         "End Time": "2030-03-10T12:01:30Z", "Duration Seconds": 90, "Connection Fee": "0.00",
-        "Charge": "0.04", "Currency": "USD", "Capability": "MCOPSTNPP"}
+        "Charge": "0.04", "Currency": "USD", "Capability": "MCOPSTNPP", "Uncollected": "0.00"}
     assert row["Number Type"] in {"geographic", "any"}
     # format=json is the default; the JSON and the explicit format agree
     assert usage.report("pstn-usage", format="json").json() == rows
@@ -197,7 +198,8 @@ def test_pstn_csv_is_rfc4180(usage: Voice) -> None:
     assert len(rows) == 2
     row = dict(zip(PSTN_COLUMNS, rows[1], strict=True))
     as_json = usage.report("pstn-usage").json()[0]
-    assert row == {k: "" if v is None else str(v) for k, v in as_json.items()}
+    assert row == {k: "" if v is None else str(v) for k, v in as_json.items()
+                   if k in PSTN_COLUMNS}  # JSON adds Uncollected; the file keeps the 20
     assert row["Charge"] == "0.04" and row["Duration Seconds"] == "90"
     assert row["User Display Name"] == 'Alice Liddell, "A"'  # quoted and escaped
     assert '"Alice Liddell, ""A"""' in raw
@@ -404,7 +406,8 @@ def test_cli_exports_csv_and_xlsx(usage: Voice, db_url: str, tmp_path: Path) -> 
     assert raw.count("\r\n") == 3
     rows = list(csv.reader(io.StringIO(raw, newline="")))
     assert rows[0] == PSTN_COLUMNS
-    assert rows[1:] == [["" if v is None else str(v) for v in r.values()] for r in as_json]
+    assert rows[1:] == [["" if r[c] is None else str(r[c]) for c in PSTN_COLUMNS]
+                        for r in as_json]
 
     xlsx = tmp_path / "pstn.XLSX"
     result = runner.invoke(cli, ["report", "pstn-usage", "--tenant", usage.tid, "--from",

@@ -29,6 +29,12 @@ def is_currency(code: str) -> bool:
     return len(code) == 3 and code.isupper() and code in list_currencies()
 
 
+@lru_cache(maxsize=1)
+def currency_codes() -> tuple[str, ...]:
+    """Every code :func:`is_currency` accepts, sorted (what the OpenAPI lists)."""
+    return tuple(sorted(c for c in list_currencies() if is_currency(c)))
+
+
 @lru_cache(maxsize=512)
 def places(currency: str) -> int:
     """Decimal places of ``currency`` (2 for USD, 0 for JPY)."""

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from commcredits.domain import text
 from commcredits.domain.errors import DomainError, file_refused
@@ -107,11 +108,20 @@ class ImportProblem:
 
 
 def parse_deck(text: str) -> list[Rate]:
-    """Parse a whole CSV deck or raise ``validation_error`` listing every bad line."""
+    """Parse a whole CSV deck or raise ``validation_error`` listing every bad line (a file
+    that is not CSV at all, e.g. a stray carriage return inside a field, names its line)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _parse_deck(reader)
+    except csv.Error as e:
+        raise _deck_error([ImportProblem(max(reader.line_num, 1), f"not valid CSV: {e}")]) \
+            from None
+
+
+def _parse_deck(reader: Any) -> list[Rate]:
     problems: list[ImportProblem] = []
     rates: list[Rate] = []
     seen: dict[tuple[str, str], int] = {}
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:

@@ -35,6 +35,21 @@ def is_country(code: str) -> bool:
     return code in _countries() and code not in {"ZZ", "XK", "EU", "EZ", "UN", "QO"}
 
 
+@lru_cache(maxsize=1)
+def country_codes() -> tuple[str, ...]:
+    """Every code :func:`is_country` accepts, sorted (what the OpenAPI lists)."""
+    return tuple(sorted(c for c in _countries() if is_country(c)))
+
+
+@lru_cache(maxsize=1)
+def tenant_country_codes() -> tuple[str, ...]:
+    """The countries a tenant can be created in without naming a currency: those with a
+    tender currency today (CLDR)."""
+    today = date.today()
+    return tuple(c for c in country_codes()
+                 if get_territory_currencies(c, start_date=today, tender=True))
+
+
 def check_country(code: str, *, field: str = "country") -> str:
     if not isinstance(code, str) or not is_country(code.upper()):
         raise invalid("validation_error",

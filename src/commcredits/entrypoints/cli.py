@@ -71,7 +71,8 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     rt.db.engine.dispose()
     os.environ["COMMCREDITS_DB"] = s.db  # the workers read their settings here
     os.environ[JOBS_ENV] = "1" if jobs else "0"
-    options["http"] = GuardedH11Protocol  # worker processes need an importable class
+    os.environ["COMMCREDITS_REQUEST_TIMEOUT_S"] = str(s.request_timeout_s)
+    options["http"] = GuardedH11Protocol  # importable; reads the timeout from the env
     uvicorn.run("commcredits.entrypoints.api.asgi:create", factory=True, workers=workers,
                 host=host, port=port, log_level="info", log_config=log_config, **options)
 

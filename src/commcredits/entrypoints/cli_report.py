@@ -33,11 +33,12 @@ From = Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD (
 To = Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD (UTC); default "
                                                       "today")]
 Days = Annotated[str | None, typer.Option("--days", help="7 or 28 (instead of --from)")]
+User = Annotated[str | None, typer.Option("--user", help="only this user's rows (a UPN)")]
 Db = DbOption
 
 
 def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None,
-            days: str | None, db: str | None) -> None:
+            days: str | None, db: str | None, user: str | None = None) -> None:
     from commcredits.services import report_formats as formats
     from commcredits.services import report_zip
     from commcredits.services import reports as rep
@@ -51,12 +52,14 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
         _err.print(f"[red]error[/red] the folder {str(out.parent)!r} does not exist")
         raise typer.Exit(2)
     report = rep.REPORTS[name]
+    upn = (user or "").strip() or None
     rt: Any = _runtime(db)
     try:
         with rt.db.uow() as uow:
             rep.check(uow, tenant)
             period = rep.parse_period(uow.now.date(), days=days, from_=from_, to=to)
-            total = rep.count(uow, report, tenant, period)
+            total = rep.count(uow, report, tenant, period, upn)
+            sums = rep.totals(uow, report, tenant, period, upn)
             now = uow.now
     except DomainError as e:
         _err.print(f"[red]error[/red] {e.code}: {e.message}")
@@ -75,24 +78,29 @@ def _export(name: str, tenant: str, out: Path, from_: str | None, to: str | None
         with Progress(TextColumn(f"{name} {period.first} to {period.last}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=_err) as bar:
             task = bar.add_task(name, total=total)
-            written = write(partial, report, rep.stream(source.db, report, tenant, period),
+            written = write(partial, report,
+                            rep.stream(source.db, report, tenant, period, upn=upn),
                             lambda n=1: bar.advance(task, n))
         os.replace(partial, out)
     finally:
         with contextlib.suppress(OSError):
             partial.unlink()
     _out.print(f"wrote {written} rows to {out}", highlight=False, soft_wrap=True)
+    # the files keep the contract's columns; what credits could not pay is said here
+    _out.print(f"total charged {sums['charge']} {sums['currency']}, uncollected "
+               f"{sums['uncollected']} {sums['currency']}", highlight=False, soft_wrap=True)
 
 
 @report_app.command("pstn-usage")
 def pstn_usage(tenant: Tenant, out: Out, from_: From = None, to: To = None, days: Days = None,
-               db: Db = None) -> None:
-    """Export the PSTN usage report (the 20 columns of the PSTN export)."""
-    _export("pstn-usage", tenant, out, from_, to, days, db)
+               user: User = None, db: Db = None) -> None:
+    """Export the PSTN usage report (the 20 columns of the PSTN export); prints the totals
+    charged and uncollected."""
+    _export("pstn-usage", tenant, out, from_, to, days, db, user)
 
 
 @report_app.command("sms-usage")
 def sms_usage(tenant: Tenant, out: Out, from_: From = None, to: To = None, days: Days = None,
-              db: Db = None) -> None:
+              user: User = None, db: Db = None) -> None:
     """Export the SMS usage report."""
-    _export("sms-usage", tenant, out, from_, to, days, db)
+    _export("sms-usage", tenant, out, from_, to, days, db, user)

@@ -11,6 +11,7 @@ A production front (docs/production.md) should enforce the same limits earlier.
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 from typing import Any
 
 import h11
@@ -19,11 +20,22 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from commcredits.config import Settings
 
 
+@lru_cache(maxsize=1)
+def configured_timeout_s() -> int:
+    """``COMMCREDITS_REQUEST_TIMEOUT_S`` as this process sees it (read once)."""
+    return Settings().request_timeout_s
+
+
 class GuardedH11Protocol(H11Protocol):
-    request_timeout_s: float = 30.0
+    """Used as is by ``serve --workers N`` (worker processes import it by name), so it
+    reads the timeout from the environment; ``uvicorn_options`` pins it in a subclass."""
+
+    request_timeout_s: int | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if self.request_timeout_s is None:
+            self.request_timeout_s = configured_timeout_s()
         self._deadline: asyncio.TimerHandle | None = None
         self._arm()
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2 import Type as Argon2Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from commcredits.domain.access import TENANT_ROLES, Principal, Role
-from commcredits.domain.errors import conflict, invalid
+from commcredits.domain.errors import conflict, invalid, not_found
 from commcredits.services import audit
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
@@ -52,10 +54,97 @@ def create_api_key(uow: UnitOfWork, role: str, tenant_id: str | None) -> tuple[s
 
 
 def authenticate(uow: UnitOfWork, key: str) -> Principal | None:
+    """The key's principal; None for an unknown or revoked key."""
     row = uow.access.api_key_by_hash(hash_key(key))
-    if row is None:
+    if row is None or row.revoked_at is not None:
         return None
     return Principal(row.id, Role(row.role), row.tenant_id)
+
+
+KEY_USE_EVERY = timedelta(minutes=1)  # "last used" is exact to this
+
+
+def record_key_use(uow: UnitOfWork, key_id: str) -> None:
+    """Set the key's ``last_used_at`` to now unless it was set less than a minute ago."""
+    uow.access.touch_api_key(key_id, uow.now, uow.now - KEY_USE_EVERY)
+
+
+def key_view(row: Any) -> dict[str, Any]:
+    """An API key as the API and the operator console show it (never the key itself)."""
+    return {"id": row.id, "role": row.role, "tenant_id": row.tenant_id,
+            "created_at": row.created_at, "last_used_at": row.last_used_at,
+            "revoked_at": row.revoked_at}
+
+
+def list_api_keys(uow: UnitOfWork, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    if tenant_id is not None:
+        get_tenant(uow, tenant_id)
+    return [key_view(r) for r in uow.access.api_keys(tenant_id)]
+
+
+def revoke_api_key(uow: UnitOfWork, key_id: str,
+                   tenant_id: str | None = None) -> dict[str, Any]:
+    """Revoke a key at once (its next request answers 401). ``tenant_id``: only a key of that
+    tenant may be revoked (others are not found). Revoking a revoked key changes nothing."""
+    row = uow.access.api_key(key_id)
+    if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
+        raise not_found("api key", key_id)
+    if row.revoked_at is None:
+        uow.access.revoke_api_key(key_id, uow.now)
+        audit.record(uow, row.tenant_id, "api_key.revoke", key_id, {"role": row.role},
+                     {"revoked": True})
+        row = uow.access.api_key(key_id)
+    return key_view(row)
+
+
+# -- console sign-in throttle -----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SignInLimits:
+    """Failed sign-ins within ``window``, counted three ways so that an attacker can neither
+    guess freely nor lock the real admin out:
+
+    * per client and account (``pair``, 5): one client guessing one password;
+    * per client (``client``, 20): one client spraying many emails;
+    * per account from every client (``account``, 100): a distributed guess, slowed only
+      far above what locks one client out.
+
+    Counted in the database (``login_failures``), so every process and instance sees them."""
+
+    pair: int = 5
+    client: int = 20
+    account: int = 100
+    window: timedelta = timedelta(minutes=15)
+
+    def keys(self, client: str, account: str) -> dict[str, str]:
+        return {"pair": f"pair:{client}|{account}"[:500], "client": f"client:{client}"[:500],
+                "account": f"account:{account}"[:500]}
+
+
+SIGN_IN = SignInLimits()
+
+
+def sign_in_wait_s(uow: UnitOfWork, client: str, account: str, now: datetime,
+                   limits: SignInLimits = SIGN_IN) -> int:
+    """Seconds before ``client`` may try ``account`` again (0: now)."""
+    keys = limits.keys(client, account)
+    seen = uow.access.recent_failures(list(keys.values()), now - limits.window)
+    waits = [0]
+    for kind, key in keys.items():
+        n, oldest = seen.get(key, (0, now))
+        if n >= getattr(limits, kind):
+            waits.append(int((oldest + limits.window - now).total_seconds()) + 1)
+    return max(waits)
+
+
+def sign_in_failed(uow: UnitOfWork, client: str, account: str, now: datetime,
+                   limits: SignInLimits = SIGN_IN) -> None:
+    uow.access.forget_failures(before=now - limits.window)  # what no longer counts
+    uow.access.add_failures(list(limits.keys(client, account).values()), now)
+
+
+def sign_in_succeeded(uow: UnitOfWork, client: str, account: str,
+                      limits: SignInLimits = SIGN_IN) -> None:
+    uow.access.forget_failures(limits.keys(client, account)["pair"])
 
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # hashes stored before argon2id: still accepted

@@ -88,10 +88,24 @@ def deliver_due(db: Database, mailer: Mailer | None, limit: int = 10_000) -> int
     return sent
 
 
+def failure_reason(status: str, error: str | None) -> str | None:
+    """Why a notification is not delivered, in words (None when nothing failed)."""
+    if status == "no_recipient":
+        return "no billing contact or admin to send it to: add a billing contact"
+    if status == "retrying":
+        return error or "the mail server did not accept it"
+    return None
+
+
 def notifications_view(uow: UnitOfWork, tenant_id: str) -> list[dict[str, Any]]:
+    """The outbox, newest first; ``error`` says why one was not delivered (the mail server's
+    answer of the last attempt) and ``next_attempt_at`` when it is tried again."""
     get_tenant(uow, tenant_id)
     return [{"id": n.id, "kind": n.kind, "to": n.recipient or None, "subject": n.subject,
              "created_at": n.created_at.isoformat(), "status": n.status,
              "attempts": n.attempts,
-             "sent_at": n.sent_at.isoformat() if n.sent_at else None}
+             "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+             "error": failure_reason(n.status, n.last_error),
+             "next_attempt_at": n.next_attempt_at.isoformat()
+             if n.status == "retrying" and n.next_attempt_at else None}
             for n in uow.notifications.list(tenant_id)]

@@ -73,12 +73,20 @@ def begin(uow: UnitOfWork, tenant_id: str, source: LotSource, amount: Decimal,
     tenant = get_tenant(uow, tenant_id)
     check_balance_room(uow.tenants.wallet(tenant_id).balance, amount)
     attempt_id = new_id("pay")
-    uow.payments.add(id=attempt_id, tenant_id=tenant_id, source=source.value, amount=amount,
-                     currency=tenant.currency, payment_method_id=pm_id, po_number=po_number,
-                     client_key=client_key, request_hash=request_hash, recharge_id=recharge_id,
-                     auto_recharge=json.dumps(auto_recharge) if auto_recharge else None,
-                     status="pending", created_at=uow.now, updated_at=uow.now)
+    values = dict(id=attempt_id, tenant_id=tenant_id, source=source.value, amount=amount,
+                  currency=tenant.currency, payment_method_id=pm_id, po_number=po_number,
+                  client_key=client_key, request_hash=request_hash, recharge_id=recharge_id,
+                  auto_recharge=json.dumps(auto_recharge) if auto_recharge else None,
+                  status="pending", created_at=uow.now, updated_at=uow.now)
+    if client_key is None:
+        uow.payments.add(**values)
+    elif not uow.payments.add_keyed(**values):
+        raise _KeyTaken
     return attempt_id
+
+
+class _KeyTaken(Exception):
+    """A concurrent request with the same Idempotency-Key opened its attempt first."""
 
 
 # -- 2. charge (no transaction held) -------------------------------------------------------------
@@ -188,14 +196,8 @@ def place_order(db: Database, gateway: PaymentGateway, limits: Limits, tenant_id
     """Buy credits. Returns the order and whether it is a replay of an earlier request with
     the same ``client_key`` (the tenant's ``Idempotency-Key``). ``actor`` is who the audit
     log says placed it."""
-    for tries_left in (2, 1, 0):
-        try:
-            attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id,
-                                     po_number, auto_recharge, client_key, request_hash, gateway)
-            break
-        except sa.exc.IntegrityError:  # a concurrent request with the same key got there first
-            if not tries_left:
-                raise
+    attempt_id, done = _open(db, limits, tenant_id, amount, payment_method_id, po_number,
+                             auto_recharge, client_key, request_hash, gateway)
     if done is not None:
         return done, True
     stored, view, outcome = charge_and_settle(db, gateway, attempt_id, actor)
@@ -214,12 +216,26 @@ def _open(db: Database, limits: Limits, tenant_id: str, amount: object, pm_id: s
           request_hash: str | None, gateway: PaymentGateway | None = None
           ) -> tuple[str, dict[str, Any] | None]:
     """The attempt to pay (a new one, or the one this key already started) and, when that
-    one has already succeeded, its order to replay."""
+    one has already succeeded, its order to replay.
+
+    Requests with the same key race between "no attempt with this key yet" and the insert:
+    the insert does nothing when another request's attempt got there first (waiting for it
+    to commit), and this request then resumes that attempt, so none of them fails. (A plain
+    insert made the loser answer 409 ``conflict``.) Only if that attempt was refused in
+    between, which frees the key, is there nothing to resume: then this request opens its
+    own, as it would have a moment later."""
     with db.uow() as uow:
-        attempt_id = _resume(uow, tenant_id, client_key, request_hash) if client_key else None
-        if attempt_id is None:
-            attempt_id = _begin_order(uow, limits, tenant_id, amount, pm_id, po_number,
-                                      auto_recharge, client_key, request_hash, gateway)
+        attempt_id = None
+        while attempt_id is None:
+            attempt_id = _resume(uow, tenant_id, client_key, request_hash) \
+                if client_key else None
+            if attempt_id is not None:
+                break
+            try:
+                attempt_id = _begin_order(uow, limits, tenant_id, amount, pm_id, po_number,
+                                          auto_recharge, client_key, request_hash, gateway)
+            except _KeyTaken:
+                continue  # resume the attempt the other request opened
             uow.commit()
             return attempt_id, None
         stored = uow.payments.get(attempt_id)

@@ -14,11 +14,12 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 
-def json_chunks(report: Report, rows_: Iterable[Row]) -> Iterator[str]:
-    """A JSON array of objects keyed by the column names, in column order, piece by piece."""
+def json_chunks(report: Report, rows_: Iterable[Row], extras: bool = False) -> Iterator[str]:
+    """A JSON array of objects keyed by the column names, in column order (then the
+    report's ``extra`` fields when ``extras``: the rows must carry them), piece by piece."""
     yield "["
     first = True
-    for row in as_dicts(report, rows_):
+    for row in as_dicts(report, rows_, extras):
         yield ("" if first else ",") + json.dumps(row, ensure_ascii=False)
         first = False
     yield "]"

@@ -42,6 +42,15 @@ is written as a text cell so that nothing is ever rounded. Times are real Excel 
 (UTC, shown ``yyyy-mm-dd hh:mm:ss``), and the header row carries an autofilter.
 
 ZIP, as the admin center's "Export to Excel" gives it: see :mod:`report_zip`.
+
+Beyond the contract (``extra``): the PSTN report's JSON rows also carry ``Uncollected``, the
+part of the call's price that credits could not pay (the call happened; it is never lost
+from the books). The CSV, Excel and ZIP files keep exactly the 20 columns of the contract;
+the uncollected amount is in the totals (:func:`totals`, ``GET .../pstn-usage/totals``, the
+console's report page and ``commcredits report``), in ``/metrics`` and in each JSON row.
+
+Every report can be narrowed to one user (``upn``, any case): rows, counts, totals and
+every download alike.
 """
 
 from __future__ import annotations
@@ -169,6 +178,10 @@ def _pstn_row(r: Any) -> Row:
             r.capability)
 
 
+def _pstn_extra(r: Any) -> Row:
+    return (_money(r.uncollected, r.currency),)
+
+
 def _sms_row(r: Any) -> Row:
     return (r.id, r.ref, r.user_location, r.user_id, r.upn, r.display_name, r.caller_id,
             r.call_type, r.number_type, r.scope, r.destination, r.destination_number,
@@ -186,6 +199,12 @@ class Report:
     row: Callable[[Any], Row]
     times: frozenset[str] = frozenset()  # columns holding UTC times
     export_name: str = ""  # the admin center's file stem: PSTN.calls, SMS.messages
+    extra: tuple[str, ...] = ()  # JSON-only fields after the contract's columns
+    extra_row: Callable[[Any], Row] = lambda r: ()
+
+    @property
+    def json_columns(self) -> tuple[str, ...]:
+        return self.columns + self.extra
 
 
 PSTN = Report(
@@ -196,7 +215,8 @@ PSTN = Report(
              "Start Time", "End Time", "Duration Seconds", "Connection Fee", "Charge",
              "Currency", "Capability"),
     money=frozenset({"Connection Fee", "Charge"}), integers=frozenset({"Duration Seconds"}),
-    row=_pstn_row, times=frozenset({"Start Time", "End Time"}), export_name="PSTN.calls")
+    row=_pstn_row, times=frozenset({"Start Time", "End Time"}), export_name="PSTN.calls",
+    extra=("Uncollected",), extra_row=_pstn_extra)
 
 SMS = Report(
     name="sms-usage", kind="sms",
@@ -215,20 +235,41 @@ def check(uow: UnitOfWork, tenant_id: str) -> None:
     get_tenant(uow, tenant_id)
 
 
-def count(uow: UnitOfWork, report: Report, tenant_id: str, period: Period) -> int:
-    return uow.charging.count_usage(tenant_id, report.kind, period.start, period.end)
+def count(uow: UnitOfWork, report: Report, tenant_id: str, period: Period,
+          upn: str | None = None) -> int:
+    return uow.charging.count_usage(tenant_id, report.kind, period.start, period.end, upn)
 
 
-def rows(uow: UnitOfWork, report: Report, tenant_id: str, period: Period) -> Iterator[Row]:
+def totals(uow: UnitOfWork, report: Report, tenant_id: str, period: Period,
+           upn: str | None = None) -> dict[str, Any]:
+    """The period's totals: records, seconds (PSTN) or segments (SMS), what was charged and
+    what could not be (``uncollected``), as exact decimal strings in the tenant currency."""
+    from commcredits.adapters.db.repositories.usage_totals import usage_totals
+    currency = get_tenant(uow, tenant_id).currency
+    t = usage_totals(uow.conn, tenant_id, report.kind, period.start, period.end, upn)
+    out: dict[str, Any] = {"from": period.first.isoformat(), "to": period.last.isoformat(),
+                           "user": upn, "currency": currency, "records": t.records}
+    if report.kind == "call":
+        out["duration_s"] = t.duration_s
+    else:
+        out["segments"] = t.segments
+    return {**out, "charge": fmt(t.charge, currency),
+            "uncollected": fmt(t.uncollected, currency)}
+
+
+def rows(uow: UnitOfWork, report: Report, tenant_id: str, period: Period,
+         upn: str | None = None) -> Iterator[Row]:
     """The report's rows in time order, inside one transaction (``uow`` stays open)."""
-    for record in uow.charging.usage(tenant_id, report.kind, period.start, period.end):
+    for record in uow.charging.usage(tenant_id, report.kind, period.start, period.end,
+                                     upn=upn):
         yield report.row(record)
 
 
 def stream(db: Database, report: Report, tenant_id: str, period: Period,
-           page: int = PAGE) -> Export:
-    """The report's rows in time order, lazily (see :class:`Export`)."""
-    return Export(db, report, tenant_id, period, page)
+           page: int = PAGE, *, upn: str | None = None, extras: bool = False) -> Export:
+    """The report's rows in time order, lazily (see :class:`Export`): one user's when
+    ``upn`` is given; with the ``extra`` cells after the columns when ``extras`` (JSON)."""
+    return Export(db, report, tenant_id, period, page, upn=upn, extras=extras)
 
 
 class Export:
@@ -244,9 +285,9 @@ class Export:
     """
 
     def __init__(self, db: Database, report: Report, tenant_id: str, period: Period,
-                 page: int = PAGE) -> None:
+                 page: int = PAGE, *, upn: str | None = None, extras: bool = False) -> None:
         self.db, self.report, self.tenant_id, self.period = db, report, tenant_id, period
-        self.page = page
+        self.page, self.upn, self.extras = page, upn or None, extras
         self.on_rows: Callable[[int], None] | None = None  # told how many rows went out
 
     @property
@@ -262,11 +303,12 @@ class Export:
         with self.db.uow(readonly=True) as uow:
             currency = get_tenant(uow, self.tenant_id).currency
             yield from usage_export.rows(uow.conn, self.tenant_id, currency, self.report.kind,
-                                         self.period.start, self.period.end)
+                                         self.period.start, self.period.end, upn=self.upn,
+                                         extras=self.extras)
 
     def csv_chunks(self) -> Iterator[bytes] | None:
         """The CSV data lines from the database, or None where it cannot make them."""
-        if not self.postgres:
+        if not self.postgres or self.extras:
             return None
         return self._copy()
 
@@ -276,7 +318,8 @@ class Export:
             currency = get_tenant(uow, self.tenant_id).currency
             yield from usage_export.csv_chunks(uow.conn, self.tenant_id, currency,
                                                self.report.kind, self.period.start,
-                                               self.period.end, on_rows=self.on_rows)
+                                               self.period.end, on_rows=self.on_rows,
+                                               upn=self.upn)
 
     def _pages(self) -> Iterator[Row]:
         db, report, tenant_id, period, page = (self.db, self.report, self.tenant_id,
@@ -287,7 +330,7 @@ class Export:
             batch: list[Any] = []
             with db.uow() as uow:
                 records = uow.charging.usage(tenant_id, report.kind, after or period.start,
-                                             period.end, batch=min(page, 1000))
+                                             period.end, batch=min(page, 1000), upn=self.upn)
                 try:
                     for record in records:
                         if record.start_time == after and record.id in sent_at_after:
@@ -301,14 +344,18 @@ class Export:
                 if record.start_time != after:
                     after, sent_at_after = record.start_time, set()
                 sent_at_after.add(record.id)
-                yield report.row(record)
+                yield report.row(record) + report.extra_row(record) if self.extras \
+                    else report.row(record)
             if len(batch) < page:
                 return
 
 
-def as_dicts(report: Report, rows_: Iterable[Row]) -> Iterator[dict[str, Cell]]:
+def as_dicts(report: Report, rows_: Iterable[Row],
+             extras: bool = False) -> Iterator[dict[str, Cell]]:
+    """Rows as objects keyed by the columns (and the ``extra`` fields when ``extras``)."""
+    names = report.json_columns if extras else report.columns
     for row in rows_:
-        yield dict(zip(report.columns, row, strict=True))
+        yield dict(zip(names, row, strict=True))
 
 
 def each_row(rows_: Iterable[Row], tick: Callable[[int], None]) -> Iterator[Row]:

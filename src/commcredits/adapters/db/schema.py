@@ -195,6 +195,8 @@ api_keys = sa.Table(
     sa.Column("role", sa.String(30), nullable=False),
     sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id")),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),  # a revoked key answers 401
+    sa.Column("last_used_at", UtcDateTime),  # refreshed at most once a minute
 )
 
 idempotency_keys = sa.Table(
@@ -384,8 +386,10 @@ sa.Index("ix_recharges_due", recharges.c.status, recharges.c.next_attempt_at)
 from commcredits.adapters.db.schema_admin import (  # noqa: E402
     audit_log,
     console_sessions,
+    login_failures,
     operator_admins,
     payment_attempts,
 )
 
-__all__ = ["audit_log", "console_sessions", "operator_admins", "payment_attempts"]
+__all__ = ["audit_log", "console_sessions", "login_failures", "operator_admins",
+           "payment_attempts"]

@@ -74,4 +74,17 @@ console_sessions = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime),
+    # tenant: a tenant admin (``admins``); operator: an operator admin (``operator_admins``)
+    sa.Column("realm", sa.String(10), nullable=False, server_default="tenant"),
 )
+
+# Failed console sign-ins, one row per throttle key (``pair:``, ``client:``, ``account:``)
+# and failure, shared by every process and instance; rows older than the window are deleted.
+login_failures = sa.Table(
+    "login_failures", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+)
+sa.Index("ix_login_failures_key_at", login_failures.c.key, login_failures.c.at)
+sa.Index("ix_login_failures_at", login_failures.c.at)

@@ -50,25 +50,31 @@ COLUMNS: dict[str, tuple[str, ...]] = {
             _TIME.format("start_time"), "COALESCE(segments, 0)", _MONEY.replace("{}", "charge"),
             "currency", "capability"),
 }
+# beyond the export's contract columns: what JSON rows add (services/reports.py ``extra``)
+EXTRA: dict[str, tuple[str, ...]] = {"call": (_MONEY.replace("{}", "uncollected"),), "sms": ()}
 _TEXT_COLUMNS = {"id", "ref", "conference_id", "user_location", "user_id", "upn",
                  "display_name", "caller_id", "call_type", "number_type", "scope",
                  "destination", "destination_number", "currency", "capability"}
 
 
-def _select(kind: str, currency: str, *, csv: bool) -> str:
-    cols = tuple(c.replace("{places}", _places_by_currency(currency)) for c in COLUMNS[kind])
+def _select(kind: str, currency: str, *, csv: bool, upn: str | None = None,
+            extras: bool = False) -> str:
+    cols = tuple(c.replace("{places}", _places_by_currency(currency))
+                 for c in COLUMNS[kind] + (EXTRA[kind] if extras else ()))
     if csv:  # csv.writer leaves an empty string unquoted; COPY would write ""
         cols = tuple(f"NULLIF({c}, '')" if c in _TEXT_COLUMNS else c for c in cols)
     return (f"SELECT {', '.join(cols)} FROM usage_records "
             "WHERE tenant_id = %(tenant)s AND kind = %(kind)s "
             "AND start_time >= %(start)s AND start_time < %(end)s "
-            "ORDER BY start_time, id")
+            + ("AND lower(upn) = %(upn)s " if upn else "")
+            + "ORDER BY start_time, id")
 
 
-def _params(tenant_id: str, kind: str, start: datetime, end: datetime) -> dict[str, Any]:
+def _params(tenant_id: str, kind: str, start: datetime, end: datetime,
+            upn: str | None = None) -> dict[str, Any]:
     utc = UtcDateTime()
     return {"tenant": tenant_id, "kind": kind, "start": utc.process_bind_param(start, None),
-            "end": utc.process_bind_param(end, None)}
+            "end": utc.process_bind_param(end, None), "upn": (upn or "").lower()}
 
 
 def _raw(conn: sa.Connection) -> Any:
@@ -82,11 +88,13 @@ def _raw(conn: sa.Connection) -> Any:
 
 def csv_chunks(conn: sa.Connection, tenant_id: str, currency: str, kind: str,
                start: datetime, end: datetime, chunk: int = 256 * 1024,
-               on_rows: Callable[[int], None] | None = None) -> Iterator[bytes]:
+               on_rows: Callable[[int], None] | None = None,
+               upn: str | None = None) -> Iterator[bytes]:
     """The report's CSV data lines (RFC 4180, CRLF), about ``chunk`` bytes at a time;
-    ``on_rows`` is told how many rows each piece holds."""
-    sql = f"COPY ({_select(kind, currency, csv=True)}) TO STDOUT (FORMAT csv)"
-    with _raw(conn).cursor() as cur, cur.copy(sql, _params(tenant_id, kind, start, end)) as copy:
+    ``on_rows`` is told how many rows each piece holds; ``upn``: one user's (any case)."""
+    sql = f"COPY ({_select(kind, currency, csv=True, upn=upn)}) TO STDOUT (FORMAT csv)"
+    params = _params(tenant_id, kind, start, end, upn)
+    with _raw(conn).cursor() as cur, cur.copy(sql, params) as copy:
         out = bytearray()
         n = 0
         for line in copy:  # one message per row, ending in a bare LF
@@ -106,10 +114,13 @@ def csv_chunks(conn: sa.Connection, tenant_id: str, currency: str, kind: str,
 
 
 def rows(conn: sa.Connection, tenant_id: str, currency: str, kind: str, start: datetime,
-         end: datetime, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
-    """The report's rows as tuples of cells, through a server-side cursor."""
+         end: datetime, batch: int = 5000, upn: str | None = None,
+         extras: bool = False) -> Iterator[tuple[Any, ...]]:
+    """The report's rows as tuples of cells, through a server-side cursor (with the
+    :data:`EXTRA` cells after the contract's columns when ``extras``)."""
     with _raw(conn).cursor(name="usage_export") as cur:
         cur.itersize = batch
-        cur.execute(_select(kind, currency, csv=False), _params(tenant_id, kind, start, end))
+        cur.execute(_select(kind, currency, csv=False, upn=upn, extras=extras),
+                    _params(tenant_id, kind, start, end, upn))
         while page := cur.fetchmany(batch):
             yield from page

@@ -21,7 +21,7 @@ from commcredits.domain.errors import DomainError, ErrorKind, conflict
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.metrics import job_failed
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services.access import authenticate, hash_key
+from commcredits.services.access import KEY_USE_EVERY, authenticate, record_key_use
 from commcredits.services.audit import Actor
 
 
@@ -30,32 +30,36 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-_KEYS: dict[str, tuple[float, Principal]] = {}  # sha256(key) → (expires, principal)
-KEY_CACHE_S = 60.0
+_USED: dict[str, float] = {}  # key id → when this process last recorded its use (monotonic)
 
 
 def caller(request: Request) -> Principal:
-    """The API key's principal. 401 ``unauthorized`` when missing or unknown.
+    """The API key's principal. 401 ``unauthorized`` when missing, unknown or revoked.
 
-    Known keys are remembered for a minute (keys are never edited, only created), so the
-    hot telephony path does not pay a database round trip for authentication.
+    The key is looked up on every request (one indexed read), so a revoked key answers 401
+    at once on every process and instance. Its ``last_used_at`` is written at most once a
+    minute per key and process (and at most once a minute between processes: the update is
+    conditional), so the hot telephony path does not pay a write per request.
     """
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise DomainError("unauthorized", "send Authorization: Bearer <api key>",
                           ErrorKind.UNAUTHORIZED)
-    digest = hash_key(key.strip())
-    cached = _KEYS.get(digest)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
-    with runtime(request).db.uow(readonly=True) as uow:
+    db = runtime(request).db
+    with db.uow(readonly=True) as uow:
         who = authenticate(uow, key.strip())
     if who is None:
-        raise DomainError("unauthorized", "unknown API key", ErrorKind.UNAUTHORIZED)
-    if len(_KEYS) > 10_000:
-        _KEYS.clear()
-    _KEYS[digest] = (time.monotonic() + KEY_CACHE_S, who)
+        raise DomainError("unauthorized", "unknown or revoked API key", ErrorKind.UNAUTHORIZED)
+    now = time.monotonic()
+    last = _USED.get(who.id)
+    if last is None or now - last >= KEY_USE_EVERY.total_seconds():
+        if len(_USED) > 10_000:
+            _USED.clear()
+        _USED[who.id] = now
+        with db.uow() as uow:
+            record_key_use(uow, who.id)
+            uow.commit()
     return who
 
 

@@ -20,11 +20,25 @@ from pydantic import (
     EmailStr,
     Field,
     StrictBool,
-    StrictInt,
 )
 
 from commcredits.domain import text
+from commcredits.domain.money import MAX_DIGITS, currency_codes
+from commcredits.domain.tenancy import country_codes, tenant_country_codes
 from commcredits.domain.text import ID_MAX
+
+# What the identifier and text policies (domain.text) accept, stated in the OpenAPI as JSON
+# Schema patterns (documentation only: the validators keep their own messages), so that a
+# client, and schemathesis, know which strings are valid.
+ID_PATTERN = r"^[!-.0-~]+$"  # printable ASCII without space and "/"
+CALL_ID_PATTERN = r"^[!-~]+$"  # printable ASCII without space
+# no control characters, and nothing to trim at either end (bodies are trimmed before the
+# length is checked, so this keeps minLength exact)
+TEXT_PATTERN = (r"^([^\s\x00-\x1f\x7f-\x9f]"
+                r"([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)?$")
+COUNTRIES = {"enum": list(country_codes())}
+TENANT_COUNTRIES = {"enum": list(tenant_country_codes())}  # with a currency to sell in
+CURRENCIES = {"enum": list(currency_codes())}
 
 
 def _money(value: Any) -> Any:
@@ -35,7 +49,25 @@ def _money(value: Any) -> Any:
     return value
 
 
-Money = Annotated[str, BeforeValidator(_money), Field(examples=["50.00"], max_length=40)]
+Money = Annotated[str, BeforeValidator(_money), Field(
+    examples=["50.00"], max_length=40,
+    json_schema_extra={"pattern": rf"^\s*\+?[0-9]{{1,{MAX_DIGITS}}}(\.[0-9]{{1,12}})?\s*$"})]
+
+
+def _whole(value: Any) -> Any:
+    """A JSON integer as JSON Schema has it: ``2`` or ``2.0``, never ``2.5``, ``"2"`` or
+    ``true``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number (a JSON integer)")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number (a JSON integer)")
+        return int(value)
+    return value
+
+
+# what OpenAPI calls "integer" (which 2.0 is too); booleans and strings are refused
+WholeInt = Annotated[int, BeforeValidator(_whole)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +103,19 @@ def _text_check(max_len: int) -> Any:
 def ident(column: str, max_len: int = ID_MAX, prefix: int = 0) -> Any:
     """An identifier the client chooses, stored in ``column``."""
     return Annotated[str, BeforeValidator(_ident_check(max_len)),
-                     Field(min_length=1, max_length=max_len), Stored(column, prefix)]
+                     Field(min_length=1, max_length=max_len,
+                           json_schema_extra={"pattern": ID_PATTERN}), Stored(column, prefix)]
 
 
-def txt(column: str | None, max_len: int, min_len: int = 0, **field: Any) -> Any:
-    """Free text of at most ``max_len`` characters, stored in ``column`` (None: not stored)."""
+def txt(column: str | None, max_len: int, min_len: int = 0, *,
+        schema: dict[str, Any] | None = None, **field: Any) -> Any:
+    """Free text of at most ``max_len`` characters, stored in ``column`` (None: not stored);
+    ``schema`` replaces the documented pattern (e.g. an enum of country codes)."""
     marks: tuple[Any, ...] = (Stored(column),) if column else ()
     return Annotated[str, AfterValidator(_text_check(max_len)),
-                     Field(min_length=min_len, max_length=max_len, **field), *marks]
+                     Field(min_length=min_len, max_length=max_len,
+                           json_schema_extra=schema or {"pattern": TEXT_PATTERN}, **field),
+                     *marks]
 
 
 TenantId = ident("tenants.id", 40)
@@ -100,7 +137,8 @@ def _sip_call_id_check(value: Any) -> Any:
 # any SIP Call-ID ("/" and "?" included): the body forms of the call endpoints take these
 SipCallId = Annotated[str, BeforeValidator(_sip_call_id_check),
                       Field(min_length=1, max_length=ID_MAX,
-                            description="the switch's call id (e.g. the SIP Call-ID)"),
+                            description="the switch's call id (e.g. the SIP Call-ID)",
+                            json_schema_extra={"pattern": CALL_ID_PATTERN}),
                       Stored("calls.call_id", len("call "))]
 SipDomain = txt("sip_domains.domain", 253, 1)
 MessageId = ident("messages.message_id", prefix=len("sms "))
@@ -115,16 +153,17 @@ class Body(BaseModel):
 
 class TenantIn(Body):
     name: txt("tenants.name", 200, 1)
-    country: txt("tenants.country", 2, 2, examples=["US"])
+    country: txt("tenants.country", 2, 2, examples=["US"], schema=TENANT_COUNTRIES)
     commerce: Literal["legacy", "nce"] = "legacy"
-    currency: txt("tenants.currency", 3, 3) | None = None
+    currency: txt("tenants.currency", 3, 3, schema=CURRENCIES) | None = None
 
 
 class TenantPatch(Body):
     commerce: Literal["legacy", "nce"] | None = None
     allow_premium: StrictBool | None = None  # premium-rate destinations (blocked by default)
     # stored joined with "," in one column
-    blocked_prefixes: Annotated[list[txt(None, 16)], Field(max_length=58),
+    blocked_prefixes: Annotated[list[txt(None, 16, schema={
+        "pattern": r"^\s*(\+*[0-9]{1,15})?\s*$", "examples": ["1900"]})], Field(max_length=58),
                                 Stored("tenants.blocked_prefixes", items=True)] | None = None
     user_daily_cap: Money | None = None  # null removes the cap
     overage_enabled: bool | None = None  # nce: pay-as-you-go overage (off by default)
@@ -137,15 +176,27 @@ class ApiKeyIn(Body):
     tenant_id: TenantId | None = None
 
 
+class ApiKeyOut(BaseModel):
+    """An API key as listed (never the key itself: it is shown once, when created)."""
+
+    id: str
+    role: str
+    tenant_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None = Field(
+        description="the last request made with it, exact to the minute; null: never used")
+    revoked_at: datetime | None = Field(description="null while the key works")
+
+
 class SubscriptionIn(Body):
     sku: Sku
-    quantity: StrictInt = Field(ge=1, le=10_000_000)
+    quantity: WholeInt = Field(ge=1, le=10_000_000)
 
 
 class UserIn(Body):
     upn: Upn
     display_name: txt("users.display_name", 200) = ""
-    usage_location: txt("users.usage_location", 2, 2)
+    usage_location: txt("users.usage_location", 2, 2, schema=COUNTRIES)
     # stored normalized to E.164 (at most 16 characters)
     phone_number: txt(None, 30) | None = None
 
@@ -184,8 +235,8 @@ class AdminIn(Body):
 class PaymentMethodIn(Body):
     type: Literal["card", "enterprise_agreement"]
     card_number: txt(None, 30) | None = Field(None, repr=False)
-    exp_month: StrictInt | None = Field(None, ge=1, le=12)
-    exp_year: StrictInt | None = Field(None, ge=2000, le=2100)
+    exp_month: Annotated[int, Field(ge=1, le=12), BeforeValidator(_whole)] | None = None
+    exp_year: Annotated[int, Field(ge=2000, le=2100), BeforeValidator(_whole)] | None = None
     agreement_number: txt("payment_methods.agreement_number", 100) | None = None
 
     def fingerprint(self) -> str:
@@ -221,7 +272,7 @@ def _utc(value: datetime | None) -> datetime | None:
 AnswerTime = Annotated[datetime | None, AfterValidator(_utc),
                        Field(None, description="when the callee answered (UTC); default: "
                                                "when the service hears of it")]
-Seconds = Annotated[StrictInt, Field(ge=0, le=7 * 24 * 3600)]
+Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600), BeforeValidator(_whole)]
 CallType = Literal["user_in", "user_out", "user_out_conf", "user_out_transfer",
                    "user_out_forwarding", "conf_in", "conf_out", "ucap_in", "ucap_out"]
 
@@ -270,7 +321,8 @@ class CallEndByIdIn(CallEndIn):
 
 class CutIn(Body):
     call_id: SipCallId
-    reason: str | None = Field(None, max_length=40, examples=["fraud_suspected"])
+    reason: str | None = Field(None, max_length=40, examples=["fraud_suspected"],
+                               json_schema_extra={"pattern": r"^[a-z][a-z0-9_]*$"})
 
 
 class SipDomainsIn(Body):
@@ -303,6 +355,6 @@ class SmsIn(Body):
     from_: txt("usage_records.caller_id", 40, alias="from") = ""
     to: Number
     direction: Literal["out", "in"] = "out"
-    segments: StrictInt = Field(1, ge=1, le=100)
+    segments: WholeInt = Field(1, ge=1, le=100)
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)

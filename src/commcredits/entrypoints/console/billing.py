@@ -174,4 +174,5 @@ def notifications(request: Request) -> Response:
         by_role.setdefault(ROLE_LABELS.get(role, role), []).append(email)
     failed = [n for n in notes if n["status"] not in ("sent", "pending")]
     return render(request, sess, "notifications.html", tenant, notifications=notes,
-                  contacts=contacts, admins=sorted(by_role.items()), failed=len(failed))
+                  contacts=contacts, admins=sorted(by_role.items()), failed=len(failed),
+                  no_mailer=_runtime(request).mailer is None)

@@ -1,21 +1,21 @@
 """The operator console (``/operator``): operator admins (``POST /v1/operator-admins`` or
-``commcredits admins create --operator``) sign in at ``/operator/login``. It has its own
-signed session cookie, path ``/operator``, checked against ``operator_admins`` on every
-request. Pages: tenants with balances and recharge failures across tenants, creating a
-tenant (commerce model) and setting its guardrails, rate decks (upload with line-numbered
-errors, current versions, look a number up), and API keys (create; shown once). Every
-write goes through the same services as the REST API and is audited.
+``commcredits admins create --operator``) sign in at ``/operator/login``. Its sessions live
+in the database like the tenant console's (``console_sessions`` with realm ``operator``:
+sign-out ends them at once on every instance) behind their own cookie, path ``/operator``;
+the admin is checked against ``operator_admins`` on every request. Pages: tenants with
+balances and recharge failures across tenants, creating a tenant (commerce model) and
+setting its guardrails, rate decks (upload with line-numbered errors, current versions, look
+a number up), and API keys (create, shown once; revoke; last used). Every write goes through
+the same services as the REST API and is audited.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import UploadFile
 
 from commcredits.domain.access import Principal, Role
@@ -24,11 +24,12 @@ from commcredits.entrypoints.console.common import locale_for, money
 from commcredits.entrypoints.console.common import sentence as _sentence
 from commcredits.entrypoints.console.pages import (
     NO_STORE,
-    SESSION_MAX_AGE_S,
+    Realm,
     _client,
     _csrf_ok,
     _runtime,
-    _throttle,
+    sign_in_failed,
+    sign_in_wait_s,
     templates,
 )
 from commcredits.services import access, audit, credits, operator_admins, rating, tenants
@@ -48,25 +49,16 @@ class OperatorSession:
         return True  # the operator role does everything
 
 
-def _serializer(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_runtime(request).settings.secret_key,
-                                  salt="commcredits.operator.session")
+OPERATOR = Realm("operator", COOKIE, "/operator")
 
 
 def _session(request: Request) -> OperatorSession | None:
-    raw = request.cookies.get(COOKIE)
-    if not raw:
-        return None
-    try:
-        data = _serializer(request).loads(raw, max_age=SESSION_MAX_AGE_S)
-        admin_id, csrf = str(data["id"]), str(data["csrf"])
-    except (BadSignature, KeyError, TypeError):
-        return None
     with _runtime(request).db.uow(readonly=True) as uow:
-        row = uow.operator_admins.get(admin_id)
+        sess = OPERATOR.live(request, uow)
+        row = uow.operator_admins.get(sess.admin_id) if sess is not None else None
     if row is None:
         return None
-    return OperatorSession(Principal(row.id, Role.OPERATOR), row.email, csrf)
+    return OperatorSession(Principal(row.id, Role.OPERATOR), row.email, sess.csrf)
 
 
 def _page(request: Request, sess: OperatorSession | None, template: str, status: int = 200,
@@ -95,9 +87,8 @@ def login_form(request: Request) -> Response:
 @router.post("/operator/login", response_class=HTMLResponse)
 def login(request: Request, email: str = Form(""), password: str = Form("")) -> Response:
     email = email.strip()
-    throttle, client = _throttle(request), _client(request)
     key = f"operator:{email.lower()}"
-    wait = throttle.wait_s(client, key)
+    wait = sign_in_wait_s(request, key)
     if wait:
         return _page(request, None, "operator_login.html", status=429, email=email,
                      error=f"Too many failed sign-ins; try again in {wait // 60 + 1} minutes.")
@@ -106,15 +97,14 @@ def login(request: Request, email: str = Form(""), password: str = Form("")) -> 
         with _runtime(request).db.uow(readonly=True) as uow:
             who = operator_admins.authenticate(uow, email, password)
     if who is None:
-        throttle.failed(client, key)
+        sign_in_failed(request, key)
         return _page(request, None, "operator_login.html", email=email,
                      error="Wrong email or password.")
-    throttle.succeeded(client, key)
     response = RedirectResponse("/operator", status_code=303)
-    response.set_cookie(COOKIE, _serializer(request).dumps(
-        {"id": who.id, "csrf": secrets.token_urlsafe(24)}), max_age=SESSION_MAX_AGE_S,
-        path="/operator", httponly=True, samesite="lax",
-        secure=request.url.scheme == "https")
+    with _runtime(request).db.uow() as uow:
+        OPERATOR.start(request, response, uow, who.id)
+        access.sign_in_succeeded(uow, _client(request), key)
+        uow.commit()
     return response
 
 
@@ -123,7 +113,7 @@ def logout(request: Request, csrf: str = Form("")) -> RedirectResponse:
     response = _to_login()
     sess = _session(request)
     if sess is None or _csrf_ok(sess, csrf):  # type: ignore[arg-type]
-        response.delete_cookie(COOKIE, path="/operator", httponly=True, samesite="lax")
+        OPERATOR.end(request, response)
     return response
 
 
@@ -308,19 +298,27 @@ async def upload_deck(request: Request) -> Response:
 
 
 # -- API keys -----------------------------------------------------------------------------------
+def _keys_page(request: Request, sess: OperatorSession, *, status: int = 200,
+               new_key: str | None = None, error: str | None = None,
+               notice: str | None = None) -> Response:
+    """Every API key (newest first) with its last use, who made it, and a Revoke button."""
+    with _runtime(request).db.uow(readonly=True) as uow:
+        made_by = {r.target: r.actor for r in uow.audit.entries(None, action="api_key.create",
+                                                                 limit=10_000)}
+        rows = [{**k, "by": made_by.get(k["id"], "")} for k in access.list_api_keys(uow)]
+        names = {t.id: t.name for t in uow.tenants.list()}
+    return _page(request, sess, "operator_keys.html", status=status, keys=rows, names=names,
+                 tenants=sorted(names.items(), key=lambda kv: kv[1]),
+                 roles=[r.value for r in Role], new_key=new_key, error=error, notice=notice,
+                 active="keys")
+
+
 @router.get("/operator/keys", response_class=HTMLResponse)
 def keys(request: Request) -> Response:
     sess = _session(request)
     if sess is None:
         return _to_login()
-    with _runtime(request).db.uow(readonly=True) as uow:
-        made = [audit.view(r) for r in uow.audit.entries(None, action="api_key.create",
-                                                             limit=200)]
-        names = {t.id: t.name for t in uow.tenants.list()}
-        choices = sorted(names.items(), key=lambda kv: kv[1])
-    return _page(request, sess, "operator_keys.html", keys=made, names=names,
-                 tenants=choices, roles=[r.value for r in Role], new_key=None, error=None,
-                 active="keys")
+    return _keys_page(request, sess)
 
 
 @router.post("/operator/keys", response_class=HTMLResponse)
@@ -339,10 +337,22 @@ def create_key(request: Request, csrf: str = Form(""), role: str = Form(""),
             uow.commit()
     except DomainError as e:
         error = _sentence(e.message)
-    with _runtime(request).db.uow(readonly=True) as uow:
-        made = [audit.view(r) for r in uow.audit.entries(None, action="api_key.create",
-                                                             limit=200)]
-        names = {t.id: t.name for t in uow.tenants.list()}
-    return _page(request, sess, "operator_keys.html", status=422 if error else 201,
-                 keys=made, names=names, tenants=sorted(names.items(), key=lambda kv: kv[1]),
-                 roles=[r.value for r in Role], new_key=new_key, error=error, active="keys")
+    return _keys_page(request, sess, status=422 if error else 201, new_key=new_key,
+                      error=error)
+
+
+@router.post("/operator/keys/{key_id}/revoke", response_class=HTMLResponse)
+def revoke_key(key_id: str, request: Request, csrf: str = Form("")) -> Response:
+    """Revoke a key: its next request answers 401, on every instance."""
+    sess, refused = _guard(request, csrf)
+    if refused is not None:
+        return refused
+    assert sess is not None
+    try:
+        with _runtime(request).db.uow() as uow:
+            _actor(uow, sess)
+            access.revoke_api_key(uow, key_id)
+            uow.commit()
+    except DomainError as e:
+        return _keys_page(request, sess, status=404, error=_sentence(e.message))
+    return _keys_page(request, sess, notice=f"Key {key_id[:60]} revoked.")

@@ -1,7 +1,8 @@
 """The web console: server-rendered pages for tenant admins (Jinja2, plain HTML forms).
 
 A tenant admin (``POST /v1/tenants/{tid}/admins``) signs in at ``/login`` with email and
-password (argon2id; throttled per client, per client and account, and per account). The
+password (argon2id; throttled per client, per client and account, and per account, counted
+in the database so that every process and instance sees them). The
 session lives in the database (``console_sessions``: revocable, listed at
 ``/console/sessions``, "sign out everywhere"); the cookie is a signed random token, HttpOnly
 and SameSite=Lax, and every form posts the session's CSRF token back. Pages only translate HTTP to
@@ -22,10 +23,10 @@ import hashlib
 import hmac
 import html
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import (
@@ -42,7 +43,7 @@ from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, aut
 from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.api.errors import STATUS
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services.access import authenticate_admin, upgrade_password
+from commcredits.services import access
 
 HERE = Path(__file__).parent
 COOKIE = "cc_session"
@@ -95,41 +96,82 @@ def _runtime(request: Request) -> Runtime:
     return rt
 
 
-def _serializer(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_runtime(request).settings.secret_key,
-                                  salt="commcredits.console.session")
+@dataclass(frozen=True, slots=True)
+class Realm:
+    """Where a kind of console session lives: its cookie, path and ``console_sessions.realm``
+    (tenant admins at ``/``, operator admins at ``/operator``)."""
+
+    name: str
+    cookie: str
+    path: str
+
+    def serializer(self, request: Request) -> URLSafeTimedSerializer:
+        salt = "commcredits.console.session" if self.name == "tenant" \
+            else f"commcredits.{self.name}.session"
+        return URLSafeTimedSerializer(_runtime(request).settings.secret_key, salt=salt)
+
+    def session_id(self, request: Request) -> str | None:
+        """sha256 of the token in a validly signed cookie (what the sessions table holds)."""
+        raw = request.cookies.get(self.cookie)
+        if not raw:
+            return None
+        try:
+            token = self.serializer(request).loads(raw, max_age=SESSION_MAX_AGE_S)
+        except (BadSignature, TypeError, ValueError):
+            return None
+        if not isinstance(token, str):
+            return None
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def live(self, request: Request, uow: UnitOfWork) -> Any:
+        """The session row behind the request's cookie, if it is neither revoked nor old."""
+        session_id = self.session_id(request)
+        if session_id is None:
+            return None
+        row = uow.access.session(session_id, self.name)
+        if row is None or row.revoked_at is not None or row.expires_at <= _wall_now():
+            return None
+        return row
+
+    def start(self, request: Request, response: Response, uow: UnitOfWork,
+              admin_id: str) -> None:
+        token = secrets.token_urlsafe(32)
+        now = _wall_now()
+        uow.access.add_session(id=hashlib.sha256(token.encode()).hexdigest(), admin_id=admin_id,
+                               csrf=secrets.token_urlsafe(24), client=_client(request),
+                               created_at=now, realm=self.name,
+                               expires_at=now + timedelta(seconds=SESSION_MAX_AGE_S))
+        response.set_cookie(self.cookie, self.serializer(request).dumps(token),
+                            max_age=SESSION_MAX_AGE_S, path=self.path, httponly=True,
+                            samesite="lax", secure=request.url.scheme == "https")
+
+    def end(self, request: Request, response: Response, *, admin_id: str | None = None) -> None:
+        """Revoke the request's session (``admin_id``: every session of that admin) and
+        forget the cookie."""
+        session_id = self.session_id(request)
+        if session_id is not None or admin_id is not None:
+            with _runtime(request).db.uow() as uow:
+                uow.access.revoke_sessions(_wall_now(), realm=self.name, admin_id=admin_id,
+                                           session_id=None if admin_id else session_id)
+                uow.commit()
+        response.delete_cookie(self.cookie, path=self.path, httponly=True, samesite="lax")
 
 
-def _session_id(request: Request) -> str | None:
-    """sha256 of the token in a validly signed cookie (what the sessions table holds)."""
-    raw = request.cookies.get(COOKIE)
-    if not raw:
-        return None
-    try:
-        token = _serializer(request).loads(raw, max_age=SESSION_MAX_AGE_S)
-    except (BadSignature, TypeError, ValueError):
-        return None
-    if not isinstance(token, str):
-        return None
-    return hashlib.sha256(token.encode()).hexdigest()
+TENANT = Realm("tenant", COOKIE, "/")
 
 
 def _session(request: Request) -> Session | None:
     """The signed-in admin. Sessions live in the database: signing out (here or everywhere)
-    ends them at once; role and tenant are read afresh on every request, so an admin whose
-    role changed or who was removed does not keep old rights."""
-    session_id = _session_id(request)
-    if session_id is None:
-        return None
+    ends them at once, on every process and instance; role and tenant are read afresh on
+    every request, so an admin whose role changed or who was removed does not keep old
+    rights."""
     with _runtime(request).db.uow(readonly=True) as uow:
-        row = uow.access.session(session_id)
-        if row is None or row.revoked_at is not None or row.expires_at <= _wall_now():
-            return None
-        admin = uow.access.admin(row.admin_id)
+        row = TENANT.live(request, uow)
+        admin = uow.access.admin(row.admin_id) if row is not None else None
     if admin is None or Role(admin.role) not in TENANT_ROLES or not admin.tenant_id:
         return None
     return Session(Principal(admin.id, Role(admin.role), admin.tenant_id), admin.email,
-                   row.csrf, session_id)
+                   row.csrf, row.id)
 
 
 def _wall_now() -> datetime:
@@ -141,16 +183,16 @@ def _client(request: Request) -> str:
     return (request.client.host if request.client else "unknown")[:100]
 
 
-def _start_session(request: Request, response: Response, uow: UnitOfWork,
-                   who: Principal) -> None:
-    token = secrets.token_urlsafe(32)
-    now = _wall_now()
-    uow.access.add_session(id=hashlib.sha256(token.encode()).hexdigest(), admin_id=who.id,
-                           csrf=secrets.token_urlsafe(24), client=_client(request),
-                           created_at=now, expires_at=now + timedelta(seconds=SESSION_MAX_AGE_S))
-    response.set_cookie(COOKIE, _serializer(request).dumps(token), max_age=SESSION_MAX_AGE_S,
-                        path="/", httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https")
+# -- sign-in throttle (shared through the database: services.access.SignInLimits) -------------
+def sign_in_wait_s(request: Request, account: str) -> int:
+    with _runtime(request).db.uow(readonly=True) as uow:
+        return access.sign_in_wait_s(uow, _client(request), account, _wall_now())
+
+
+def sign_in_failed(request: Request, account: str) -> None:
+    with _runtime(request).db.uow() as uow:
+        access.sign_in_failed(uow, _client(request), account, _wall_now())
+        uow.commit()
 
 
 def _csrf_ok(sess: Session, token: str) -> bool:
@@ -189,66 +231,11 @@ def login_form(request: Request) -> Response:
                                       headers=NO_STORE)
 
 
-class LoginThrottle:
-    """Failed sign-ins within ``window_s``, counted three ways so that an attacker can neither
-    guess freely nor lock the real admin out:
-
-    * per client and account (``per_pair``, 5): one client guessing one password;
-    * per client (``per_client``, 20): one client spraying many emails;
-    * per account from every client (``per_account``, 100): a distributed guess, slowed
-      only far above what locks one client out.
-
-    In-process: each instance counts its own."""
-
-    def __init__(self, per_pair: int = 5, per_client: int = 20, per_account: int = 100,
-                 window_s: float = 900.0) -> None:
-        self.limits = {"pair": per_pair, "client": per_client, "account": per_account}
-        self.window_s = window_s
-        self._failures: dict[tuple[str, str], list[float]] = {}
-
-    @staticmethod
-    def _keys(client: str, email: str) -> dict[str, tuple[str, str]]:
-        return {"pair": ("pair", f"{client}|{email}"), "client": ("client", client),
-                "account": ("account", email)}
-
-    def _recent(self, key: tuple[str, str]) -> list[float]:
-        now = time.monotonic()
-        recent = [t for t in self._failures.get(key, []) if now - t < self.window_s]
-        if recent:
-            self._failures[key] = recent
-        else:
-            self._failures.pop(key, None)
-        return recent
-
-    def wait_s(self, client: str, email: str) -> int:
-        waits = [0]
-        for kind, key in self._keys(client, email).items():
-            recent = self._recent(key)
-            if len(recent) >= self.limits[kind]:
-                waits.append(int(self.window_s - (time.monotonic() - recent[0])) + 1)
-        return max(waits)
-
-    def failed(self, client: str, email: str) -> None:
-        if len(self._failures) > 100_000:
-            self._failures.clear()
-        for key in self._keys(client, email).values():
-            self._failures.setdefault(key, []).append(time.monotonic())
-
-    def succeeded(self, client: str, email: str) -> None:
-        self._failures.pop(self._keys(client, email)["pair"], None)
-
-
-def _throttle(request: Request) -> LoginThrottle:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    return throttle
-
-
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, email: str = Form(""), password: str = Form("")) -> Response:
     """Check the credentials; on success start a session and go to ``/console``."""
     email = email.strip()
-    throttle, client = _throttle(request), _client(request)
-    wait = throttle.wait_s(client, email.lower())
+    wait = sign_in_wait_s(request, email.lower())
     if wait:
         return templates.TemplateResponse(request, "login.html", {
             "email": email, "error": f"Too many failed sign-ins; try again in "
@@ -258,18 +245,18 @@ def login(request: Request, email: str = Form(""), password: str = Form("")) -> 
     db = _runtime(request).db
     with db.uow(readonly=True) as uow:  # the slow hash holds no write lock
         # an empty or unknown email costs the same hash work as a wrong password
-        who, upgraded = authenticate_admin(uow, email, password)
+        who, upgraded = access.authenticate_admin(uow, email, password)
     if who is not None and who.tenant_id is not None:
         with db.uow() as uow:
             if upgraded:
-                upgrade_password(uow, who.id, upgraded)
-            _start_session(request, response, uow, who)
+                access.upgrade_password(uow, who.id, upgraded)
+            TENANT.start(request, response, uow, who.id)
+            access.sign_in_succeeded(uow, _client(request), email.lower())
             uow.commit()
     if who is None or who.tenant_id is None:
-        throttle.failed(client, email.lower())
+        sign_in_failed(request, email.lower())
         return templates.TemplateResponse(request, "login.html", {
             "email": email, "error": "Wrong email or password."}, headers=NO_STORE)
-    throttle.succeeded(client, email.lower())
     return response
 
 
@@ -282,14 +269,8 @@ def logout(request: Request, csrf: str = Form(""),
     sess = _session(request)
     if sess is not None and not _csrf_ok(sess, csrf):
         return response
-    if sess is not None:
-        with _runtime(request).db.uow() as uow:
-            if everywhere == "on":
-                uow.access.revoke_sessions(_wall_now(), admin_id=sess.principal.id)
-            else:
-                uow.access.revoke_sessions(_wall_now(), session_id=sess.id)
-            uow.commit()
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+    TENANT.end(request, response,
+               admin_id=sess.principal.id if sess is not None and everywhere == "on" else None)
     return response
 
 
@@ -323,7 +304,6 @@ def install(app: FastAPI) -> None:
         spend,
         users,
     )
-    app.state.login_throttle = LoginThrottle()
     # HTML pages: not part of the API (the browser tests cover them)
     app.include_router(router, include_in_schema=False)
     for module in (billing, checkout, users, reports, spend, audit, operator):

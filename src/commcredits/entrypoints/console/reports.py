@@ -92,7 +92,7 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
             to: str = "", cols: str = "", user: str = "") -> Response:
     """PSTN or SMS usage for the last 7 or 28 days or a custom range, with totals and CSV/
     Excel links. The table has the key columns, or every column of the export with
-    ``cols=all``; ``user`` (a UPN) keeps one user's rows and totals."""
+    ``cols=all``; ``user`` (a UPN) keeps one user's rows, totals and downloads."""
     sess = _session(request)
     if sess is None:
         return _to_login()
@@ -118,12 +118,9 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
                 sums = usage_totals(uow.conn, sess.tenant_id, report.kind, period.start,
                                     period.end, upn or None)
                 total = sums.records
-                rows = rep.rows(uow, report, sess.tenant_id, period)
-                at = report.columns.index("UPN")
+                rows = rep.rows(uow, report, sess.tenant_id, period, upn or None)
                 try:
-                    shown = list(islice((r for r in rows if not upn
-                                         or str(r[at] or "").lower() == upn.lower()),
-                                        REPORT_PAGE_ROWS))
+                    shown = list(islice(rows, REPORT_PAGE_ROWS))
                 finally:
                     rows.close()
     except DomainError as e:
@@ -152,15 +149,18 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
         "last_days": [(n, "?" + _qs(kind=kind_key, days=n, **keep)) for n in rep.DAYS_CHOICES],
         "form": {"from": period.first.isoformat() if period else from_.strip(),
                  "to": period.last.isoformat() if period else to.strip()},
-        "downloads": [(f, f"/console/reports/export?{_qs(kind=kind_key, format=f, **pq)}")
+        "downloads": [(f, "/console/reports/export?"
+                       + _qs(kind=kind_key, format=f, **pq, user=upn))
                       for f in EXPORT_FORMATS] if period else [],
     }, status_code=_status(error) if error else 200, headers=NO_STORE)
 
 
 @router.get("/console/reports/export")
 def reports_export(request: Request, kind: str = "pstn", format: str = "csv",
-                   days: str = "", from_: str = _FROM, to: str = "") -> Response:
-    """The whole report as a CSV (streamed) or Excel (.xlsx) attachment."""
+                   days: str = "", from_: str = _FROM, to: str = "",
+                   user: str = "") -> Response:
+    """The whole report as a CSV (streamed) or Excel (.xlsx) attachment; ``user`` (a UPN)
+    keeps that user's rows, as on the page."""
     sess = _session(request)
     if sess is None:
         return _to_login()
@@ -178,7 +178,7 @@ def reports_export(request: Request, kind: str = "pstn", format: str = "csv",
     except DomainError as e:
         return _error_page(request, sess, _status(e), "Cannot export", e.message)
     source = _runtime(request).report_reads().pick()  # COMMCREDITS_DB_REPLICA, else db
-    rows = rep.stream(source.db, report, tid, period)
+    rows = rep.stream(source.db, report, tid, period, upn=user.strip()[:320] or None)
     name = rep.file_name(report, tid, period, fmt_)
     return report_file(report, rows, fmt_, name, headers={**NO_STORE,
                                                           **source_headers(source)})

@@ -7,7 +7,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from commcredits.adapters.db.schema import admins, api_keys, console_sessions, idempotency_keys
+from commcredits.adapters.db.schema import (
+    admins,
+    api_keys,
+    console_sessions,
+    idempotency_keys,
+    login_failures,
+)
 
 
 class AccessRepo:
@@ -21,6 +27,29 @@ class AccessRepo:
 
     def api_key_by_hash(self, key_hash: str) -> sa.Row | None:
         return self.conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
+
+    def api_key(self, key_id: str) -> sa.Row | None:
+        return self.conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+
+    def api_keys(self, tenant_id: str | None = None) -> list[sa.Row]:
+        """Every key (of one tenant when ``tenant_id`` is given), newest first."""
+        q = sa.select(api_keys).order_by(api_keys.c.created_at.desc(), api_keys.c.id)
+        if tenant_id is not None:
+            q = q.where(api_keys.c.tenant_id == tenant_id)
+        return list(self.conn.execute(q))
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> None:
+        self.conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id,
+                                                    api_keys.c.revoked_at.is_(None))
+                          .values(revoked_at=at))
+
+    def touch_api_key(self, key_id: str, at: datetime, stale_before: datetime) -> None:
+        """Record a use, unless one at or after ``stale_before`` is already recorded (so
+        several processes write it at most once per interval between them)."""
+        self.conn.execute(sa.update(api_keys).where(
+            api_keys.c.id == key_id,
+            sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < stale_before))
+            .values(last_used_at=at))
 
     def add_admin(self, admin_id: str, tenant_id: str, email: str, password_hash: str, role: str,
                   now: datetime) -> None:
@@ -41,23 +70,45 @@ class AccessRepo:
     def add_session(self, **values: Any) -> None:
         self.conn.execute(sa.insert(console_sessions).values(**values))
 
-    def session(self, session_id: str) -> sa.Row | None:
+    def session(self, session_id: str, realm: str = "tenant") -> sa.Row | None:
         return self.conn.execute(sa.select(console_sessions).where(
-            console_sessions.c.id == session_id)).first()
+            console_sessions.c.id == session_id, console_sessions.c.realm == realm)).first()
 
-    def sessions(self, admin_id: str) -> list[sa.Row]:
+    def sessions(self, admin_id: str, realm: str = "tenant") -> list[sa.Row]:
         return list(self.conn.execute(sa.select(console_sessions).where(
-            console_sessions.c.admin_id == admin_id, console_sessions.c.revoked_at.is_(None))
+            console_sessions.c.admin_id == admin_id, console_sessions.c.realm == realm,
+            console_sessions.c.revoked_at.is_(None))
             .order_by(console_sessions.c.created_at)))
 
     def revoke_sessions(self, at: datetime, *, session_id: str | None = None,
-                        admin_id: str | None = None) -> None:
-        q = sa.update(console_sessions).where(console_sessions.c.revoked_at.is_(None))
+                        admin_id: str | None = None, realm: str = "tenant") -> None:
+        q = sa.update(console_sessions).where(console_sessions.c.revoked_at.is_(None),
+                                              console_sessions.c.realm == realm)
         if session_id is not None:
             q = q.where(console_sessions.c.id == session_id)
         if admin_id is not None:
             q = q.where(console_sessions.c.admin_id == admin_id)
         self.conn.execute(q.values(revoked_at=at))
+
+    # -- sign-in throttle -------------------------------------------------------------------
+    def recent_failures(self, keys: list[str], since: datetime) -> dict[str, tuple[int, datetime]]:
+        """Per key with failures after ``since``: (how many, the oldest of them)."""
+        f = login_failures
+        return {k: (int(n), oldest) for k, n, oldest in self.conn.execute(
+            sa.select(f.c.key, sa.func.count(), sa.func.min(f.c.at))
+            .where(f.c.key.in_(keys), f.c.at > since).group_by(f.c.key))}
+
+    def add_failures(self, keys: list[str], at: datetime) -> None:
+        self.conn.execute(sa.insert(login_failures), [{"key": k, "at": at} for k in keys])
+
+    def forget_failures(self, key: str | None = None, *, before: datetime | None = None) -> None:
+        """Delete one key's failures, or every failure older than ``before``."""
+        q = sa.delete(login_failures)
+        if key is not None:
+            q = q.where(login_failures.c.key == key)
+        if before is not None:
+            q = q.where(login_failures.c.at < before)
+        self.conn.execute(q)
 
     def set_password_hash(self, admin_id: str, password_hash: str) -> None:
         self.conn.execute(sa.update(admins).where(admins.c.id == admin_id)

@@ -17,6 +17,18 @@ from commcredits.adapters.db.schema import (
 )
 
 
+def usage_filter(tenant_id: str, kind: str, start: datetime, end: datetime,
+                 upn: str | None = None) -> list[sa.ColumnElement[bool]]:
+    """The usage records of a report: tenant, kind, ``start <= start_time < end``, and one
+    user (any case) when ``upn`` is given."""
+    u = usage_records
+    where = [u.c.tenant_id == tenant_id, u.c.kind == kind, u.c.start_time >= start,
+             u.c.start_time < end]
+    if upn:
+        where.append(sa.func.lower(u.c.upn) == upn.lower())
+    return where
+
+
 class ChargingRepo:
     def __init__(self, conn: sa.Connection, postgres: bool) -> None:
         self.conn = conn
@@ -90,19 +102,18 @@ class ChargingRepo:
                           .values(**values))
 
     def usage(self, tenant_id: str, kind: str, start: datetime, end: datetime,
-              batch: int = 1000) -> Any:
-        """Stream records with ``start <= start_time < end`` in time order."""
-        q = (sa.select(usage_records).where(
-            usage_records.c.tenant_id == tenant_id, usage_records.c.kind == kind,
-            usage_records.c.start_time >= start, usage_records.c.start_time < end)
-            .order_by(usage_records.c.start_time, usage_records.c.id)
-            .execution_options(yield_per=batch))
+              batch: int = 1000, upn: str | None = None) -> Any:
+        """Stream records with ``start <= start_time < end`` in time order (of one user, any
+        case, when ``upn`` is given)."""
+        q = (sa.select(usage_records).where(*usage_filter(tenant_id, kind, start, end, upn))
+             .order_by(usage_records.c.start_time, usage_records.c.id)
+             .execution_options(yield_per=batch))
         yield from self.conn.execute(q)
 
-    def count_usage(self, tenant_id: str, kind: str, start: datetime, end: datetime) -> int:
+    def count_usage(self, tenant_id: str, kind: str, start: datetime, end: datetime,
+                    upn: str | None = None) -> int:
         return int(self.conn.scalar(sa.select(sa.func.count()).select_from(usage_records).where(
-            usage_records.c.tenant_id == tenant_id, usage_records.c.kind == kind,
-            usage_records.c.start_time >= start, usage_records.c.start_time < end)) or 0)
+            *usage_filter(tenant_id, kind, start, end, upn))) or 0)
 
     # -- SMS ---------------------------------------------------------------------------------
     def message(self, message_id: str) -> sa.Row | None:

@@ -19,6 +19,20 @@ class PaymentRepo:
     def add(self, **values: Any) -> None:
         self.conn.execute(pa.insert().values(**values))
 
+    def add_keyed(self, **values: Any) -> bool:
+        """Insert an attempt carrying a client key unless the tenant already has one with
+        that key; False then. On PostgreSQL an insert racing an uncommitted one with the
+        same key waits for it: it inserts if that one rolled back, else does nothing (and
+        the row is visible to this transaction's next statement)."""
+        dialect = self.conn.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        q = insert(pa).values(**values).on_conflict_do_nothing(
+            index_elements=["tenant_id", "client_key"]).returning(pa.c.id)
+        return self.conn.execute(q).first() is not None  # (rowcount is -1 here on psycopg)
+
     def get(self, attempt_id: str) -> sa.Row | None:
         return self.conn.execute(sa.select(pa).where(pa.c.id == attempt_id)).first()
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from commcredits.adapters.db.repositories.charging import usage_filter
 from commcredits.adapters.db.schema import usage_records
 
 
@@ -17,20 +18,19 @@ class UsageTotals:
     duration_s: int
     segments: int
     charge: Decimal
+    uncollected: Decimal  # usage that happened but credits could not pay
 
 
 def usage_totals(conn: sa.Connection, tenant_id: str, kind: str, start: datetime,
                  end: datetime, upn: str | None = None) -> UsageTotals:
-    """Records, seconds, SMS segments and charges with ``start <= start_time < end``, of
-    one user (any case) when ``upn`` is given."""
+    """Records, seconds, SMS segments, charges and uncollected amounts with ``start <=
+    start_time < end``, of one user (any case) when ``upn`` is given."""
     u = usage_records
     q = (sa.select(sa.func.count(), sa.func.sum(u.c.duration_s), sa.func.sum(u.c.segments),
-                   sa.func.sum(u.c.charge))
-         .where(u.c.tenant_id == tenant_id, u.c.kind == kind, u.c.start_time >= start,
-                u.c.start_time < end))
-    if upn:
-        q = q.where(sa.func.lower(u.c.upn) == upn.lower())
-    n, seconds, segments, charge = conn.execute(q).one()
-    # SUM keeps the Amount type, so the charge comes back as an exact Decimal
+                   sa.func.sum(u.c.charge), sa.func.sum(u.c.uncollected))
+         .where(*usage_filter(tenant_id, kind, start, end, upn)))
+    n, seconds, segments, charge, uncollected = conn.execute(q).one()
+    # SUM keeps the Amount type, so the amounts come back as exact Decimals
     return UsageTotals(int(n or 0), int(seconds or 0), int(segments or 0),
-                       charge if charge is not None else Decimal(0))
+                       charge if charge is not None else Decimal(0),
+                       uncollected if uncollected is not None else Decimal(0))

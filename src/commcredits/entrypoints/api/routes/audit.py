@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from commcredits.domain.access import Action, Principal, authorize
@@ -16,9 +16,18 @@ from commcredits.services import audit, operator_admins
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 
-@router.get("/tenants/{tid}/audit", response_model=None)
-def audit_log(tid: str, request: Request, limit: str = "100", before_id: str = "",
-              format: str = "json", who: Principal = Depends(caller)) -> Any:
+@router.get("/tenants/{tid}/audit", response_model=None, responses={200: {
+    "description": "`{entries: [...]}`, or with `format=csv` the whole log as CSV",
+    "content": {"application/json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}}}}})
+def audit_log(tid: str, request: Request,
+              limit: str = Query("100", description="1 to 1000 entries", examples=["100"],
+                                 json_schema_extra={"pattern": r"^(1000|[1-9][0-9]{0,2})$"}),
+              before_id: str = Query("", description="an entry id: the entries before it",
+                                     examples=["42"],
+                                     json_schema_extra={"pattern": r"^([1-9][0-9]{0,17})?$"}),
+              format: str = Query("json", json_schema_extra={"enum": ["json", "csv"]}),
+              who: Principal = Depends(caller)) -> Any:
     """Admin actions in this tenant, newest first: who, role, when, what, before → after.
     ``before_id`` pages on; ``format=csv`` downloads the whole log (oldest first)."""
     authorize(who, Action.ADMINS, tid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from commcredits.adapters.db.uow import UnitOfWork
@@ -99,7 +99,8 @@ def get_credits(tid: str, request: Request, who: Principal = Depends(caller)) ->
 
 
 @router.get("/credits/forecast")
-def forecast(tid: str, request: Request, days: int = 28,
+def forecast(tid: str, request: Request,
+             days: int = Query(28, ge=1, le=366, description="days of history to use"),
              who: Principal = Depends(caller)) -> Any:
     """Spend per day, burn rate, runout forecast and a recommended auto-recharge."""
     authorize(who, Action.READ, tid)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize, forbidden
 from commcredits.entrypoints.api import views
 from commcredits.entrypoints.api.deps import caller, read, write
-from commcredits.entrypoints.api.schemas import ApiKeyIn, SipDomainsIn, TenantIn, TenantPatch
+from commcredits.entrypoints.api.schemas import (
+    ApiKeyIn,
+    ApiKeyOut,
+    SipDomainsIn,
+    TenantIn,
+    TenantPatch,
+)
 from commcredits.services import access, switching, tenants
 
 router = APIRouter(prefix="/v1", tags=["operator"])
@@ -89,3 +95,32 @@ def create_api_key(body: ApiKeyIn, request: Request,
         key_id, key, role = access.create_api_key(uow, body.role, tenant_id)
         return {"id": key_id, "key": key, "role": role.value, "tenant_id": tenant_id}
     return write(request, who, work, body, 201, secret_fields=("key",))
+
+
+def _keys_tenant(who: Principal, tenant_id: str | None) -> str | None:
+    """Whose keys the caller may list or revoke: an operator any (``tenant_id`` narrows the
+    list), a tenant's global admin only its own tenant's."""
+    if who.role is Role.OPERATOR:
+        return tenant_id
+    authorize(who, Action.ADMINS, tenant_id or who.tenant_id)
+    return who.tenant_id
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut])
+def list_api_keys(request: Request, tenant_id: str | None = Query(
+        None, description="only this tenant's keys (operator)"),
+        who: Principal = Depends(caller)) -> Any:
+    """API keys, newest first, with when each was last used (exact to the minute) and
+    whether it was revoked. Operators see every key; a tenant's global admin its tenant's."""
+    scope = _keys_tenant(who, tenant_id)
+    return read(request, lambda uow: access.list_api_keys(uow, scope))
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
+def revoke_api_key(key_id: str, request: Request,
+                   who: Principal = Depends(caller)) -> JSONResponse:
+    """Revoke a key: from now on it answers 401 `unauthorized`, on every instance. Operators
+    revoke any key; a tenant's global admin its own tenant's (others answer 404). Revoking a
+    revoked key changes nothing and answers the key again."""
+    scope = _keys_tenant(who, None)
+    return write(request, who, lambda uow, _: access.revoke_api_key(uow, key_id, scope))

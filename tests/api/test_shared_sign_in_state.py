@@ -1,0 +1,108 @@
+"""Sign-in throttling and console sessions (tenant and operator) live in the database, so a
+second instance of the service on the same database sees them (issue 8, item 6): a client
+throttled on one instance is throttled on the other, and a session signed out on one no
+longer works on the other."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from commcredits.adapters.clock import ManualClock
+from commcredits.adapters.db.engine import make_engine
+from commcredits.adapters.db.uow import Database
+from commcredits.adapters.payments import TestGateway
+from commcredits.entrypoints.api.app import create_app
+from commcredits.entrypoints.runtime import Runtime
+
+
+@pytest.fixture
+def second(settings) -> Iterator[Runtime]:
+    """Another instance of the service: its own engine, app and process state."""
+    rt = Runtime(settings, Database(make_engine(settings.db), ManualClock()), TestGateway(),
+                 None)
+    yield rt
+    rt.db.engine.dispose()
+
+
+def _client(rt: Runtime, host: str) -> TestClient:
+    return TestClient(create_app(runtime=rt), client=(host, 1000),
+                      raise_server_exceptions=False)
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, page[:300]
+    return found.group(1)
+
+
+def _admin(api, email="boss@contoso.com", password="pass-word-1") -> str:
+    tid = api.tenant("US")
+    api.post(f"/v1/tenants/{tid}/admins", {"email": email, "password": password,
+                                           "role": "global_admin"}, expect=201)
+    return tid
+
+
+def test_a_client_throttled_on_one_instance_is_throttled_on_the_other(api, second):
+    _admin(api)
+    one = _client(api.rt, "203.0.113.5")
+    other = _client(second, "203.0.113.5")
+    for _ in range(5):
+        r = one.post("/login", data={"email": "boss@contoso.com", "password": "guess"})
+        assert r.status_code == 200
+    r = other.post("/login", data={"email": "boss@contoso.com", "password": "pass-word-1"})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    # per client too: an email sprayer is stopped by the other instance's count
+    for i in range(15):
+        other.post("/login", data={"email": f"u{i}@contoso.com", "password": "guess"})
+    assert one.post("/login", data={"email": "new@contoso.com",
+                                    "password": "guess"}).status_code == 429
+    # and the real admin, from elsewhere, is not locked out on either instance
+    r = _client(second, "198.51.100.7").post(
+        "/login", data={"email": "boss@contoso.com", "password": "pass-word-1"},
+        follow_redirects=False)
+    assert r.status_code == 303
+
+
+def test_a_session_signed_out_on_one_instance_ends_on_the_other(api, second):
+    _admin(api)
+    one = _client(api.rt, "10.0.0.1")
+    assert one.post("/login", data={"email": "boss@contoso.com", "password": "pass-word-1"},
+                    follow_redirects=False).status_code == 303
+    other = _client(second, "10.0.0.1")
+    other.cookies.set("cc_session", one.cookies.get("cc_session"))
+    assert other.get("/console", follow_redirects=False).status_code == 200
+    other.post("/logout", data={"csrf": _csrf(other.get("/console").text)})
+    one_again = one.get("/console", follow_redirects=False)
+    assert one_again.status_code == 303 and one_again.headers["location"].endswith("/login")
+
+
+def test_operator_sessions_are_server_side_and_revocable_across_instances(api, second):
+    api.post("/v1/operator-admins", {"email": "op@example.com", "password": "op-pass-word"},
+             expect=201)
+    one = _client(api.rt, "10.0.0.2")
+    assert one.post("/operator/login", data={"email": "op@example.com",
+                                              "password": "op-pass-word"},
+                    follow_redirects=False).status_code == 303
+    stolen = one.cookies.get("cc_operator")
+    other = _client(second, "10.0.0.3")
+    other.cookies.set("cc_operator", stolen, path="/operator")
+    assert other.get("/operator", follow_redirects=False).status_code == 200
+    page = one.get("/operator").text
+    one.post("/operator/logout", data={"csrf": _csrf(page)}, follow_redirects=False)
+    r = other.get("/operator", follow_redirects=False)  # the copied cookie no longer works
+    assert r.status_code == 303 and r.headers["location"].endswith("/operator/login")
+
+
+def test_operator_sign_in_is_throttled_across_instances(api, second):
+    api.post("/v1/operator-admins", {"email": "op@example.com", "password": "op-pass-word"},
+             expect=201)
+    one, other = _client(api.rt, "203.0.113.8"), _client(second, "203.0.113.8")
+    for _ in range(5):
+        assert one.post("/operator/login", data={"email": "op@example.com",
+                                                 "password": "nope"}).status_code == 200
+    assert other.post("/operator/login", data={"email": "op@example.com",
+                                               "password": "op-pass-word"}).status_code == 429
