@@ -62,6 +62,13 @@ def test_each_cdr_is_charged_once_whatever_is_redelivered(api, db_url, bus):
     assert [ref for ref, _ in _usage(api)] == ["a", "b"]
     assert bus.messages(bus.dead_stream) == []
     ledger_ok(api)
+    metrics = api.client.get("/metrics").text
+    for durable, outcome, n in (("ingest", "rated", 2), ("ingest", "blocked", 1),
+                                ("ingest", "duplicate", 1), ("again", "duplicate", 4)):
+        assert (f'commcredits_ingest_cdrs_total{{durable="{durable}_{bus.tag}",'
+                f'outcome="{outcome}",stream="{bus.stream}"}} {n}.0') in metrics
+    assert f'commcredits_ingest_pending{{durable="ingest_{bus.tag}",stream="{bus.stream}"}} 0.0' \
+        in metrics
 
 
 def test_unratable_messages_are_dead_lettered_with_their_error(api, db_url, bus):
