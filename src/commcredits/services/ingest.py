@@ -202,9 +202,12 @@ async def run(db: Database, source: Source, options: Options,
                 await source.dead_letter(v.msg, v.error or "")
         await source.ack([v.msg for v in verdicts])
         counts = totals.add(verdicts)
-        await _report(db, source, counts, await source.lag())
+        lag = await source.lag()
+        await _report(db, source, counts, lag)
         if after_commit is not None and counts["rated"]:
             await asyncio.to_thread(after_commit)
+        if options.once and lag.pending == 0 and lag.ack_pending == 0:
+            break  # drained (the fetch ahead can only be waiting for nothing)
     if ahead is not None:
         ahead.cancel()
     return totals
