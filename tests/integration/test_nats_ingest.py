@@ -186,11 +186,20 @@ def test_consumers_in_parallel_share_the_stream_and_charge_once(api, db_url, bus
     voice.fund("1000.00")
     cdrs, cost = _many(voice.tid, 1500)
     assert bus.publish(cdrs) == 1500
-    args = [*CLI, *bus.ingest_args(), "--batch", "100", "--once"]
+    # two share one durable; a third, on a durable of its own, gets every message as well,
+    # at the same time: the same CDRs rated concurrently by two processes
+    shared = [*CLI, *bus.ingest_args(), "--batch", "100", "--once"]
+    own = [*CLI, *bus.ingest_args("other"), "--batch", "100", "--once"]
     procs = [subprocess.Popen(args, env=_env(db_url), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+                              stderr=subprocess.PIPE, text=True)
+             for args in (shared, shared, own)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
-    rated = [int(out.split(" rated")[0].split()[-1]) for out, _ in outputs]
-    assert sum(rated) == 1500  # every message went to one of them, none twice
+
+    def count(out: str, what: str) -> int:
+        return int(out.split(f" {what}")[0].split()[-1])
+    # the shared durable handed every message to one of the two, none to both
+    assert sum(count(out, "rated") + count(out, "duplicate") for out, _ in outputs[:2]) == 1500
+    assert count(outputs[2][0], "rated") + count(outputs[2][0], "duplicate") == 1500
+    assert sum(count(out, "rated") for out, _ in outputs) == 1500  # each CDR rated once
     _charged_once(api, voice, cdrs, cost)
