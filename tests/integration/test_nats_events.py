@@ -101,3 +101,25 @@ def test_without_nats_nothing_is_captured_per_call(api, db_url):
     assert _publish(api) == 0
     _spend(voice, "c1")
     assert _outbox(api) == []  # no row per settled call without a publisher
+
+
+def test_nats_away_keeps_the_events_for_later(api, db_url, bus):
+    voice = make_voice(api)
+    voice.fund("55.00")
+    api.rt.settings.grant_slice_s = 20000
+    _events_on(api, bus)
+    assert _publish(api) == 0
+    good = api.rt.bus
+    api.rt.bus = NatsEventBus("nats://127.0.0.1:8149", bus.events_stream,  # nothing there
+                              f"{bus.events_prefix}.>")
+    _spend(voice, "c1")
+    failures: list[tuple[str, str | None]] = []
+    ctx = api.rt.jobs()
+    ctx.failed = lambda job, row, exc: failures.append((job, row))
+    assert jobs.run(ctx, "events") == {"events": 0}
+    assert failures == [("events", None)]
+    assert _outbox(api) == [("call_settled", _outbox(api)[0][1], False)]
+    api.rt.bus = good
+    assert _publish(api) == 1
+    assert [json.loads(body)["data"]["call_id"] for _, body, _ in
+            bus.messages(bus.events_stream)] == ["c1"]

@@ -14,6 +14,7 @@ stream domain events are published to. Only I/O here; what to do with a message 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from nats.js.errors import NotFoundError
 
 from commcredits.services.ports import BusMessage
 
+log = logging.getLogger(__name__)
 MSG_ID = "Nats-Msg-Id"
 ERROR_HEADER = "Commcredits-Error"
 DUPLICATE_WINDOW_S = 120.0  # JetStream's default: a re-published id within it is dropped
@@ -53,12 +55,21 @@ def _header_text(text: str) -> str:
     return re.sub("(nats)-", r"\1_", " ".join(text.split()), flags=re.IGNORECASE)[:1000]
 
 
-async def connect(url: str, name: str) -> Client:
+async def _quiet(exc: Exception) -> None:
+    log.warning("nats: %s: %s", type(exc).__name__, exc)
+
+
+async def connect(url: str, name: str, *, reconnect: bool = False) -> Client:
+    """Connect, failing within seconds when NATS is not there; with ``reconnect`` the
+    connection then reconnects for as long as it takes (a long-running consumer)."""
     try:
-        return await nats.connect(url, name=name, connect_timeout=3,
-                                  max_reconnect_attempts=-1, allow_reconnect=True)
+        nc = await nats.connect(url, name=name, connect_timeout=3, max_reconnect_attempts=1,
+                                reconnect_time_wait=1, error_cb=_quiet)
     except Exception as exc:  # nats-py raises several kinds for "not there"
         raise BusUnavailable(f"NATS is not reachable at {url}: {exc}") from exc
+    if reconnect:
+        nc.options["max_reconnect_attempts"] = -1  # nats-py reads it at each reconnect
+    return nc
 
 
 async def ensure_stream(js: JetStreamContext, name: str, subjects: list[str]) -> None:
@@ -101,7 +112,7 @@ class CdrSource:
         self._sub: Any = None
 
     async def __aenter__(self) -> CdrSource:
-        self.nc = await connect(self.url, f"commcredits-ingest-{self.durable}")
+        self.nc = await connect(self.url, f"commcredits-ingest-{self.durable}", reconnect=True)
         self.js = self.nc.jetstream()
         try:
             await ensure_stream(self.js, self.stream, [self.subject])
