@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     silent_charge: SilentCharge = SilentCharge.REPORTED  # or "granted": the whole grant
     switch_cut_url: str | None = None  # where to POST {call_id, tenant_id, reason} to cut
     switch_cut_token: str | None = None  # sent as "Authorization: Bearer <token>"
+    nats_url: str | None = None  # NATS with JetStream: domain events are published there
+    nats_events_stream: str = "COMMCREDITS_EVENTS"  # created when missing
+    nats_events_prefix: str = "commcredits.events"  # subjects <prefix>.<tenant>.<kind>
     max_recharges_per_day: int = 5
     secret_key: str = DEFAULT_SECRET  # signs console session cookies; serve refuses the default
     log_json: bool = False

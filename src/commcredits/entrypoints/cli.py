@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from commcredits.domain.errors import DomainError
+from commcredits.entrypoints.cli_bus import ingest_app
 from commcredits.entrypoints.cli_common import (
     CLI_ACTOR,
     DbOption,
@@ -34,7 +35,7 @@ payments_app = typer.Typer(help="Card payments.", no_args_is_help=True)
 for sub, name in ((db_app, "db"), (keys_app, "keys"), (admins_app, "admins"),
                   (licenses_app, "licenses"), (jobs_app, "jobs"), (ledger_app, "ledger"),
                   (rates_app, "rates"), (cdrs_app, "cdrs"), (report_app, "report"),
-                  (payments_app, "payments")):
+                  (payments_app, "payments"), (ingest_app, "ingest")):
     app.add_typer(sub, name=name)
 
 @app.command()
@@ -193,6 +194,7 @@ class JobName(StrEnum):
     payments = "payments"
     notify = "notify"
     pools = "pools"
+    events = "events"
     all = "all"
 
 

@@ -4,7 +4,12 @@ was told and what was charged. Labels never carry tenant or user ids
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from prometheus_client import Counter
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import Database
 
 CALL_DECISIONS = Counter("commcredits_call_decisions_total",
                          "Call authorizations by decision, funding or block reason",
@@ -50,3 +55,51 @@ REPLICA_FALLBACKS = Counter("commcredits_replica_fallbacks_total",
 
 def replica_fallback(_exc: BaseException) -> None:
     REPLICA_FALLBACKS.inc()
+
+
+def bus_metrics(db: Database) -> bytes:
+    """The CDR ingest consumers and the events outbox, read from the database at each scrape
+    (the ingest runs in processes of its own, which record their progress there after every
+    batch): cumulative outcomes, the lag each last saw, when, and events not yet published."""
+    import sqlalchemy as sa
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    from commcredits.adapters.db.repositories.bus import COUNTS, BusRepo
+    try:
+        with db.uow(readonly=True) as uow:
+            repo = BusRepo(uow.conn, uow.postgres)
+            consumers = repo.ingest_status()
+            unpublished = repo.unpublished()
+    except sa.exc.DBAPIError:  # the database is away: the process metrics still answer
+        return b""
+    labels = ["stream", "durable"]
+    done = CounterMetricFamily("commcredits_ingest_cdrs",
+                               "CDR messages handled by `ingest nats`, by outcome "
+                               "(recorded after each batch's commit)", labels=[*labels, "outcome"])
+    pending = GaugeMetricFamily("commcredits_ingest_pending",
+                                "Messages in the stream not yet delivered to the consumer "
+                                "(its lag), as of its last batch", labels=labels)
+    acking = GaugeMetricFamily("commcredits_ingest_ack_pending",
+                               "Messages delivered to the consumer and not yet acknowledged",
+                               labels=labels)
+    seen = GaugeMetricFamily("commcredits_ingest_updated_timestamp_seconds",
+                             "When the consumer last reported (Unix time)", labels=labels)
+    for row in consumers:
+        key = [row.stream, row.durable]
+        for outcome in COUNTS:
+            done.add_metric([*key, outcome], getattr(row, outcome))
+        pending.add_metric(key, row.pending)
+        acking.add_metric(key, row.ack_pending)
+        seen.add_metric(key, row.updated_at.timestamp())
+    events = GaugeMetricFamily("commcredits_events_unpublished",
+                               "Domain events in the outbox not yet published to JetStream",
+                               value=unpublished)
+
+    class _Snapshot:
+        def collect(self) -> list[Any]:
+            return [done, pending, acking, seen, events]
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot())  # type: ignore[arg-type]
+    return generate_latest(registry)

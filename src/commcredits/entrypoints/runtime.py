@@ -12,11 +12,12 @@ from commcredits.adapters.db.engine import make_engine
 from commcredits.adapters.db.replica import Reads
 from commcredits.adapters.db.uow import Database
 from commcredits.adapters.mailer import SmtpMailer
+from commcredits.adapters.nats_bus import NatsEventBus
 from commcredits.adapters.payments import gateway_named
 from commcredits.adapters.switch_push import WebhookSwitchNotifier
 from commcredits.config import Settings
 from commcredits.services.jobs import JobContext
-from commcredits.services.ports import Mailer, PaymentGateway, SwitchNotifier
+from commcredits.services.ports import EventBus, Mailer, PaymentGateway, SwitchNotifier
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Runtime:
     mailer: Mailer | None
     switch: SwitchNotifier | None = None  # where cuts are pushed (None: nowhere)
     reads: Reads | None = None  # report and export reads (COMMCREDITS_DB_REPLICA)
+    bus: EventBus | None = None  # where domain events are published (None: nowhere)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -40,9 +42,11 @@ class Runtime:
             if settings.switch_cut_url else None
         from commcredits.entrypoints.metrics import replica_fallback
         reads = Reads.connect(db, settings.db_replica, replica_fallback)
+        bus = NatsEventBus(settings.nats_url, settings.nats_events_stream,
+                           f"{settings.nats_events_prefix}.>") if settings.nats_url else None
         return cls(settings, db, gateway_named(settings.payment_gateway,
                                                settings.gateway_delay_ms / 1000), mailer, switch,
-                   reads)
+                   reads, bus)
 
     def report_reads(self) -> Reads:
         """Where report and export reads go: the replica when configured, else the primary."""
@@ -55,4 +59,5 @@ class Runtime:
         from commcredits.entrypoints.metrics import job_failed
         return JobContext(self.db, self.mailer, self.gateway, s.max_recharges_per_day,
                           s.call_grace_s, s.call_idle_s, auth_ttl_s=s.auth_ttl_s,
-                          silent_charge=s.silent_charge, switch=self.switch, failed=job_failed)
+                          silent_charge=s.silent_charge, switch=self.switch, failed=job_failed,
+                          bus=self.bus, events_prefix=s.nats_events_prefix)

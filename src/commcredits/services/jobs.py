@@ -12,6 +12,8 @@ does is keyed so that a second run finds nothing left to do.
   the switch went silent on (at what it last reported, or the grant, by policy).
 * ``cuts``: push the calls switches must end now to their webhook (retries).
 * ``notify``: deliver the outbox over SMTP.
+* ``events``: publish the domain events outbox to NATS JetStream (when
+  ``COMMCREDITS_NATS_URL`` is set).
 
 Failures are isolated: a row (a tenant's lots, a call, a recharge) whose work raises is
 rolled back, reported through ``JobContext.failed`` (a log line and the
@@ -30,10 +32,11 @@ from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import lots as lotrules
 from commcredits.domain import notifications as notes
 from commcredits.domain.call_clock import SilentCharge
+from commcredits.domain.events import DEFAULT_PREFIX, EventKind
 from commcredits.domain.money import fmt
-from commcredits.services import cuts, ledger, notify, payments, recharge, settlement
+from commcredits.services import cuts, events, ledger, notify, payments, recharge, settlement
 from commcredits.services import pools as pools_service
-from commcredits.services.ports import Mailer, PaymentGateway, SwitchNotifier
+from commcredits.services.ports import EventBus, Mailer, PaymentGateway, SwitchNotifier
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
@@ -59,6 +62,8 @@ class JobContext:
     auth_ttl_s: int = 120
     silent_charge: SilentCharge = SilentCharge.REPORTED
     switch: SwitchNotifier | None = None
+    bus: EventBus | None = None  # where domain events are published (None: nowhere)
+    events_prefix: str = DEFAULT_PREFIX
     # told of every failure: (job, row id or None for the whole job, the exception)
     failed: Callable[[str, str | None, BaseException], None] = field(default=log_failure)
 
@@ -92,6 +97,10 @@ def expire_lots(ctx: JobContext) -> int:
                 notify.queue(uow, tenant, notes.lot_expired(
                     tenant.name, draw.lot_id, fmt(draw.amount, tenant.currency),
                     tenant.currency, fmt(wallet.balance, tenant.currency)))
+                events.record(uow, tid, EventKind.LOT_EXPIRED, f"lot_expired:{draw.lot_id}",
+                              {"lot_id": draw.lot_id, "currency": tenant.currency,
+                               "forfeited": fmt(draw.amount, tenant.currency),
+                               "balance": fmt(wallet.balance, tenant.currency)})
                 expired += 1
             cuts.cover_reservations(uow, wallet)  # money gone under reservations
             uow.commit()
@@ -168,6 +177,13 @@ def push_cuts(ctx: JobContext) -> int:
     return cuts.deliver(ctx.db, ctx.switch)
 
 
+def publish_events(ctx: JobContext) -> int:
+    """Publish the domain events outbox to JetStream (``services.events``)."""
+    if ctx.bus is None:
+        return 0
+    return events.publish_due(ctx.db, ctx.bus, ctx.events_prefix)
+
+
 def open_month(ctx: JobContext) -> int:
     """Create this month's zeroed counters for every pool used last month."""
     with ctx.db.uow() as uow:
@@ -184,10 +200,11 @@ JOBS: dict[str, list[Callable[[JobContext], int]]] = {
     "payments": [reconcile_payments],
     "pools": [open_month],
     "notify": [deliver],
+    "events": [publish_events],
 }
 # expiry and silent calls first (they change balances), then the recharges they may start,
-# notify last: it sends what the others queued
-ORDER = ("expire", "calls", "cuts", "recharge", "payments", "pools", "notify")
+# notify and events last: they send what the others queued
+ORDER = ("expire", "calls", "cuts", "recharge", "payments", "pools", "notify", "events")
 
 
 def run(ctx: JobContext, which: str = "all") -> dict[str, int]:

@@ -19,6 +19,7 @@ from commcredits.domain.ledger import Transaction
 from commcredits.domain.lots import Lot
 from commcredits.domain.money import ZERO
 from commcredits.domain.wallet_events import after_change
+from commcredits.services import events as domain_events
 from commcredits.services import notify
 from commcredits.services.ids import new_id
 
@@ -66,11 +67,17 @@ def _balance_events(uow: UnitOfWork, wallet: WalletRow) -> None:
     if events.start_recharge:
         from commcredits.services import recharge
         recharge.request(uow, wallet)
+        ar = wallet.auto_recharge
+        assert ar.trigger_amount is not None and ar.recharge_amount is not None
+        domain_events.balance_below_trigger(uow, wallet.tenant_id, wallet.currency,
+                                            wallet.balance, ar.trigger_amount,
+                                            ar.recharge_amount, wallet.txn_seq)
     if events.notify_zero:
         tenant = uow.tenants.get(wallet.tenant_id)
         assert tenant is not None
         notify.queue(uow, tenant, notes.balance_zero(tenant.name, tenant.currency,
                                                      f"zero:{wallet.txn_seq}"))
+        domain_events.balance_zero(uow, wallet.tenant_id, tenant.currency, wallet.txn_seq)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -47,4 +48,22 @@ class SwitchNotifier(Protocol):
 
     def cut(self, call_id: str, tenant_id: str, reason: str) -> None:
         """Deliver one cut; raises ``OSError`` (or any exception) when it could not."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    """A message for the event bus: its subject, body and dedupe id (``Nats-Msg-Id``)."""
+
+    subject: str
+    payload: bytes
+    msg_id: str
+
+
+class EventBus(Protocol):
+    """Where domain events are published (NATS JetStream: ``adapters.nats_bus``)."""
+
+    def publish(self, messages: Sequence[BusMessage]) -> int:
+        """Store every message (raising if any could not be); returns how many were new,
+        the others being duplicates of an id already stored."""
         ...

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 from commcredits.domain import notifications as notes
 from commcredits.domain.errors import DomainError
+from commcredits.domain.events import EventKind
 from commcredits.domain.lots import LotSource
 from commcredits.domain.money import fmt
 from commcredits.domain.wallet import AutoRecharge, RechargeStatus
-from commcredits.services import notify
+from commcredits.services import events, notify
 from commcredits.services.ids import new_id
 from commcredits.services.ports import PaymentGateway
 from commcredits.services.tenants import get_tenant
@@ -90,6 +91,10 @@ def funded(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, recharge_id: str,
     cur = tenant.currency
     notify.queue(uow, tenant, notes.recharge_succeeded(
         tenant.name, fmt(amount, cur), cur, fmt(wallet.balance, cur), recharge_id))
+    events.record(uow, tenant.id, EventKind.RECHARGE_SUCCEEDED,
+                  f"recharge_succeeded:{recharge_id}",
+                  {"recharge_id": recharge_id, "order_id": order_id, "currency": cur,
+                   "amount": fmt(amount, cur), "balance": fmt(wallet.balance, cur)})
     return "succeeded"
 
 
@@ -99,6 +104,13 @@ def refused(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, recharge_id: str
     row = uow.payments.recharge(recharge_id)
     cur = tenant.currency
     tries = row.attempts + 1
+    retry_at = uow.now + RETRY_AFTER[tries - 1] if tries <= len(RETRY_AFTER) else None
+    events.record(uow, tenant.id, EventKind.RECHARGE_FAILED,
+                  f"recharge_failed:{recharge_id}:{tries}",
+                  {"recharge_id": recharge_id, "attempt": tries, "currency": cur,
+                   "amount": fmt(amount, cur), "reason": error.code,
+                   "retry_at": retry_at.isoformat() if retry_at else None,
+                   "suspended": retry_at is None})
     if tries > len(RETRY_AFTER):
         uow.charging.update_recharge(recharge_id, status="abandoned", attempts=tries,
                                      last_error=error.code, updated_at=uow.now,
@@ -108,7 +120,7 @@ def refused(uow: UnitOfWork, wallet: WalletRow, tenant: Tenant, recharge_id: str
         notify.queue(uow, tenant, notes.recharge_suspended(
             tenant.name, fmt(amount, cur), cur, error.code, recharge_id))
         return "suspended"
-    retry_at = uow.now + RETRY_AFTER[tries - 1]
+    assert retry_at is not None
     uow.charging.update_recharge(recharge_id, status="failed", attempts=tries,
                                  last_error=error.code, updated_at=uow.now,
                                  next_attempt_at=retry_at)

@@ -40,12 +40,20 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any
             v[i] = proc(v[i])
         values.append(v)
     if conn.dialect.name == "postgresql":
+        import psycopg
         raw = conn.connection.driver_connection
         assert raw is not None
         names = ", ".join(f'"{c}"' for c in cols)
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as cp:
-            for v in values:
-                cp.write_row(v)
+        statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+        try:
+            with raw.cursor() as cur, cur.copy(statement) as cp:
+                for v in values:
+                    cp.write_row(v)
+        except psycopg.errors.IntegrityError as e:  # as SQLAlchemy would raise it, so that
+            # callers catch one kind (a concurrent import storing the same call first)
+            raise sa.exc.IntegrityError(statement, None, e) from e
+        except psycopg.errors.OperationalError as e:
+            raise sa.exc.OperationalError(statement, None, e) from e
     else:
         marks = ", ".join("?" for _ in cols)
         names = ", ".join(f'"{c}"' for c in cols)

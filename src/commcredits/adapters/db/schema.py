@@ -390,6 +390,11 @@ from commcredits.adapters.db.schema_admin import (  # noqa: E402
     operator_admins,
     payment_attempts,
 )
+from commcredits.adapters.db.schema_bus import (  # noqa: E402
+    domain_events,
+    event_capture,
+    ingest_consumers,
+)
 
-__all__ = ["audit_log", "console_sessions", "login_failures", "operator_admins",
-           "payment_attempts"]
+__all__ = ["audit_log", "console_sessions", "domain_events", "event_capture",
+           "ingest_consumers", "login_failures", "operator_admins", "payment_attempts"]

@@ -29,8 +29,10 @@ def healthz(request: Request) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics() -> PlainTextResponse:
-    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> PlainTextResponse:
+    from commcredits.entrypoints.metrics import bus_metrics
+    return PlainTextResponse(generate_latest() + bus_metrics(runtime(request).db),
+                             media_type=CONTENT_TYPE_LATEST)
 
 
 def _manual_clock(request: Request) -> ManualClock:
