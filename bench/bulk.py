@@ -32,7 +32,7 @@ from commcredits.adapters.payments import TestGateway
 from commcredits.config import Settings
 from commcredits.domain import licensing
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services import credits, directory, rating, tenants
+from commcredits.services import credits, directory, payments, rating, tenants
 
 # who calls: pay-as-you-go on credits, and a domestic Calling Plan (its pool, then credits)
 USERS = (("payg", ("MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP")),
@@ -73,10 +73,12 @@ def prepare(url: str) -> Setup:
                         directory.assign_license(uow, tenant.id, upn, sku)
                     upns.append(upn)
             card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2035)
-            credits.place_order(uow, rt.gateway, Decimal(50), tenant.id, "10000000.00",
-                                card["id"])
             rating.import_deck(uow, tenant.currency, SMALL_DECK)
             uow.commit()
+        # paid outside any transaction, as every order is (services.payments)
+        payments.place_order(rt.db, rt.gateway,
+                             payments.Limits(Decimal(50), Decimal(10_000_000)),
+                             tenant.id, "10000000.00", card["id"])
     finally:
         rt.db.engine.dispose()
     return Setup(url, tenant.id, upns)

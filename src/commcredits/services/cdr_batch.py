@@ -28,8 +28,10 @@ from commcredits.adapters.db.schema import (
     calls,
     ledger_postings,
     ledger_transactions,
+    license_assignments,
     lots,
     usage_records,
+    users,
 )
 from commcredits.domain.ledger import Transaction
 from commcredits.domain.lots import Lot
@@ -181,6 +183,31 @@ class _Charging(_Passthrough):
 
 
 class _Directory(_Passthrough):
+    def preload(self, tenant_id: str, upns: set[str]) -> None:
+        """Read the users of many UPNs in one round trip, as ``user`` would one by one (a
+        UPN that matches two users case-insensitively is left to ``user``)."""
+        from commcredits.adapters.db.repositories.directory import User
+
+        cache = self._work.reads
+        wanted = {u.lower() for u in upns} - {k[2] for k in cache if k[:2] == ("upn", tenant_id)}
+        if not wanted:
+            return
+        q = (sa.select(users, license_assignments.c.sku)
+             .select_from(users.outerjoin(license_assignments,
+                                          license_assignments.c.user_id == users.c.id))
+             .where(users.c.tenant_id == tenant_id, sa.func.lower(users.c.upn).in_(wanted)))
+        rows: dict[str, list[Any]] = {}
+        for row in self._work.conn.execute(q):
+            rows.setdefault(row.upn.lower(), []).append(row)
+        for upn in wanted:
+            found = rows.get(upn, [])
+            if len({r.id for r in found}) > 1:
+                continue
+            cache[("upn", tenant_id, upn)] = None if not found else User(
+                found[0].id, found[0].tenant_id, found[0].upn, found[0].display_name,
+                found[0].usage_location, found[0].phone_number,
+                frozenset(r.sku for r in found if r.sku))
+
     def user(self, tenant_id: str, upn: str) -> User | None:
         key = ("upn", tenant_id, upn.lower())
         cache = self._work.reads

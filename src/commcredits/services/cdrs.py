@@ -32,6 +32,7 @@ from commcredits.domain import text
 from commcredits.domain.errors import DomainError, file_refused
 from commcredits.services import charging
 from commcredits.services.cdr_batch import BatchWork
+from commcredits.services.cdr_fast import Rater
 
 if TYPE_CHECKING:
     from commcredits.adapters.db.uow import Database, UnitOfWork
@@ -265,6 +266,15 @@ def _try_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
         known = set(stored)
         work = BatchWork(uow)
         work.lock_wallets({c.body["tenant_id"] for c in chunk if c.body["call_id"] not in known})
+        upns: dict[str, set[str]] = {}
+        for c in chunk:
+            for field in ("upn", "organizer_upn"):
+                if c.body[field]:
+                    upns.setdefault(c.body["tenant_id"], set()).add(c.body[field])
+        for tid, names in upns.items():
+            if tid in work.wallets:  # a tenant that exists
+                work.directory.preload(tid, names)
+        fast = Rater(work)
         results: list[CdrResult] = []
         for cdr in chunk:
             if cdr.body["call_id"] in known:
@@ -272,7 +282,9 @@ def _try_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
                 continue
             before = work.writes
             try:
-                results.append(_rate(work, cdr))  # type: ignore[arg-type]
+                end = fast.rate(cdr.body, cdr.start, cdr.duration_s)
+                results.append(_rate(work, cdr) if end is None  # type: ignore[arg-type]
+                               else _rated(cdr, end))
             except DomainError as e:
                 if work.writes != before:
                     raise _Redo from e
