@@ -132,7 +132,8 @@ class _Charging(_Passthrough):
     def call(self, call_id: str, *, lock: bool = False) -> Row | None:
         # rows stored before the batch began were sorted out as duplicates beforehand
         w = self._work
-        return w.calls.get(call_id) or w.stored_calls.get(call_id)
+        row = w.calls.get(call_id) or w.stored_calls.get(call_id)
+        return None if row is None else Row(row)  # a snapshot, as a database row is
 
     def add_call(self, **values: Any) -> None:
         self._work.wrote()
@@ -149,6 +150,9 @@ class _Charging(_Passthrough):
             self._real.update_call(call_id, **values)
 
     def pool(self, tenant_id: str, month: str, pool: str, *, lock: bool = False) -> Row:
+        return Row(self._held(tenant_id, month, pool))  # a snapshot, as a database row is
+
+    def _held(self, tenant_id: str, month: str, pool: str) -> Row:
         w = self._work
         key = (tenant_id, month, pool)
         if key not in w.pools:
@@ -158,7 +162,7 @@ class _Charging(_Passthrough):
     def update_pool(self, tenant_id: str, month: str, pool: str, **values: Any) -> None:
         w = self._work
         w.wrote()
-        self.pool(tenant_id, month, pool).update(values)
+        self._held(tenant_id, month, pool).update(values)
         w.dirty_pools.add((tenant_id, month, pool))
 
     def add_usage(self, **values: Any) -> None:

@@ -38,11 +38,16 @@ def _naive_utc(value: Any, _exact: UtcDateTime = UtcDateTime()) -> datetime | No
 
 def _processors(table: sa.Table, columns: Sequence[str],
                 dialect: sa.Dialect) -> list[tuple[int, Callable[[Any], Any]]]:
-    """(position, converter) for the columns whose type converts values."""
+    """(position, converter) for the columns whose type converts values. SQLite: the
+    dialect's own full chain (its DATETIME is text in one exact format)."""
     out: list[tuple[int, Callable[[Any], Any]]] = []
     for i, name in enumerate(columns):
         kind = table.c[name].type
-        if isinstance(kind, Amount):
+        if dialect.name != "postgresql":
+            proc = kind.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                out.append((i, proc))
+        elif isinstance(kind, Amount):
             out.append((i, _millionths))
         elif isinstance(kind, UtcDateTime):
             out.append((i, _naive_utc))
