@@ -16,6 +16,7 @@ locked under their tenant's wallet lock, as in the live path.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -58,6 +59,21 @@ class Row(dict[str, Any]):
 
 
 _CALL_NULLS = {c.name: None for c in calls.c if c.server_default is None}
+_CALL_COLUMNS = [c.name for c in calls.columns]
+_USAGE_COLUMNS = [c.name for c in usage_records.columns if c.name != "segments"]
+_POSTING_COLUMNS = ["transaction_id", "tenant_id", "debit_account", "credit_account", "amount"]
+
+
+def _copy(raw: Any, jobs: list[tuple[sa.Table, list[str], list[list[Any]]]]) -> None:
+    """The ``COPY`` of each table's rows, in order (transactions before their postings)."""
+    import psycopg
+
+    try:
+        for table, cols, values in jobs:
+            if values:
+                bulk.copy(raw, table, cols, values)
+    except psycopg.IntegrityError as e:  # as SQLAlchemy would say it: a concurrent import
+        raise sa.exc.IntegrityError(f"COPY {table.name}", None, e) from e
 
 
 class _Passthrough:
@@ -65,7 +81,13 @@ class _Passthrough:
 
     def __init__(self, work: BatchWork, real: Any) -> None:
         self._work = work
-        self._real = real
+        self._repo = real
+
+    @property
+    def _real(self) -> Any:
+        """The repository, once the connection is free (no ``COPY`` still running on it)."""
+        self._work.wait()
+        return self._repo
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._real, name)
@@ -196,6 +218,7 @@ class _Directory(_Passthrough):
         wanted = {u.lower() for u in upns} - {k[2] for k in cache if k[:2] == ("upn", tenant_id)}
         if not wanted:
             return
+        self._work.wait()
         q = (sa.select(users, license_assignments.c.sku)
              .select_from(users.outerjoin(license_assignments,
                                           license_assignments.c.user_id == users.c.id))
@@ -279,6 +302,8 @@ class BatchWork:
         self.user_base: dict[tuple[str, str], Decimal] = {}
         self.user_spend: dict[tuple[str, str], Decimal] = {}
         self.stored_calls: dict[str, Row] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
         self._reset_pending()
         self.tenants = _Tenants(self, uow.tenants)
         self.credits = _Credits(self, uow.credits)
@@ -307,17 +332,62 @@ class BatchWork:
             if self.tenants.get(tid) is not None:
                 self.tenants.wallet(tid, lock=True)
 
+    def send(self, *, background: bool = False) -> None:
+        """Write the rows collected so far (the calls as they are now). ``background``: on
+        PostgreSQL the ``COPY`` runs on a thread of this batch, on the batch's own connection
+        and transaction, while the caller rates on (memory only); anything that needs the
+        connection waits for it first (:meth:`wait`)."""
+        self.wait()
+        dialect = self.conn.dialect
+        jobs = [(table, *bulk.prepare(dialect, table, rows, cols)) for table, rows, cols in (
+            (calls, self.calls.values(), _CALL_COLUMNS),
+            (usage_records, self.usage, _USAGE_COLUMNS),
+            (ledger_transactions, self.transactions, None),
+            (ledger_postings, self.postings, _POSTING_COLUMNS))]
+        self.stored_calls.update(self.calls)
+        self.calls, self.usage, self.transactions, self.postings = {}, [], [], []
+        if not self.postgres:
+            for table, cols, values in jobs:
+                if values:
+                    self.conn.exec_driver_sql(*bulk.insert_sql(table, cols, values))
+            return
+        raw = self.conn.connection.driver_connection
+        if background:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdr-copy")
+            self._pending = self._writer.submit(_copy, raw, jobs)
+        else:
+            _copy(raw, jobs)
+
+    def wait(self) -> None:
+        """Wait for a background ``COPY`` (raising what it raised)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        """Leave the connection free whatever happened (before a rollback)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            wait([pending])
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+
+    def preload_users(self, bodies: list[dict[str, Any]]) -> None:
+        """Read the users the CDRs name, one query per tenant that exists."""
+        upns: dict[str, set[str]] = {}
+        for body in bodies:
+            for field in ("upn", "organizer_upn"):
+                if body.get(field) and body["tenant_id"] in self.wallets:
+                    upns.setdefault(body["tenant_id"], set()).add(body[field])
+        for tid, names in upns.items():
+            self.directory.preload(tid, names)  # type: ignore[attr-defined]
+
     def flush(self) -> None:
         """Write everything collected so far (the calls as they are now)."""
         conn, uow = self.conn, self.uow
-        if self.calls:
-            bulk.insert(conn, calls, self.calls.values(), [c.name for c in calls.columns])
-            self.stored_calls.update(self.calls)
-        bulk.insert(conn, usage_records, self.usage,
-                    [c.name for c in usage_records.columns if c.name != "segments"])
-        bulk.insert(conn, ledger_transactions, self.transactions)
-        bulk.insert(conn, ledger_postings, self.postings,
-                    ["transaction_id", "tenant_id", "debit_account", "credit_account", "amount"])
+        self.send()
         if self.dirty_lots:
             conn.execute(sa.update(lots).where(lots.c.id == sa.bindparam("b_id")),
                          [{"b_id": k, "remaining": v} for k, v in self.dirty_lots.items()])

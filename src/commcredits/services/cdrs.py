@@ -265,32 +265,39 @@ def _try_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
             raise _Redo  # an authorization never ended: settle it, one CDR at a time
         known = set(stored)
         work = BatchWork(uow)
-        work.lock_wallets({c.body["tenant_id"] for c in chunk if c.body["call_id"] not in known})
-        upns: dict[str, set[str]] = {}
-        for c in chunk:
-            for field in ("upn", "organizer_upn"):
-                if c.body[field]:
-                    upns.setdefault(c.body["tenant_id"], set()).add(c.body[field])
-        for tid, names in upns.items():
-            if tid in work.wallets:  # a tenant that exists
-                work.directory.preload(tid, names)
-        fast = Rater(work)
-        results: list[CdrResult] = []
-        for cdr in chunk:
-            if cdr.body["call_id"] in known:
-                results.append(_duplicate(cdr, "already rated"))
-                continue
-            before = work.writes
-            try:
-                end = fast.rate(cdr.body, cdr.start, cdr.duration_s)
-                results.append(_rate(work, cdr) if end is None  # type: ignore[arg-type]
-                               else _rated(cdr, end))
-            except DomainError as e:
-                if work.writes != before:
-                    raise _Redo from e
-                results.append(_failed(cdr, e))
-        work.flush()
+        try:
+            results = _rate_new(work, chunk, known)
+            work.flush()
+        finally:
+            work.close()
         uow.commit()
+    return results
+
+
+SEND = 500  # rated CDRs whose rows are written (on PostgreSQL, while the next are rated)
+
+
+def _rate_new(work: BatchWork, chunk: list[Cdr], known: set[str]) -> list[CdrResult]:
+    todo = [c.body for c in chunk if c.body["call_id"] not in known]
+    work.lock_wallets({body["tenant_id"] for body in todo})
+    work.preload_users(todo)
+    fast = Rater(work)
+    results: list[CdrResult] = []
+    for n, cdr in enumerate(chunk, start=1):
+        if cdr.body["call_id"] in known:
+            results.append(_duplicate(cdr, "already rated"))
+            continue
+        before = work.writes
+        try:
+            end = fast.rate(cdr.body, cdr.start, cdr.duration_s)
+            results.append(_rate(work, cdr) if end is None  # type: ignore[arg-type]
+                           else _rated(cdr, end))
+        except DomainError as e:
+            if work.writes != before:
+                raise _Redo from e
+            results.append(_failed(cdr, e))
+        if n % SEND == 0 and n < len(chunk):
+            work.send(background=True)
     return results
 
 

@@ -56,14 +56,15 @@ def _processors(table: sa.Table, columns: Sequence[str],
     return out
 
 
-def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]],
-           columns: Sequence[str] | None = None) -> int:
-    """Insert ``rows`` (dicts keyed by column name; missing keys are NULL). Returns the count."""
+def prepare(dialect: sa.Dialect, table: sa.Table, rows: Iterable[Mapping[str, Any]],
+            columns: Sequence[str] | None = None) -> tuple[list[str], list[list[Any]]]:
+    """(columns, values ready for the driver) of ``rows`` (dicts keyed by column name;
+    missing keys are NULL)."""
     rows = list(rows)
     if not rows:
-        return 0
+        return [], []
     cols = list(columns or rows[0].keys())
-    procs = _processors(table, cols, conn.dialect)
+    procs = _processors(table, cols, dialect)
     wanted = set(cols)
     get = itemgetter(*cols) if len(cols) > 1 else (lambda r: (r[cols[0]],))
     values = []
@@ -72,15 +73,36 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any
         for i, proc in procs:
             v[i] = proc(v[i])
         values.append(v)
+    return cols, values
+
+
+def copy(raw: Any, table: sa.Table, cols: Sequence[str], values: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL: prepared ``values`` by ``COPY`` on the psycopg connection ``raw`` (which may
+    be used from another thread than the one that prepared them)."""
     names = ", ".join(f'"{c}"' for c in cols)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as cp:
+        for v in values:
+            cp.write_row(v)
+
+
+def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]],
+           columns: Sequence[str] | None = None) -> int:
+    """Insert ``rows`` (dicts keyed by column name; missing keys are NULL). Returns the count."""
+    cols, values = prepare(conn.dialect, table, rows, columns)
+    if not values:
+        return 0
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as cp:
-            for v in values:
-                cp.write_row(v)
+        copy(raw, table, cols, values)
     else:
-        marks = ", ".join("?" for _ in cols)
-        conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
-                             [tuple(v) for v in values])
+        conn.exec_driver_sql(*insert_sql(table, cols, values))
     return len(values)
+
+
+def insert_sql(table: sa.Table, cols: Sequence[str], values: Iterable[Sequence[Any]]
+               ) -> tuple[str, list[tuple[Any, ...]]]:
+    """SQLite: one ``INSERT`` executed for every row of prepared ``values``."""
+    names = ", ".join(f'"{c}"' for c in cols)
+    marks = ", ".join("?" for _ in cols)
+    return f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', [tuple(v) for v in values]
