@@ -10,8 +10,10 @@ import random
 import re
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from commcredits.domain.errors import DomainError
 from commcredits.services import cdrs
 from tests.api.voice import (
     CHINA,
@@ -163,3 +165,23 @@ def test_the_batch_path_leaves_exactly_what_the_live_path_leaves(api, db_url, mo
     for a, b in zip(one, batched, strict=True):
         assert _snapshot(api, b, TOLL_FREE_B) == _snapshot(api, a, TOLL_FREE)
 
+
+
+def test_the_quick_row_check_refuses_what_the_full_check_refuses():
+    good = {"call_id": "q1", "tenant_id": "t", "call_type": "user_out", "from": US, "to": UK,
+            "upn": "a@b.c", "organizer_upn": "", "start_time": "2030-03-01T09:00:00Z",
+            "duration_s": "61"}
+    assert cdrs.from_rows([good])[0].body["upn"] == "a@b.c"
+    bad = {"call_id": ("q 1", "call_id may hold only printable ASCII"),
+           "tenant_id": ("t/1", "tenant_id may hold only printable ASCII"),
+           "call_type": ("fax", "call_type 'fax' is not one of"),
+           "from": ("+1" * 21, "from must be at most 40 characters"),
+           "to": ("", "empty to"),
+           "upn": ("a\x00@b.c", "upn must not contain control characters"),
+           "organizer_upn": ("x" * 321, "organizer_upn must be at most 320 characters"),
+           "start_time": ("2030-13-01", "start_time '2030-13-01' is not ISO 8601"),
+           "duration_s": (str(7 * 24 * 3600 + 1), "must be whole seconds (at most a week)")}
+    for field, (value, message) in bad.items():
+        with pytest.raises(DomainError) as e:
+            cdrs.from_rows([{**good, field: value}])
+        assert message in e.value.details[0]["message"], field
