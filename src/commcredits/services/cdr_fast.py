@@ -17,6 +17,8 @@ tenant, a per-user daily cap, a blocked call. The caller rates those with the li
 from __future__ import annotations
 
 import json
+import secrets
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,11 +29,9 @@ from commcredits.domain import calls as rules
 from commcredits.domain.calls import Grant, Party, Route
 from commcredits.domain.numbers import Number
 from commcredits.domain.pools import PoolKey, month_of
-from commcredits.domain.rating import Rate
 from commcredits.domain.wallet import RechargeStatus, Wallet
 from commcredits.services import charging, settlement
 from commcredits.services.call_records import pool_total, settle_pool
-from commcredits.services.ids import new_id
 
 if TYPE_CHECKING:
     from commcredits.adapters.db.repositories.tenants import WalletRow
@@ -52,6 +52,11 @@ class _Call:
     answered_at: datetime | None = None
 
 
+#: JSON pieces of immutable values (routes, numbers): the same for every batch and tenant
+_HEADS: dict[Route, str] = {}
+_NUMBERS: dict[Number | None, str] = {}
+
+
 class Rater:
     """Rates the new CDRs of one batch on ``work``; keeps small per-batch caches."""
 
@@ -59,9 +64,12 @@ class Rater:
         self.work = work
         self.parties: dict[tuple[str, str], Party | None] = {}
         self.totals: dict[tuple[str, PoolKey], int] = {}
-        self.rates: dict[Rate, dict[str, Any]] = {}
-        self.numbers: dict[Number, dict[str, Any]] = {}
-        self.party_json: dict[str, dict[str, Any]] = {}
+        if len(_HEADS) + len(_NUMBERS) > 100_000:  # kept from batch to batch, bounded
+            _HEADS.clear()
+            _NUMBERS.clear()
+        self.heads, self.numbers = _HEADS, _NUMBERS
+        self.people: dict[Party | None, str] = {}
+        self.random: list[str] = []
 
     # -- reads kept for the batch ------------------------------------------------------------
     def _party(self, tenant_id: str, upn: str | None) -> Party | None:
@@ -89,36 +97,38 @@ class Rater:
             self.work.now)
 
     # -- what is stored with the call (as ``call_records.route_json`` writes it) --------------
-    def route_data(self, route: Route, number: Number | None,
-                   party: Party | None) -> dict[str, Any]:
-        rate = None
-        if route.rate is not None:
-            if route.rate not in self.rates:
-                r = route.rate
-                self.rates[r] = {"prefix": r.prefix, "destination": r.destination,
-                                 "number_type": r.number_type, "per_minute": str(r.per_minute),
-                                 "connection_fee": str(r.connection_fee),
-                                 "increment_s": r.increment_s}
-            rate = self.rates[route.rate]
-        num = None
-        if number is not None:
-            if number not in self.numbers:
-                self.numbers[number] = {"e164": number.e164, "digits": number.digits,
-                                        "country": number.country,
-                                        "number_type": number.number_type}
-            num = self.numbers[number]
-        who = None
-        if party is not None:
-            if party.id not in self.party_json:
-                self.party_json[party.id] = {
-                    "id": party.id, "upn": party.upn, "display_name": party.display_name,
-                    "usage_location": party.usage_location}
-            who = self.party_json[party.id]
-        return {"blocked": route.blocked, "pool": route.pool.code if route.pool else None,
+    def route_json(self, route: Route, number: Number | None, party: Party | None) -> str:
+        """The same text, from pieces kept for the batch (the parts of a route repeat)."""
+        head = self.heads.get(route)
+        if head is None:
+            rate = None if route.rate is None else {
+                "prefix": route.rate.prefix, "destination": route.rate.destination,
+                "number_type": route.rate.number_type,
+                "per_minute": str(route.rate.per_minute),
+                "connection_fee": str(route.rate.connection_fee),
+                "increment_s": route.rate.increment_s}
+            head = self.heads[route] = json.dumps({
+                "blocked": route.blocked, "pool": route.pool.code if route.pool else None,
                 "credits": route.credits, "overage": route.overage, "free": route.free,
                 "no_pay_reason": route.no_pay_reason, "capability": route.capability,
-                "toll_free_inbound": route.toll_free_inbound, "rate": rate, "number": num,
-                "party": who}
+                "toll_free_inbound": route.toll_free_inbound, "rate": rate})[:-1]
+        num = self.numbers.get(number)
+        if num is None:
+            num = self.numbers[number] = "null" if number is None else json.dumps({
+                "e164": number.e164, "digits": number.digits, "country": number.country,
+                "number_type": number.number_type})
+        who = self.people.get(party)
+        if who is None:
+            who = self.people[party] = "null" if party is None else json.dumps({
+                "id": party.id, "upn": party.upn, "display_name": party.display_name,
+                "usage_location": party.usage_location})
+        return f'{head}, "number": {num}, "party": {who}}}'
+
+    def usage_id(self) -> str:
+        """``new_id("use")``, the random digits drawn a thousand ids at a time."""
+        if not self.random:
+            self.random = [f"use_{h}" for h in textwrap.wrap(secrets.token_hex(12_000), 24)]
+        return self.random.pop()
 
     # -- one CDR -----------------------------------------------------------------------------
     def rate(self, body: dict[str, Any], start: datetime,
@@ -159,13 +169,13 @@ class Rater:
             row = work.charging.pool(tenant.id, month, route.pool.code, lock=True)
             work.charging.update_pool(tenant.id, month, route.pool.code,
                                       reserved_s=row.reserved_s + pool_take)
-        data = self.route_data(route, number, party)
+        text = self.route_json(route, number, party)
         call_id = str(body["call_id"])
         work.charging.add_call(
             call_id=call_id, tenant_id=tenant.id, call_type=call_type,
             from_number=str(body.get("from") or "")[:40], to_number=str(body.get("to") or "")[:40],
             user_id=party.id if party else None, conference_id=body.get("conference_id"),
-            decision="allowed", reason=None, route=json.dumps(data),
+            decision="allowed", reason=None, route=text,
             pool=route.pool.code if route.pool else None,
             pool_month=month if route.pool else None, pool_s=grant.pool_s,
             credit_s=grant.credit_s, credit_reserved=grant.credit_reserved,
@@ -173,6 +183,12 @@ class Rater:
             last_seen_at=work.now, elapsed_s=0, final=final)
         call = _Call(call_id, body.get("conference_id"), str(body.get("from") or "")[:40],
                      str(body.get("to") or "")[:40], call_type, start)
+        data = {"number": None if number is None else {  # the route as settlement reads it
+            "e164": number.e164, "digits": number.digits, "country": number.country,
+            "number_type": number.number_type},
+            "party": None if party is None else {
+                "id": party.id, "upn": party.upn, "display_name": party.display_name,
+                "usage_location": party.usage_location}}
         return self._settle(tenant, wallet, call, route, data, grant, month, duration_s,
                             pool_take)
 
@@ -197,7 +213,7 @@ class Rater:
             settle_pool(work, tenant, route.pool, month, grant.pool_s,  # type: ignore[arg-type]
                         s.pool_minutes)
         work.charging.add_usage(
-            id=new_id("use"), tenant_id=tenant.id, kind="call", ref=call.call_id,
+            id=self.usage_id(), tenant_id=tenant.id, kind="call", ref=call.call_id,
             **settlement._usage(call, data, route, s, charged,  # type: ignore[arg-type]
                                 s.credit_charge - charged, cur),
             lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]))
