@@ -134,7 +134,7 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
             if done % 1000 == 0 or done == total:  # the bar costs more than a CDR
                 bar.update(task, completed=done)
             counts[result.status] = counts.get(result.status, 0) + 1
-            if result.uncollected and result.currency:
+            if result.uncollected and result.currency and result.uncollected.strip("0."):
                 metrics.count_uncollected({"uncollected": result.uncollected,
                                            "currency": result.currency})
             if result.status in {"blocked", "error"} and len(problems) < 200:
