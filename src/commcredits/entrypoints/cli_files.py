@@ -130,10 +130,11 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
     with Progress(TextColumn("rating CDRs"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task("rate", total=total)
-        for result in cdrs.rate_all(rt.db, cdrs.read_file(file),
-                                    progress=lambda _: bar.advance(task)):
+        for done, result in enumerate(cdrs.rate_all(rt.db, cdrs.read_file(file)), start=1):
+            if done % 1000 == 0 or done == total:  # the bar costs more than a CDR
+                bar.update(task, completed=done)
             counts[result.status] = counts.get(result.status, 0) + 1
-            if result.uncollected and result.currency:
+            if result.uncollected and result.currency and result.uncollected.strip("0."):
                 metrics.count_uncollected({"uncollected": result.uncollected,
                                            "currency": result.currency})
             if result.status in {"blocked", "error"} and len(problems) < 200:

@@ -16,6 +16,7 @@ locked under their tenant's wallet lock, as in the live path.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -28,8 +29,10 @@ from commcredits.adapters.db.schema import (
     calls,
     ledger_postings,
     ledger_transactions,
+    license_assignments,
     lots,
     usage_records,
+    users,
 )
 from commcredits.domain.ledger import Transaction
 from commcredits.domain.lots import Lot
@@ -56,6 +59,21 @@ class Row(dict[str, Any]):
 
 
 _CALL_NULLS = {c.name: None for c in calls.c if c.server_default is None}
+_CALL_COLUMNS = [c.name for c in calls.columns]
+_USAGE_COLUMNS = [c.name for c in usage_records.columns if c.name != "segments"]
+_POSTING_COLUMNS = ["transaction_id", "tenant_id", "debit_account", "credit_account", "amount"]
+
+
+def _copy(raw: Any, jobs: list[tuple[sa.Table, list[str], list[list[Any]]]]) -> None:
+    """The ``COPY`` of each table's rows, in order (transactions before their postings)."""
+    import psycopg
+
+    try:
+        for table, cols, values in jobs:
+            if values:
+                bulk.copy(raw, table, cols, values)
+    except psycopg.IntegrityError as e:  # as SQLAlchemy would say it: a concurrent import
+        raise sa.exc.IntegrityError(f"COPY {table.name}", None, e) from e
 
 
 class _Passthrough:
@@ -63,7 +81,13 @@ class _Passthrough:
 
     def __init__(self, work: BatchWork, real: Any) -> None:
         self._work = work
-        self._real = real
+        self._repo = real
+
+    @property
+    def _real(self) -> Any:
+        """The repository, once the connection is free (no ``COPY`` still running on it)."""
+        self._work.wait()
+        return self._repo
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._real, name)
@@ -130,7 +154,8 @@ class _Charging(_Passthrough):
     def call(self, call_id: str, *, lock: bool = False) -> Row | None:
         # rows stored before the batch began were sorted out as duplicates beforehand
         w = self._work
-        return w.calls.get(call_id) or w.stored_calls.get(call_id)
+        row = w.calls.get(call_id) or w.stored_calls.get(call_id)
+        return None if row is None else Row(row)  # a snapshot, as a database row is
 
     def add_call(self, **values: Any) -> None:
         self._work.wrote()
@@ -147,6 +172,9 @@ class _Charging(_Passthrough):
             self._real.update_call(call_id, **values)
 
     def pool(self, tenant_id: str, month: str, pool: str, *, lock: bool = False) -> Row:
+        return Row(self._held(tenant_id, month, pool))  # a snapshot, as a database row is
+
+    def _held(self, tenant_id: str, month: str, pool: str) -> Row:
         w = self._work
         key = (tenant_id, month, pool)
         if key not in w.pools:
@@ -156,7 +184,7 @@ class _Charging(_Passthrough):
     def update_pool(self, tenant_id: str, month: str, pool: str, **values: Any) -> None:
         w = self._work
         w.wrote()
-        self.pool(tenant_id, month, pool).update(values)
+        self._held(tenant_id, month, pool).update(values)
         w.dirty_pools.add((tenant_id, month, pool))
 
     def add_usage(self, **values: Any) -> None:
@@ -181,6 +209,32 @@ class _Charging(_Passthrough):
 
 
 class _Directory(_Passthrough):
+    def preload(self, tenant_id: str, upns: set[str]) -> None:
+        """Read the users of many UPNs in one round trip, as ``user`` would one by one (a
+        UPN that matches two users case-insensitively is left to ``user``)."""
+        from commcredits.adapters.db.repositories.directory import User
+
+        cache = self._work.reads
+        wanted = {u.lower() for u in upns} - {k[2] for k in cache if k[:2] == ("upn", tenant_id)}
+        if not wanted:
+            return
+        self._work.wait()
+        q = (sa.select(users, license_assignments.c.sku)
+             .select_from(users.outerjoin(license_assignments,
+                                          license_assignments.c.user_id == users.c.id))
+             .where(users.c.tenant_id == tenant_id, sa.func.lower(users.c.upn).in_(wanted)))
+        rows: dict[str, list[Any]] = {}
+        for row in self._work.conn.execute(q):
+            rows.setdefault(row.upn.lower(), []).append(row)
+        for upn in wanted:
+            found = rows.get(upn, [])
+            if len({r.id for r in found}) > 1:
+                continue
+            cache[("upn", tenant_id, upn)] = None if not found else User(
+                found[0].id, found[0].tenant_id, found[0].upn, found[0].display_name,
+                found[0].usage_location, found[0].phone_number,
+                frozenset(r.sku for r in found if r.sku))
+
     def user(self, tenant_id: str, upn: str) -> User | None:
         key = ("upn", tenant_id, upn.lower())
         cache = self._work.reads
@@ -248,6 +302,8 @@ class BatchWork:
         self.user_base: dict[tuple[str, str], Decimal] = {}
         self.user_spend: dict[tuple[str, str], Decimal] = {}
         self.stored_calls: dict[str, Row] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
         self._reset_pending()
         self.tenants = _Tenants(self, uow.tenants)
         self.credits = _Credits(self, uow.credits)
@@ -276,17 +332,62 @@ class BatchWork:
             if self.tenants.get(tid) is not None:
                 self.tenants.wallet(tid, lock=True)
 
+    def send(self, *, background: bool = False) -> None:
+        """Write the rows collected so far (the calls as they are now). ``background``: on
+        PostgreSQL the ``COPY`` runs on a thread of this batch, on the batch's own connection
+        and transaction, while the caller rates on (memory only); anything that needs the
+        connection waits for it first (:meth:`wait`)."""
+        self.wait()
+        dialect = self.conn.dialect
+        jobs = [(table, *bulk.prepare(dialect, table, rows, cols)) for table, rows, cols in (
+            (calls, self.calls.values(), _CALL_COLUMNS),
+            (usage_records, self.usage, _USAGE_COLUMNS),
+            (ledger_transactions, self.transactions, None),
+            (ledger_postings, self.postings, _POSTING_COLUMNS))]
+        self.stored_calls.update(self.calls)
+        self.calls, self.usage, self.transactions, self.postings = {}, [], [], []
+        if not self.postgres:
+            for table, cols, values in jobs:
+                if values:
+                    self.conn.exec_driver_sql(*bulk.insert_sql(table, cols, values))
+            return
+        raw = self.conn.connection.driver_connection
+        if background:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdr-copy")
+            self._pending = self._writer.submit(_copy, raw, jobs)
+        else:
+            _copy(raw, jobs)
+
+    def wait(self) -> None:
+        """Wait for a background ``COPY`` (raising what it raised)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        """Leave the connection free whatever happened (before a rollback)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            wait([pending])
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+
+    def preload_users(self, bodies: list[dict[str, Any]]) -> None:
+        """Read the users the CDRs name, one query per tenant that exists."""
+        upns: dict[str, set[str]] = {}
+        for body in bodies:
+            for field in ("upn", "organizer_upn"):
+                if body.get(field) and body["tenant_id"] in self.wallets:
+                    upns.setdefault(body["tenant_id"], set()).add(body[field])
+        for tid, names in upns.items():
+            self.directory.preload(tid, names)  # type: ignore[attr-defined]
+
     def flush(self) -> None:
         """Write everything collected so far (the calls as they are now)."""
         conn, uow = self.conn, self.uow
-        if self.calls:
-            bulk.insert(conn, calls, self.calls.values(), [c.name for c in calls.columns])
-            self.stored_calls.update(self.calls)
-        bulk.insert(conn, usage_records, self.usage,
-                    [c.name for c in usage_records.columns if c.name != "segments"])
-        bulk.insert(conn, ledger_transactions, self.transactions)
-        bulk.insert(conn, ledger_postings, self.postings,
-                    ["transaction_id", "tenant_id", "debit_account", "credit_account", "amount"])
+        self.send()
         if self.dirty_lots:
             conn.execute(sa.update(lots).where(lots.c.id == sa.bindparam("b_id")),
                          [{"b_id": k, "remaining": v} for k, v in self.dirty_lots.items()])

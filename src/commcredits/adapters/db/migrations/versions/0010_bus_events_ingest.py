@@ -1,7 +1,7 @@
 """domain events outbox (with settled calls captured by a trigger), ingest consumers' status
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-25
 """
 from __future__ import annotations

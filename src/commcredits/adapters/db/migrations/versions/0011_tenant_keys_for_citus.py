@@ -1,7 +1,7 @@
 """tenant_id in every key of a tenant's tables, so Citus can distribute them by tenant
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-11-25
 
 On PostgreSQL every table with a NOT NULL ``tenant_id`` gets it in its primary key and in
