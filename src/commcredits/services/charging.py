@@ -19,6 +19,7 @@ from commcredits.domain.calls import Extension, Grant, Party, Route
 from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
 from commcredits.domain.money import ZERO
 from commcredits.domain.numbers import Number, classify
+from commcredits.domain.rating import RateDeck
 from commcredits.domain.tenancy import Tenant
 from commcredits.domain.wallet import RechargeStatus, Wallet
 from commcredits.services import settlement
@@ -47,15 +48,6 @@ def _zone_a() -> frozenset[str]:
 
 
 # -- decide -----------------------------------------------------------------------------------
-def _party(uow: UnitOfWork, tenant_id: str, upn: str | None) -> Party | None:
-    if not upn:
-        return None
-    user = uow.directory.user(tenant_id, upn)
-    if user is None:
-        return None
-    return Party(user.id, user.upn, user.display_name, user.usage_location, user.licenses)
-
-
 def _within_cap(uow: UnitOfWork, tenant: Tenant, party: Party | None,
                 available: Decimal) -> tuple[Decimal, bool]:
     """What this user may still be granted today: the available balance, or less under the
@@ -93,20 +85,27 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     """
     started = at or uow.now
     call_id = str(body["call_id"])
-    if uow.charging.call(call_id) is not None:
+    call_type = body["call_type"]
+    upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
+    upn = None if call_type in rules.BOT_CALLS else (upn or body.get("upn"))
+    # one round trip: the tenant, its deck version, the user and its licenses, the call id
+    ctx = uow.charging.call_context(call_id, body["tenant_id"], upn or None)
+    known = ctx.existing_call if ctx else uow.charging.call(call_id) is not None
+    if known:
         first = stored_decision(uow, call_id, body["tenant_id"], slice_s)
         if first is None:
             raise conflict("call_id_in_use", f"call {call_id!r} belongs to another tenant")
         return first
-    call_type = body["call_type"]
     if call_type not in rules.CALL_TYPES:
         raise invalid("validation_error", f"call_type must be one of "
                                           f"{', '.join(sorted(rules.CALL_TYPES))}")
-    tenant = get_tenant(uow, body["tenant_id"])
-    upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
-    party = None if call_type in rules.BOT_CALLS else _party(uow, tenant.id,
-                                                            upn or body.get("upn"))
-    route, number = _route(uow, tenant, call_type, body, party)
+    if ctx is None:
+        raise not_found("tenant", body["tenant_id"])
+    tenant, user = ctx.tenant, ctx.user
+    party = None if user is None else Party(user.id, user.upn, user.display_name,
+                                            user.usage_location, user.licenses)
+    deck = uow.rates.deck_at(tenant.currency, ctx.deck_version)
+    route, number = _route(uow, tenant, call_type, body, party, deck)
     grant, capped, final = Grant(), False, False
     month = poolrules.month_of(started)
     if not route.blocked and not (route.free and route.pool is None):
@@ -176,8 +175,7 @@ def _extend(uow: UnitOfWork, tenant: Tenant, route: Route, party: Party | None, 
 
 
 def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any],
-           party: Party | None) -> tuple[Route, Number | None]:
-    deck = uow.rates.deck(tenant.currency)
+           party: Party | None, deck: RateDeck | None) -> tuple[Route, Number | None]:
     inbound = call_type in rules.INBOUND
     toll_free = False
     if inbound:
