@@ -14,7 +14,7 @@ from commcredits.adapters.db import engine as engine_module
 from commcredits.adapters.db.engine import make_engine
 from commcredits.adapters.db.uow import Database
 from commcredits.services import charging
-from tests.api.voice import DECK, UK, make_voice, ledger_ok
+from tests.api.voice import DECK, UK, ledger_ok, make_voice
 from tests.conftest import _pg_url
 
 
