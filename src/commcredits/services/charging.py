@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from commcredits.domain import call_clock
 from commcredits.domain import calls as rules
@@ -36,6 +36,7 @@ from commcredits.services.tenants import get_tenant
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from commcredits.adapters.db.repositories.directory import User
     from commcredits.adapters.db.repositories.tenants import WalletRow
     from commcredits.adapters.db.uow import UnitOfWork
 
@@ -48,6 +49,40 @@ def _zone_a() -> frozenset[str]:
 
 
 # -- decide -----------------------------------------------------------------------------------
+class _Context(NamedTuple):
+    known: bool  # the call id is taken: answer the stored decision
+    tenant: Tenant | None  # None: no such tenant
+    party: Party | None
+    deck: RateDeck | None
+
+
+def _context(uow: UnitOfWork, call_id: str, tenant_id: str, upn: str | None) -> _Context:
+    """What deciding a call reads. The database repository reads it in one round trip
+    (``call_context``), fresh each time: nothing cached but the deck, keyed by the version
+    read in that same statement. A unit of work that keeps these rows in memory itself (the
+    CDR batch's) is asked piece by piece, as before."""
+    if hasattr(type(uow.charging), "call_context"):
+        ctx = uow.charging.call_context(call_id, tenant_id, upn)
+        if ctx is None:
+            return _Context(uow.charging.call(call_id) is not None, None, None, None)
+        if ctx.existing_call:
+            return _Context(True, None, None, None)
+        return _Context(False, ctx.tenant, _party_from(ctx.user),
+                        uow.rates.deck_at(ctx.tenant.currency, ctx.deck_version))
+    if uow.charging.call(call_id) is not None:
+        return _Context(True, None, None, None)
+    tenant = uow.tenants.get(tenant_id)
+    if tenant is None:
+        return _Context(False, None, None, None)
+    user = uow.directory.user(tenant.id, upn) if upn else None
+    return _Context(False, tenant, _party_from(user), uow.rates.deck(tenant.currency))
+
+
+def _party_from(user: User | None) -> Party | None:
+    return None if user is None else Party(user.id, user.upn, user.display_name,
+                                           user.usage_location, user.licenses)
+
+
 def _within_cap(uow: UnitOfWork, tenant: Tenant, party: Party | None,
                 available: Decimal) -> tuple[Decimal, bool]:
     """What this user may still be granted today: the available balance, or less under the
@@ -63,10 +98,7 @@ def _within_cap(uow: UnitOfWork, tenant: Tenant, party: Party | None,
 def _party_of(uow: UnitOfWork, tenant_id: str, user_id: str | None) -> Party | None:
     if user_id is None:
         return None
-    user = uow.directory.user_by_id(tenant_id, user_id)
-    if user is None:
-        return None
-    return Party(user.id, user.upn, user.display_name, user.usage_location, user.licenses)
+    return _party_from(uow.directory.user_by_id(tenant_id, user_id))
 
 
 def _available(uow: UnitOfWork, wallet: WalletRow, tenant_id: str) -> Decimal:
@@ -88,9 +120,7 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     call_type = body["call_type"]
     upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
     upn = None if call_type in rules.BOT_CALLS else (upn or body.get("upn"))
-    # one round trip: the tenant, its deck version, the user and its licenses, the call id
-    ctx = uow.charging.call_context(call_id, body["tenant_id"], upn or None)
-    known = ctx.existing_call if ctx else uow.charging.call(call_id) is not None
+    known, tenant, party, deck = _context(uow, call_id, body["tenant_id"], upn or None)
     if known:
         first = stored_decision(uow, call_id, body["tenant_id"], slice_s)
         if first is None:
@@ -99,12 +129,8 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     if call_type not in rules.CALL_TYPES:
         raise invalid("validation_error", f"call_type must be one of "
                                           f"{', '.join(sorted(rules.CALL_TYPES))}")
-    if ctx is None:
+    if tenant is None:
         raise not_found("tenant", body["tenant_id"])
-    tenant, user = ctx.tenant, ctx.user
-    party = None if user is None else Party(user.id, user.upn, user.display_name,
-                                            user.usage_location, user.licenses)
-    deck = uow.rates.deck_at(tenant.currency, ctx.deck_version)
     route, number = _route(uow, tenant, call_type, body, party, deck)
     grant, capped, final = Grant(), False, False
     month = poolrules.month_of(started)
