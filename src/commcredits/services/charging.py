@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from commcredits.domain import call_clock
 from commcredits.domain import calls as rules
@@ -19,6 +19,7 @@ from commcredits.domain.calls import Extension, Grant, Party, Route
 from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
 from commcredits.domain.money import ZERO
 from commcredits.domain.numbers import Number, classify
+from commcredits.domain.rating import RateDeck
 from commcredits.domain.tenancy import Tenant
 from commcredits.domain.wallet import RechargeStatus, Wallet
 from commcredits.services import settlement
@@ -35,6 +36,7 @@ from commcredits.services.tenants import get_tenant
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from commcredits.adapters.db.repositories.directory import User
     from commcredits.adapters.db.repositories.tenants import WalletRow
     from commcredits.adapters.db.uow import UnitOfWork
 
@@ -47,13 +49,38 @@ def _zone_a() -> frozenset[str]:
 
 
 # -- decide -----------------------------------------------------------------------------------
-def _party(uow: UnitOfWork, tenant_id: str, upn: str | None) -> Party | None:
-    if not upn:
-        return None
-    user = uow.directory.user(tenant_id, upn)
-    if user is None:
-        return None
-    return Party(user.id, user.upn, user.display_name, user.usage_location, user.licenses)
+class _Context(NamedTuple):
+    known: bool  # the call id is taken: answer the stored decision
+    tenant: Tenant | None  # None: no such tenant
+    party: Party | None
+    deck: RateDeck | None
+
+
+def _context(uow: UnitOfWork, call_id: str, tenant_id: str, upn: str | None) -> _Context:
+    """What deciding a call reads. The database repository reads it in one round trip
+    (``call_context``), fresh each time: nothing cached but the deck, keyed by the version
+    read in that same statement. A unit of work that keeps these rows in memory itself (the
+    CDR batch's) is asked piece by piece, as before."""
+    if hasattr(type(uow.charging), "call_context"):
+        ctx = uow.charging.call_context(call_id, tenant_id, upn)
+        if ctx is None:
+            return _Context(uow.charging.call(call_id) is not None, None, None, None)
+        if ctx.existing_call:
+            return _Context(True, None, None, None)
+        return _Context(False, ctx.tenant, _party_from(ctx.user),
+                        uow.rates.deck_at(ctx.tenant.currency, ctx.deck_version))
+    if uow.charging.call(call_id) is not None:
+        return _Context(True, None, None, None)
+    tenant = uow.tenants.get(tenant_id)
+    if tenant is None:
+        return _Context(False, None, None, None)
+    user = uow.directory.user(tenant.id, upn) if upn else None
+    return _Context(False, tenant, _party_from(user), uow.rates.deck(tenant.currency))
+
+
+def _party_from(user: User | None) -> Party | None:
+    return None if user is None else Party(user.id, user.upn, user.display_name,
+                                           user.usage_location, user.licenses)
 
 
 def _within_cap(uow: UnitOfWork, tenant: Tenant, party: Party | None,
@@ -71,10 +98,7 @@ def _within_cap(uow: UnitOfWork, tenant: Tenant, party: Party | None,
 def _party_of(uow: UnitOfWork, tenant_id: str, user_id: str | None) -> Party | None:
     if user_id is None:
         return None
-    user = uow.directory.user_by_id(tenant_id, user_id)
-    if user is None:
-        return None
-    return Party(user.id, user.upn, user.display_name, user.usage_location, user.licenses)
+    return _party_from(uow.directory.user_by_id(tenant_id, user_id))
 
 
 def _available(uow: UnitOfWork, wallet: WalletRow, tenant_id: str) -> Decimal:
@@ -93,20 +117,21 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     """
     started = at or uow.now
     call_id = str(body["call_id"])
-    if uow.charging.call(call_id) is not None:
+    call_type = body["call_type"]
+    upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
+    upn = None if call_type in rules.BOT_CALLS else (upn or body.get("upn"))
+    known, tenant, party, deck = _context(uow, call_id, body["tenant_id"], upn or None)
+    if known:
         first = stored_decision(uow, call_id, body["tenant_id"], slice_s)
         if first is None:
             raise conflict("call_id_in_use", f"call {call_id!r} belongs to another tenant")
         return first
-    call_type = body["call_type"]
     if call_type not in rules.CALL_TYPES:
         raise invalid("validation_error", f"call_type must be one of "
                                           f"{', '.join(sorted(rules.CALL_TYPES))}")
-    tenant = get_tenant(uow, body["tenant_id"])
-    upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
-    party = None if call_type in rules.BOT_CALLS else _party(uow, tenant.id,
-                                                            upn or body.get("upn"))
-    route, number = _route(uow, tenant, call_type, body, party)
+    if tenant is None:
+        raise not_found("tenant", body["tenant_id"])
+    route, number = _route(uow, tenant, call_type, body, party, deck)
     grant, capped, final = Grant(), False, False
     month = poolrules.month_of(started)
     if not route.blocked and not (route.free and route.pool is None):
@@ -176,8 +201,7 @@ def _extend(uow: UnitOfWork, tenant: Tenant, route: Route, party: Party | None, 
 
 
 def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any],
-           party: Party | None) -> tuple[Route, Number | None]:
-    deck = uow.rates.deck(tenant.currency)
+           party: Party | None, deck: RateDeck | None) -> tuple[Route, Number | None]:
     inbound = call_type in rules.INBOUND
     toll_free = False
     if inbound:

@@ -40,46 +40,52 @@ if TYPE_CHECKING:
 def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
            settled_by: str = "switch") -> dict[str, Any]:
     """Charge ``duration_s`` of talk, free the reservation, write the usage record."""
-    tenant = get_tenant(uow, call.tenant_id)
-    cur = tenant.currency
     data = json.loads(call.route)
     route = route_from(data)
     grant = grant_of(call)
-    wallet = uow.tenants.wallet(tenant.id, lock=True)
+    wallet = uow.tenants.wallet(call.tenant_id, lock=True)
+    cur = wallet.currency  # the tenant's, fixed when it was created
     wallet.reserved = max(ZERO, wallet.reserved - grant.credit_reserved)
-    s = _split(uow, call, route, grant, duration_s, cur, wallet)
-    charged, draws = _collect(uow, wallet, s.credit_charge, call.call_id)
+    # read once under the wallet lock (nothing else can change them until commit)
+    lots = uow.credits.lots(wallet.tenant_id) if route.overage and grant.tail is None \
+        else None  # otherwise _collect reads them, if it takes anything
+    s = _split(uow, call, route, grant, duration_s, cur, wallet, lots)
+    charged, draws = _collect(uow, wallet, s.credit_charge, call.call_id, lots)
     if call.pool and call.pool_month:
-        settle_pool(uow, tenant, PoolKey.parse(call.pool), call.pool_month, grant.pool_s,
-                    s.pool_minutes)
+        settle_pool(uow, get_tenant(uow, call.tenant_id), PoolKey.parse(call.pool),
+                    call.pool_month, grant.pool_s, s.pool_minutes)
     uow.charging.add_usage(
-        id=new_id("use"), tenant_id=tenant.id, kind="call", ref=call.call_id,
+        id=new_id("use"), tenant_id=call.tenant_id, kind="call", ref=call.call_id,
         **_usage(call, data, route, s, charged, s.credit_charge - charged, cur),
         lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]))
     return _ended(uow, call, s, charged, cur, settled_by)
 
 
 def _split(uow: UnitOfWork, call: sa.Row, route: Route, grant: Grant, duration_s: int,
-           cur: str, wallet: WalletRow) -> rules.Settlement:
+           cur: str, wallet: WalletRow, lots: list[lotrules.Lot] | None = None
+           ) -> rules.Settlement:
     """Split the talk; seconds past the grant follow the same funding order as every other
     second: what the pool still holds, then credits (on an overage route only what they
-    cover), then overage. ``wallet`` is locked, this call's reservation already released."""
+    cover), then overage. ``wallet`` is locked, this call's reservation already released;
+    ``lots`` are its lots if already read under that lock."""
     overran_pool = grant.credit_s == 0 and grant.tail is None and duration_s > grant.pool_s
     pool_left = pool_left_s(uow, call.tenant_id, route.pool, call.pool_month) if (
         overran_pool and route.pool and call.pool and call.pool_month) else 0
     covered = None
     if route.overage and grant.tail is None:
-        lots = tuple(uow.credits.lots(wallet.tenant_id))
-        covered = Wallet(wallet.tenant_id, cur, lots, wallet.reserved).available(uow.now)
+        held = tuple(uow.credits.lots(wallet.tenant_id) if lots is None else lots)
+        covered = Wallet(wallet.tenant_id, cur, held, wallet.reserved).available(uow.now)
     return rules.settle(route, grant, duration_s, cur, pool_left, covered)
 
 
-def _collect(uow: UnitOfWork, wallet: WalletRow, amount: Decimal, call_id: str
-             ) -> tuple[Decimal, list[lotrules.Draw]]:
+def _collect(uow: UnitOfWork, wallet: WalletRow, amount: Decimal, call_id: str,
+             lots: list[lotrules.Lot] | None = None) -> tuple[Decimal, list[lotrules.Draw]]:
     """Take what the wallet can give of ``amount`` FIFO (a usage entry); always saves the
-    wallet row. Returns what was taken and from which lots."""
+    wallet row. Returns what was taken and from which lots (``lots``: already read under
+    the wallet lock in this transaction)."""
     if amount > ZERO:
-        lots = uow.credits.lots(wallet.tenant_id)
+        if lots is None:
+            lots = uow.credits.lots(wallet.tenant_id)
         live = Wallet(wallet.tenant_id, wallet.currency, tuple(lots), wallet.reserved)
         charged = min(amount, live.available(uow.now))
         if charged > ZERO:

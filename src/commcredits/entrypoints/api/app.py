@@ -57,14 +57,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     from commcredits.entrypoints.console import pages
     pages.install(app)
 
+    def record(method: str, route: str, status: int, seconds: float) -> None:
+        REQUESTS.labels(method, route, str(status)).inc()
+        LATENCY.labels(route).observe(seconds)
+
     @app.middleware("http")
     async def measure(request: Request,
                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - start)
+        record(request.method, getattr(request.scope.get("route"), "path", "unmatched"),
+               response.status_code, time.perf_counter() - start)
         return response
 
     plain_openapi = app.openapi
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         return app.openapi_schema
     app.openapi = openapi  # type: ignore[method-assign]
 
+    from commcredits.entrypoints.api.fastpath import TelephonyFastPath
     from commcredits.entrypoints.api.guard import RequestGuard
+    app.add_middleware(TelephonyFastPath, runtime=rt, record=record)  # inside the guard
     app.add_middleware(RequestGuard, max_body_bytes=rt.settings.max_body_bytes)
     return app

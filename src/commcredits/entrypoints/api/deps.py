@@ -41,12 +41,16 @@ def caller(request: Request) -> Principal:
     minute per key and process (and at most once a minute between processes: the update is
     conditional), so the hot telephony path does not pay a write per request.
     """
-    header = request.headers.get("authorization", "")
+    return principal(runtime(request), request.headers.get("authorization", ""))
+
+
+def principal(rt: Runtime, header: str) -> Principal:
+    """The principal of an ``Authorization`` header's API key (see ``caller``)."""
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise DomainError("unauthorized", "send Authorization: Bearer <api key>",
                           ErrorKind.UNAUTHORIZED)
-    db = runtime(request).db
+    db = rt.db
     with db.uow(readonly=True) as uow:
         who = authenticate(uow, key.strip())
     if who is None:
@@ -128,8 +132,12 @@ def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | No
 def run_recharges(request: Request, tenant_ids: list[str]) -> None:
     """Run the auto-recharges a committed change started, right away; the ``recharge`` job
     retries whatever fails or is interrupted here."""
+    started_recharges(runtime(request), tenant_ids)
+
+
+def started_recharges(rt: Runtime, tenant_ids: list[str]) -> None:
+    """``run_recharges`` for code that holds the runtime rather than a request."""
     from commcredits.services import recharge
-    rt = runtime(request)
     for tenant_id in tenant_ids:
         try:
             recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day, tenant_id)
@@ -142,9 +150,13 @@ def run_recharges(request: Request, tenant_ids: list[str]) -> None:
 def push_cuts(request: Request, cut_ids: list[str]) -> None:
     """Tell the switches about calls a committed change cut, without making the caller wait
     (the ``cuts`` job retries whatever fails here)."""
+    requested_cuts(runtime(request), cut_ids)
+
+
+def requested_cuts(rt: Runtime, cut_ids: list[str]) -> None:
+    """``push_cuts`` for code that holds the runtime rather than a request."""
     if not cut_ids:
         return
     from commcredits.services import cuts
-    rt = runtime(request)
     threading.Thread(target=cuts.deliver, args=(rt.db, rt.switch, cut_ids), daemon=True,
                      name="push-cuts").start()

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from commcredits.adapters.db.repositories.directory import User
+from commcredits.adapters.db.repositories.tenants import tenant_of
 from commcredits.adapters.db.schema import (
     calls,
+    license_assignments,
     messages,
     pool_usage,
+    rate_decks,
     recharges,
+    tenants,
     usage_records,
+    users,
 )
+from commcredits.domain.tenancy import Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What deciding a call reads, fetched in one round trip (see ``call_context``)."""
+    tenant: Tenant
+    deck_version: int | None
+    user: User | None
+    existing_call: bool  # a call with this id is already stored (any tenant)
 
 
 def usage_filter(tenant_id: str, kind: str, start: datetime, end: datetime,
@@ -40,6 +57,21 @@ class ChargingRepo:
         if lock and self.postgres:
             q = q.with_for_update()
         return self.conn.execute(q).first()
+
+    def call_context(self, call_id: str, tenant_id: str, upn: str | None
+                     ) -> CallContext | None:
+        """The tenant, its rate deck's version, the user ``upn`` with its licenses and whether
+        ``call_id`` is taken, in ONE statement (None: no such tenant). Nothing here is cached:
+        every authorization sees the directory, the policy and the deck as they are now."""
+        rows = list(self.conn.execute(_CONTEXT, {"b_call_id": call_id, "b_tenant_id": tenant_id,
+                                                 "b_upn": upn.lower() if upn else None}))
+        if not rows:
+            return None
+        r = rows[0]
+        user = None if r.u_id is None else User(
+            r.u_id, tenant_id, r.u_upn, r.u_display_name, r.u_usage_location, r.u_phone_number,
+            frozenset(x.sku for x in rows if x.sku))
+        return CallContext(tenant_of(r), r.deck_version, user, r.existing is not None)
 
     def add_call(self, **values: Any) -> None:
         self.conn.execute(sa.insert(calls), values)
@@ -154,6 +186,21 @@ class ChargingRepo:
 
 
 # built once: the hot path only binds values (the SET clause comes from the parameters)
+_CONTEXT = (
+    sa.select(tenants,
+              sa.select(rate_decks.c.version).where(rate_decks.c.currency == tenants.c.currency)
+              .scalar_subquery().label("deck_version"),
+              sa.select(calls.c.tenant_id).where(calls.c.call_id == sa.bindparam("b_call_id"))
+              .scalar_subquery().label("existing"),
+              users.c.id.label("u_id"), users.c.upn.label("u_upn"),
+              users.c.display_name.label("u_display_name"),
+              users.c.usage_location.label("u_usage_location"),
+              users.c.phone_number.label("u_phone_number"), license_assignments.c.sku)
+    .select_from(tenants.outerjoin(users, sa.and_(
+        users.c.tenant_id == tenants.c.id,
+        sa.func.lower(users.c.upn) == sa.bindparam("b_upn", type_=sa.String)))
+        .outerjoin(license_assignments, license_assignments.c.user_id == users.c.id))
+    .where(tenants.c.id == sa.bindparam("b_tenant_id")))
 _UPDATE_CALL = sa.update(calls).where(calls.c.call_id == sa.bindparam("b_call_id"))
 _UPDATE_POOL = sa.update(pool_usage).where(
     pool_usage.c.tenant_id == sa.bindparam("b_tenant_id"),

@@ -76,13 +76,17 @@ class CreditsRepo:
     # -- ledger ----------------------------------------------------------------------------
     def record(self, txn_id: str, tenant_id: str, seq: int, txn: Transaction, at: datetime,
                balance_after: Decimal) -> None:
-        self.conn.execute(sa.insert(ledger_transactions), {
-            "id": txn_id, "tenant_id": tenant_id, "seq": seq, "kind": txn.kind.value, "at": at,
-            "amount": txn.wallet_delta, "balance_after": balance_after, "lot_id": txn.lot_id,
-            "reference": txn.reference})
-        self.conn.execute(sa.insert(ledger_postings), [
-            {"transaction_id": txn_id, "tenant_id": tenant_id, "debit_account": p.debit,
-             "credit_account": p.credit, "amount": p.amount} for p in txn.postings])
+        head = {"id": txn_id, "tenant_id": tenant_id, "seq": seq, "kind": txn.kind.value,
+                "at": at, "amount": txn.wallet_delta, "balance_after": balance_after,
+                "lot_id": txn.lot_id, "reference": txn.reference}
+        legs = [{"transaction_id": txn_id, "tenant_id": tenant_id, "debit_account": p.debit,
+                 "credit_account": p.credit, "amount": p.amount} for p in txn.postings]
+        if self.postgres:  # one round trip: the transaction row in a CTE, then its postings
+            self.conn.execute(sa.insert(ledger_postings).values(legs).add_cte(
+                sa.insert(ledger_transactions).values(head).cte("txn")))
+            return
+        self.conn.execute(sa.insert(ledger_transactions), head)
+        self.conn.execute(sa.insert(ledger_postings), legs)
 
     def ledger(self, tenant_id: str, *, limit: int | None = None,
                newest_first: bool = False) -> list[LedgerLine]:

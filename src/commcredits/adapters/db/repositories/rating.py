@@ -38,7 +38,11 @@ class RateRepo:
                                 .where(rate_decks.c.currency == currency))
 
     def deck(self, currency: str) -> RateDeck | None:
-        version = self.version(currency)
+        return self.deck_at(currency, self.version(currency))
+
+    def deck_at(self, currency: str, version: int | None) -> RateDeck | None:
+        """The deck at ``version`` (just read by the caller in its transaction; None: no
+        deck): from the cache when it holds that version, else loaded and cached."""
         if version is None:
             return None
         cached = self.cache.get(currency, version)

@@ -27,7 +27,7 @@ class WalletRow:
     zero_notified: bool = False
 
 
-def _tenant(row: sa.Row) -> Tenant:
+def tenant_of(row: sa.Row) -> Tenant:
     return Tenant(row.id, row.name, row.country, row.currency, Commerce(row.commerce),
                   row.allow_premium, frozenset(p for p in row.blocked_prefixes.split(",") if p),
                   row.user_daily_cap, row.overage_enabled, row.no_rate)
@@ -48,10 +48,11 @@ class TenantRepo:
 
     def get(self, tenant_id: str) -> Tenant | None:
         row = self.conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).first()
-        return _tenant(row) if row else None
+        return tenant_of(row) if row else None
 
     def list(self) -> list[Tenant]:
-        return [_tenant(r) for r in self.conn.execute(sa.select(tenants).order_by(tenants.c.name))]
+        rows = self.conn.execute(sa.select(tenants).order_by(tenants.c.name))
+        return [tenant_of(r) for r in rows]
 
     def ids(self) -> list[str]:
         return list(self.conn.scalars(sa.select(tenants.c.id).order_by(tenants.c.id)))

@@ -14,7 +14,7 @@ from commcredits.domain.access import Action, Principal, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.domain.money import places
 from commcredits.entrypoints import metrics
-from commcredits.entrypoints.api.deps import caller, push_cuts, run_recharges, runtime
+from commcredits.entrypoints.api.deps import caller, requested_cuts, runtime, started_recharges
 from commcredits.entrypoints.api.schemas import (
     AnswerByIdIn,
     AnswerIn,
@@ -27,12 +27,13 @@ from commcredits.entrypoints.api.schemas import (
     InterimIn,
     SmsIn,
 )
+from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import cdrs, charging, cuts, sms, switching
 
 router = APIRouter(prefix="/v1", tags=["telephony"])
 
 
-def _tx(request: Request, work: Any, stored: Any = None) -> Any:
+def _tx(rt: Runtime, work: Any, stored: Any = None) -> Any:
     """Run ``work`` in a transaction; then run any auto-recharge it started, and push any
     cut it requested, right away (the ``recharge`` and ``cuts`` jobs retry what fails here).
 
@@ -40,7 +41,7 @@ def _tx(request: Request, work: Any, stored: Any = None) -> Any:
     this one and committed first, this attempt's insert conflicts: everything it did is
     rolled back and ``stored`` (a read of the first attempt's answer) answers instead.
     """
-    db = runtime(request).db
+    db = rt.db
     try:
         with db.uow() as uow:
             result = work(uow)
@@ -55,8 +56,8 @@ def _tx(request: Request, work: Any, stored: Any = None) -> Any:
         if first is None:  # not the id race: a real conflict
             raise
         return first
-    run_recharges(request, started)
-    push_cuts(request, cut_ids)
+    started_recharges(rt, started)
+    requested_cuts(rt, cut_ids)
     return result
 
 
@@ -66,12 +67,12 @@ def _tenant_scope(who: Principal, tenant_id: str) -> None:
         authorize(who, Action.TELEPHONY, tenant_id)
 
 
-def _resolved(request: Request, who: Principal, tenant_id: str | None, call_type: str,
+def _resolved(rt: Runtime, who: Principal, tenant_id: str | None, call_type: str,
               frm: str, to: str, sip_domain: str | None) -> str:
     """The call's tenant: as sent, or found from a SIP domain or the tenant's numbers."""
     authorize(who, Action.TELEPHONY)
     if tenant_id is None:
-        with runtime(request).db.uow(readonly=True) as uow:
+        with rt.db.uow(readonly=True) as uow:
             tenant_id = switching.resolve_tenant(uow, call_type, frm, to, sip_domain)
     _tenant_scope(who, tenant_id)
     return tenant_id
@@ -84,14 +85,19 @@ def authorize_call(body: CallIn, request: Request, who: Principal = Depends(call
     ``validity_s`` when to send the next interim; ``auth_ttl_s`` how long the authorization
     waits for the answer. A refusal carries the SIP response to send (``sip_code``,
     ``sip_reason``). Repeating a ``call_id`` returns its decision."""
-    tenant_id = _resolved(request, who, body.tenant_id, body.call_type, body.from_, body.to,
+    return decide(runtime(request), who, body)
+
+
+def decide(rt: Runtime, who: Principal, body: CallIn) -> dict[str, Any]:
+    """``POST /v1/calls`` past validation (also the lean route's, ``fastpath``)."""
+    tenant_id = _resolved(rt, who, body.tenant_id, body.call_type, body.from_, body.to,
                           body.sip_domain)
-    settings = runtime(request).settings
+    settings = rt.settings
     slice_s = settings.grant_slice_s
     call = {**body.model_dump(by_alias=True), "tenant_id": tenant_id}
-    decision = _tx(request, lambda uow: charging.authorize_call(uow, slice_s, call),
-                   stored=lambda uow: charging.stored_decision(uow, body.call_id, tenant_id,
-                                                               slice_s))
+    decision: dict[str, Any] = _tx(
+        rt, lambda uow: charging.authorize_call(uow, slice_s, call),
+        stored=lambda uow: charging.stored_decision(uow, body.call_id, tenant_id, slice_s))
     metrics.CALL_DECISIONS.labels(decision["decision"], decision.get("funding")
                                   or decision.get("reason") or "").inc()
     if decision["decision"] == "allowed":
@@ -101,27 +107,34 @@ def authorize_call(body: CallIn, request: Request, who: Principal = Depends(call
 
 def _answer(request: Request, who: Principal, call_id: str, body: AnswerIn) -> Any:
     authorize(who, Action.TELEPHONY)
-    slice_s = runtime(request).settings.grant_slice_s
-    return _tx(request, lambda uow: charging.answer(uow, slice_s, call_id, body.answered_at))
+    rt = runtime(request)
+    slice_s = rt.settings.grant_slice_s
+    return _tx(rt, lambda uow: charging.answer(uow, slice_s, call_id, body.answered_at))
 
 
 def _interim(request: Request, who: Principal, call_id: str, body: InterimIn) -> Any:
     authorize(who, Action.TELEPHONY)
-    slice_s = runtime(request).settings.grant_slice_s
-    return _tx(request, lambda uow: charging.interim(uow, slice_s, call_id, body.elapsed_s,
-                                                     body.answered_at))
+    rt = runtime(request)
+    slice_s = rt.settings.grant_slice_s
+    return _tx(rt, lambda uow: charging.interim(uow, slice_s, call_id, body.elapsed_s,
+                                                body.answered_at))
 
 
 def _end(request: Request, who: Principal, call_id: str, body: CallEndIn) -> JSONResponse:
+    return JSONResponse(settle_end(runtime(request), who, call_id, body))
+
+
+def settle_end(rt: Runtime, who: Principal, call_id: str, body: CallEndIn) -> dict[str, Any]:
+    """The call's end past validation (also the lean route's, ``fastpath``)."""
     authorize(who, Action.TELEPHONY)
-    result = _tx(request, lambda uow: charging.end_call(uow, call_id, body.duration_s,
-                                                        body.answered_at))
+    result: dict[str, Any] = _tx(rt, lambda uow: charging.end_call(
+        uow, call_id, body.duration_s, body.answered_at))
     metrics.CALLS_SETTLED.labels(result["funding"]).inc()
     minor = Decimal(result["charge"]).scaleb(places(result["currency"]))
     if minor:
         metrics.CHARGED.labels(result["currency"], result["funding"]).inc(int(minor))
     metrics.count_uncollected(result)
-    return JSONResponse(result)
+    return result
 
 
 # Any SIP Call-ID works in the body forms; the path forms need it percent-encoded and cannot
@@ -156,8 +169,8 @@ def cut(body: CutIn, request: Request, who: Principal = Depends(caller)) -> Any:
         authorize(who, Action.OPERATE)
     else:
         authorize(who, Action.ADMINS, who.tenant_id)
-    return _tx(request, lambda uow: cuts.cut_call(uow, body.call_id, body.reason,
-                                                  who.tenant_id))
+    return _tx(runtime(request), lambda uow: cuts.cut_call(uow, body.call_id, body.reason,
+                                                           who.tenant_id))
 
 
 @router.get("/switch-cuts")
@@ -197,11 +210,12 @@ def rate_cdrs(body: CdrsIn, request: Request, who: Principal = Depends(caller)) 
     """Rate calls a switch let through while the service was unreachable: the same
     idempotent rating as ``commcredits cdrs import``, a result per CDR."""
     authorize(who, Action.TELEPHONY)
-    db = runtime(request).db
+    db_rt = runtime(request)
+    db = db_rt.db
     results = []
     for line, row in enumerate(body.cdrs, start=1):
         try:
-            tenant_id = _resolved(request, who, row.tenant_id, row.call_type, row.from_,
+            tenant_id = _resolved(db_rt, who, row.tenant_id, row.call_type, row.from_,
                                   row.to, row.sip_domain)
         except DomainError as e:
             results.append({"call_id": row.call_id, "status": "error", "error": e.code,
@@ -228,7 +242,7 @@ def rate_cdrs(body: CdrsIn, request: Request, who: Principal = Depends(caller)) 
 def send_sms(body: SmsIn, request: Request, who: Principal = Depends(caller)) -> Any:
     """Charge an SMS per segment (outbound); inbound is free. Idempotent by ``message_id``."""
     _tenant_scope(who, body.tenant_id)
-    result = _tx(request, lambda uow: sms.handle(uow, body.model_dump(by_alias=True)),
+    result = _tx(runtime(request), lambda uow: sms.handle(uow, body.model_dump(by_alias=True)),
                  stored=lambda uow: sms.stored_result(uow, body.message_id, body.tenant_id))
     metrics.SMS_DECISIONS.labels(result["decision"], result.get("funding")
                                  or result.get("reason") or "").inc()
