@@ -120,14 +120,16 @@ def _totals(request: Request, who: Principal, tid: str, report: rep.Report,
             from_: str | None, to: str | None, days: str | None, user: str | None) -> Any:
     authorize(who, Action.READ, tid)
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    source = runtime(request).report_reads().pick()
+    with source.db.uow(readonly=True) as uow:
         rep.check(uow, tid)
         period = rep.parse_period(uow.now.date(), days=days, from_=from_, to=to)
-        return rep.totals(uow, report, tid, period, _user(user))
-    return read(request, work)
+        body = jsonable_encoder(rep.totals(uow, report, tid, period, _user(user)))
+    return JSONResponse(body, headers=source_headers(source))
 
 
-@router.get("/pstn-usage/totals")
+@router.get("/pstn-usage/totals", responses={200: {"description": "The totals",
+                                                   "headers": _SOURCE_HEADERS}})
 def pstn_totals(tid: str, request: Request, from_: str | None = _FROM, to: str | None = _TO,
                 days: str | None = _DAYS, user: str | None = _USER,
                 who: Principal = Depends(caller)) -> Any:
@@ -137,7 +139,8 @@ def pstn_totals(tid: str, request: Request, from_: str | None = _FROM, to: str |
     return _totals(request, who, tid, rep.PSTN, from_, to, days, user)
 
 
-@router.get("/sms-usage/totals")
+@router.get("/sms-usage/totals", responses={200: {"description": "The totals",
+                                                  "headers": _SOURCE_HEADERS}})
 def sms_totals(tid: str, request: Request, from_: str | None = _FROM, to: str | None = _TO,
                days: str | None = _DAYS, user: str | None = _USER,
                who: Principal = Depends(caller)) -> Any:
