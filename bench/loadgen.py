@@ -18,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -145,7 +146,7 @@ def _process(base: str, key: str, name: str, connections: int, tenants: list[str
     async def main() -> Load:
         loads = await asyncio.gather(*(
             _switch(host, int(port), key, f"{name}s{i}", tenants, upns, start_at, seconds,
-                    hash((name, i)) & 0xFFFF) for i in range(connections)))
+                    zlib.crc32(f"{name}-{i}".encode())) for i in range(connections)))
         total = Load()
         for one in loads:
             total.merge(one)

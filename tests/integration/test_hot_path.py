@@ -6,8 +6,10 @@ replaced before use."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from commcredits.adapters.db import engine as engine_module
@@ -18,9 +20,12 @@ from tests.api.voice import DECK, UK, ledger_ok, make_voice
 from tests.conftest import _pg_url
 
 
-def _other_worker(api: Any) -> Database:
+@pytest.fixture
+def other(api: Any) -> Iterator[Database]:
     """A second server process's view of the same database: its own engine and deck cache."""
-    return Database(make_engine(api.rt.settings.db), api.rt.db.clock)
+    db = Database(make_engine(api.rt.settings.db), api.rt.db.clock)
+    yield db
+    db.engine.dispose()
 
 
 def _authorize(db: Database, voice: Any, call_id: str, upn: str = "payg@contoso.com"
@@ -33,64 +38,48 @@ def _authorize(db: Database, voice: Any, call_id: str, upn: str = "payg@contoso.
     return out
 
 
-def test_a_removed_license_is_seen_by_the_next_authorization_in_another_worker(api):
+def test_a_removed_license_is_seen_by_the_next_authorization_in_another_worker(api, other):
     voice = make_voice(api)
     voice.fund("50.00")
-    other = _other_worker(api)
-    try:
-        assert _authorize(other, voice, "lic-1")["decision"] == "allowed"
-        api.delete(f"/v1/tenants/{voice.tid}/users/payg@contoso.com/licenses/MCOPSTNPP",
-                   expect=200)
-        second = _authorize(other, voice, "lic-2")
-        assert second["decision"] == "blocked", second
-    finally:
-        other.engine.dispose()
+    assert _authorize(other, voice, "lic-1")["decision"] == "allowed"
+    api.delete(f"/v1/tenants/{voice.tid}/users/payg@contoso.com/licenses/MCOPSTNPP",
+               expect=200)
+    second = _authorize(other, voice, "lic-2")
+    assert second["decision"] == "blocked", second
 
 
-def test_a_blocked_destination_is_seen_by_the_next_authorization_in_another_worker(api):
+def test_a_blocked_destination_is_seen_by_the_next_authorization_in_another_worker(api, other):
     voice = make_voice(api)
     voice.fund("50.00")
-    other = _other_worker(api)
-    try:
-        assert _authorize(other, voice, "blk-1")["decision"] == "allowed"
-        api.patch(f"/v1/tenants/{voice.tid}", {"blocked_prefixes": ["+44"]}, expect=200)
-        second = _authorize(other, voice, "blk-2")
-        assert (second["decision"], second["reason"]) == ("blocked", "destination_blocked")
-    finally:
-        other.engine.dispose()
+    assert _authorize(other, voice, "blk-1")["decision"] == "allowed"
+    api.patch(f"/v1/tenants/{voice.tid}", {"blocked_prefixes": ["+44"]}, expect=200)
+    second = _authorize(other, voice, "blk-2")
+    assert (second["decision"], second["reason"]) == ("blocked", "destination_blocked")
 
 
-def test_an_exhausted_balance_is_seen_by_the_next_authorization_in_another_worker(api):
+def test_an_exhausted_balance_is_seen_by_the_next_authorization_in_another_worker(api, other):
     voice = make_voice(api)
     voice.fund("0.10")  # five minutes to London at 0.02
-    other = _other_worker(api)
-    try:
-        first = _authorize(other, voice, "bal-1")
-        assert first["decision"] == "allowed" and first["max_duration_s"] == 300
-        voice.end("bal-1", 300)  # through the API: the other process spends it all
-        assert voice.credits()["balance"] == "0.00"
-        second = _authorize(other, voice, "bal-2")
-        assert (second["decision"], second["reason"]) == ("blocked", "insufficient_credits")
-        ledger_ok(api)
-    finally:
-        other.engine.dispose()
+    first = _authorize(other, voice, "bal-1")
+    assert first["decision"] == "allowed" and first["max_duration_s"] == 300
+    voice.end("bal-1", 300)  # through the API: the other process spends it all
+    assert voice.credits()["balance"] == "0.00"
+    second = _authorize(other, voice, "bal-2")
+    assert (second["decision"], second["reason"]) == ("blocked", "insufficient_credits")
+    ledger_ok(api)
 
 
-def test_a_new_rate_deck_is_priced_by_the_next_authorization_in_another_worker(api):
+def test_a_new_rate_deck_is_priced_by_the_next_authorization_in_another_worker(api, other):
     voice = make_voice(api)
     voice.fund("1.00")
-    other = _other_worker(api)
-    try:
-        assert _authorize(other, voice, "deck-1")["max_duration_s"] == 300  # cache warm
-        dearer = DECK.replace("44,United Kingdom,any,0.0200", "44,United Kingdom,any,0.5000")
-        r = api.client.put("/v1/rate-decks/USD", content=dearer.encode(),
-                           headers={"Authorization": f"Bearer {api.operator}",
-                                    "Content-Type": "text/csv"})
-        assert r.status_code == 200, r.text
-        # 1.00 less the 0.10 the first call holds buys one whole minute at 0.50
-        assert _authorize(other, voice, "deck-2")["max_duration_s"] == 60
-    finally:
-        other.engine.dispose()
+    assert _authorize(other, voice, "deck-1")["max_duration_s"] == 300  # cache warm
+    dearer = DECK.replace("44,United Kingdom,any,0.0200", "44,United Kingdom,any,0.5000")
+    r = api.client.put("/v1/rate-decks/USD", content=dearer.encode(),
+                       headers={"Authorization": f"Bearer {api.operator}",
+                                "Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text
+    # 1.00 less the 0.10 the first call holds buys one whole minute at 0.50
+    assert _authorize(other, voice, "deck-2")["max_duration_s"] == 60
 
 
 def test_the_lean_route_answers_like_the_full_application(api):
