@@ -37,9 +37,10 @@ class UnitOfWork:
     now: datetime
 
     def __init__(self, engine: Engine, clock: Clock, decks: DeckCache,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, autocommit: bool = False) -> None:
         self._engine = engine
-        self._readonly = readonly
+        self._readonly = readonly or autocommit
+        self._autocommit = autocommit
         self.clock = clock
         self._decks = decks
         self.conn: sa.Connection
@@ -47,7 +48,10 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.conn = self._engine.connect()
-        if self._readonly:
+        if self._autocommit:  # each statement on its own: no BEGIN and no ROLLBACK trip
+            self.conn = self.conn.execution_options(isolation_level="AUTOCOMMIT",
+                                                    readonly=True)
+        elif self._readonly:
             self.conn = self.conn.execution_options(readonly=True)
         self._tx = self.conn.begin()
         self.now = self.clock.now(self.conn)
@@ -91,10 +95,12 @@ class Database:
         self.decks = DeckCache()
 
     @contextmanager
-    def uow(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+    def uow(self, *, readonly: bool = False, single: bool = False) -> Iterator[UnitOfWork]:
         """A unit of work. ``readonly`` ones never commit and, on SQLite, take no write
-        lock (PostgreSQL needs no hint)."""
-        with UnitOfWork(self.engine, self.clock, self.decks, readonly) as uow:
+        lock (PostgreSQL needs no hint). ``single``: a read of one statement, run in
+        autocommit (one round trip instead of BEGIN, the read and ROLLBACK); nothing it reads
+        is seen in one snapshot with anything else."""
+        with UnitOfWork(self.engine, self.clock, self.decks, readonly, single) as uow:
             yield uow
 
     def exclusive(self, name: str) -> AbstractContextManager[None]:
