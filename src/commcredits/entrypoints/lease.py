@@ -102,6 +102,9 @@ class JobsLease:
             self._conn = None
 
     def release(self) -> None:
+        if self._conn is not None:  # unlock first: closing frees it only when the server
+            with contextlib.suppress(Exception):  # has ended the session, a moment later
+                self._conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_KEY})")
         self._drop()
         if self._file is not None:
             with contextlib.suppress(OSError):

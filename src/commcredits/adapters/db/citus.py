@@ -87,6 +87,8 @@ def plan(conn: sa.Connection) -> list[str]:
     tables = [t for t in inspector.get_table_names() if t not in IGNORED]
     owned = sorted(t for t in tables if t != ROOT and _tenant_owned(inspector, t))
     lines = ["-- commcredits on Citus: run on the coordinator after `commcredits db upgrade`",
+             "-- the coordinator must be in the metadata for the coordinator tables below:",
+             "--   SELECT citus_set_coordinator_host('<coordinator host>');",
              "-- the ledger and audit triggers (append-only) run on the shards",
              "SET citus.enable_unsafe_triggers TO on;",
              "BEGIN;"]

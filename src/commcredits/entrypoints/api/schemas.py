@@ -266,7 +266,10 @@ class ClockIn(Body):
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+00:01 is before year 1 in UTC: a 422
+        raise ValueError("time out of range") from None
 
 
 AnswerTime = Annotated[datetime | None, AfterValidator(_utc),

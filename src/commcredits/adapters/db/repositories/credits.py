@@ -126,15 +126,17 @@ class CreditsRepo:
         p = ledger_postings
         into_lot = sa.case((p.c.credit_account.startswith("lot:"), p.c.amount), else_=0)
         out_of_lot = sa.case((p.c.debit_account.startswith("lot:"), p.c.amount), else_=0)
-        per_txn = (sa.select(p.c.transaction_id,
+        per_txn = (sa.select(p.c.transaction_id, p.c.tenant_id,
                              sa.func.sum(into_lot - out_of_lot).label("delta"),
                              sa.func.count().label("n"))
-                   .where(p.c.tenant_id == tenant_id).group_by(p.c.transaction_id).subquery())
+                   .where(p.c.tenant_id == tenant_id)
+                   .group_by(p.c.transaction_id, p.c.tenant_id).subquery())
         t = ledger_transactions
         q = (sa.select(t.c.id, t.c.amount, t.c.balance_after,
                        sa.type_coerce(per_txn.c.delta, Amount),
                        sa.func.coalesce(per_txn.c.n, 0))
-             .select_from(t.outerjoin(per_txn, per_txn.c.transaction_id == t.c.id))
+             .select_from(t.outerjoin(per_txn, sa.and_(  # tenant too: one Citus shard
+                 per_txn.c.transaction_id == t.c.id, per_txn.c.tenant_id == t.c.tenant_id)))
              .where(t.c.tenant_id == tenant_id).order_by(t.c.seq)
              .execution_options(yield_per=batch))
         yield from self.conn.execute(q)

@@ -46,8 +46,9 @@ class DirectoryRepo:
     def _user(self, match: sa.ColumnElement[bool], tenant_id: str) -> User | None:
         """One round trip: the user joined with the licenses it holds."""
         q = (sa.select(users, license_assignments.c.sku)
-             .select_from(users.outerjoin(license_assignments,
-                                          license_assignments.c.user_id == users.c.id))
+             .select_from(users.outerjoin(license_assignments, sa.and_(
+                 license_assignments.c.user_id == users.c.id,
+                 license_assignments.c.tenant_id == users.c.tenant_id)))
              .where(users.c.tenant_id == tenant_id, match))
         rows = list(self.conn.execute(q))
         if not rows:
@@ -127,8 +128,9 @@ class DirectoryRepo:
                       country: str | None = None) -> int:
         """Users holding any of ``skus`` (in ``country`` when given): a pool's members."""
         q = (sa.select(sa.func.count(sa.distinct(license_assignments.c.user_id)))
-             .select_from(license_assignments.join(users,
-                                                   users.c.id == license_assignments.c.user_id))
+             .select_from(license_assignments.join(users, sa.and_(
+                 users.c.id == license_assignments.c.user_id,
+                 users.c.tenant_id == license_assignments.c.tenant_id)))
              .where(license_assignments.c.tenant_id == tenant_id,
                     license_assignments.c.sku.in_(skus)))
         if country is not None:
