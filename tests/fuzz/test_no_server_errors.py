@@ -40,6 +40,7 @@ DOMAIN_RULES = [re.compile(p) for p in (
     # which fields a body needs depends on another field's value
     r"^a \w+ key needs a tenant_id$", r"^a \w+ key acts for all tenants; omit tenant_id$",
     r"^a card needs card_number, exp_month and exp_year$",
+    r"^card_number fails the Luhn check$", r"^the card expired at the end of ",
     r"^an enterprise agreement needs ",
     r"^give either days or from/to, not both$",
     r"^from \(.*\) is after to \(.*\)$",
