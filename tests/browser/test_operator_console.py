@@ -118,7 +118,7 @@ def test_operator_loads_a_rate_deck_and_creates_a_key(page: Page, server: str, a
     with api.rt.db.uow() as uow:
         who = authenticate(uow, key)
     assert who is not None and who.role == "switch"
-    expect(page.locator("#keys tbody tr").first).to_contain_text("switch")
+    expect(page.locator(f"#key-{who.id}")).to_contain_text("switch")
     page.locator("#create-key select[name=role]").select_option("global_admin")
     page.get_by_role("button", name="Create key").click()
     expect(page.locator("#error")).to_have_text("A global admin key needs a tenant id.")

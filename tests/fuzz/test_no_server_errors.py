@@ -40,6 +40,7 @@ DOMAIN_RULES = [re.compile(p) for p in (
     # which fields a body needs depends on another field's value
     r"^a \w+ key needs a tenant_id$", r"^a \w+ key acts for all tenants; omit tenant_id$",
     r"^a card needs card_number, exp_month and exp_year$",
+    r"^card_number fails the Luhn check$", r"^the card expired at the end of ",
     r"^an enterprise agreement needs ",
     r"^give either days or from/to, not both$",
     r"^from \(.*\) is after to \(.*\)$",
@@ -100,7 +101,8 @@ def test_no_server_errors(operation: Any) -> None:
     def check(case: Any, real_tenant: bool) -> None:
         if case.path_parameters and "tid" in case.path_parameters and real_tenant:
             case.path_parameters["tid"] = TID
-        response = case.call(headers={"Authorization": f"Bearer {KEY}"})
+        # a generous timeout: on a loaded machine the default one failed a plain request
+        response = case.call(headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
         try:
             case.validate_response(response)
         except (FailureGroup, RejectedPositiveData) as failure:

@@ -20,6 +20,7 @@ from pydantic import (
     EmailStr,
     Field,
     StrictBool,
+    StringConstraints,
 )
 
 from commcredits.domain import text
@@ -215,9 +216,16 @@ class ContactsIn(Body):
     emails: list[Email] = Field(max_length=50)
 
 
+# a password is taken exactly as typed (never trimmed: the sign-in form does not trim it)
+Password = Annotated[str, StringConstraints(strip_whitespace=False),
+                     AfterValidator(_text_check(200)),
+                     Field(min_length=8, max_length=200,
+                           json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"})]
+
+
 class OperatorAdminIn(Body):
     email: EmailStr
-    password: str = Field(min_length=8, max_length=200)
+    password: Password
 
     def fingerprint(self) -> str:
         return self.model_dump_json(exclude={"password"})
@@ -225,7 +233,7 @@ class OperatorAdminIn(Body):
 
 class AdminIn(Body):
     email: Email
-    password: txt(None, 200, 8)
+    password: Password
     role: Literal["global_admin", "billing_admin", "user_admin", "reports_reader"]
 
     def fingerprint(self) -> str:
@@ -234,7 +242,9 @@ class AdminIn(Body):
 
 class PaymentMethodIn(Body):
     type: Literal["card", "enterprise_agreement"]
-    card_number: txt(None, 30) | None = Field(None, repr=False)
+    card_number: txt(None, 30, schema={"pattern": r"^[ -]*([0-9][ -]*){12,19}$",
+                                       "examples": ["4242 4242 4242 4242"]}) | None = Field(
+        None, repr=False)
     exp_month: Annotated[int, Field(ge=1, le=12), BeforeValidator(_whole)] | None = None
     exp_year: Annotated[int, Field(ge=2000, le=2100), BeforeValidator(_whole)] | None = None
     agreement_number: txt("payment_methods.agreement_number", 100) | None = None
