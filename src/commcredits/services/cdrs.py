@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from commcredits.adapters.db.schema import calls
+from commcredits.adapters.db import bulk
+from commcredits.adapters.db.schema import (
+    calls,
+    ledger_postings,
+    ledger_transactions,
+    usage_records,
+)
 from commcredits.domain import calls as rules
 from commcredits.domain import text
 from commcredits.domain.errors import DomainError, file_refused
@@ -259,6 +265,20 @@ def rate_all(db: Database, cdrs: Iterable[Cdr],
 
 class _Redo(Exception):
     """A CDR failed half-way through the batch: rate the batch one CDR at a time."""
+
+
+#: rated CDRs after which :func:`refresh_statistics` is worth it
+ANALYZE_AFTER = 10_000
+
+
+def refresh_statistics(db: Database) -> bool:
+    """After a big import: the tables it filled get fresh planner statistics at once (a
+    ``ledger verify`` or report planned on the empty-table statistics would crawl)."""
+    with db.uow() as uow:
+        done = bulk.analyze(uow.conn, (calls, usage_records, ledger_transactions,
+                                       ledger_postings))
+        uow.commit()
+    return done
 
 
 def _rate_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
