@@ -139,6 +139,8 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
                                            "currency": result.currency})
             if result.status in {"blocked", "error"} and len(problems) < 200:
                 problems.append(result)
+    if counts.get("rated", 0) >= cdrs.ANALYZE_AFTER:
+        cdrs.refresh_statistics(rt.db)
     recharge.run_due(rt.db, rt.gateway, rt.settings.max_recharges_per_day)
     if problems:
         table = Table("line", "call id", "result", "detail",

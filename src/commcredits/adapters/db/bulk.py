@@ -114,3 +114,18 @@ def insert_sql(table: sa.Table, cols: Sequence[str], values: Iterable[Sequence[A
     names = ", ".join(f'"{c}"' for c in cols)
     marks = ", ".join("?" for _ in cols)
     return f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', [tuple(v) for v in values]
+
+
+def analyze(conn: sa.Connection, tables: Sequence[sa.Table]) -> bool:
+    """PostgreSQL: refresh the planner's statistics of ``tables`` after a big load (what
+    autovacuum does later; until then a plan made for an empty table can join a million rows
+    to a million). False when not allowed (not the tables' owner) or not PostgreSQL."""
+    if conn.dialect.name != "postgresql":
+        return False
+    try:
+        with conn.begin_nested():
+            for table in tables:
+                conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+    except sa.exc.DBAPIError:
+        return False
+    return True
