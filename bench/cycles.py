@@ -46,7 +46,7 @@ from commcredits.services import (
 TENANTS, USERS, CLIENTS = 40, 5, 32
 
 
-def _tenants(rt: Runtime, count: int) -> tuple[list[str], list[str]]:
+def seed_tenants(rt: Runtime, count: int) -> tuple[list[str], list[str]]:
     """``count`` US tenants with 1,000,000.00 of credits and USERS users each holding Phone
     System, the pay-as-you-go Calling Plan and the Communications Credits license."""
     upns = [f"user{u}@bench.example" for u in range(USERS)]
@@ -72,12 +72,12 @@ def _tenants(rt: Runtime, count: int) -> tuple[list[str], list[str]]:
     return ids, upns
 
 
-def _balances(rt: Runtime, ids: list[str]) -> dict[str, Decimal]:
+def balances(rt: Runtime, ids: list[str]) -> dict[str, Decimal]:
     with rt.db.uow(readonly=True) as uow:
         return {t: uow.tenants.wallet(t).balance for t in ids}
 
 
-def _check(rt: Runtime, url: str, ids: list[str], before: dict[str, Decimal], load: Load,
+def prove_money(rt: Runtime, url: str, ids: list[str], before: dict[str, Decimal], load: Load,
            label: str) -> None:
     """The money proof after a load: ledger verify passes, and every balance fell by exactly
     what the clients were told they were charged (and nothing is left reserved)."""
@@ -86,7 +86,7 @@ def _check(rt: Runtime, url: str, ids: list[str], before: dict[str, Decimal], lo
     if done.returncode != 0:
         raise SystemExit(f"commcredits ledger verify failed after {label}:\n{done.stdout}"
                          f"{done.stderr}")
-    after = _balances(rt, ids)
+    after = balances(rt, ids)
     for t in ids:
         fell = before[t] - after[t]
         if fell != load.charged.get(t, Decimal(0)):
@@ -100,7 +100,7 @@ def _check(rt: Runtime, url: str, ids: list[str], before: dict[str, Decimal], lo
 
 def _http(rt: Runtime, url: str, key: str, ids: list[str], upns: list[str], workers: int,
           seconds: float, label: str) -> Load:
-    before = _balances(rt, ids)
+    before = balances(rt, ids)
     with serving(url, workers) as base:
         # warm every worker (imports, caches, connection pool) before the measured window
         warm = run_load(base, key, ids, upns, clients=8, processes=1, seconds=1.5,
@@ -108,7 +108,7 @@ def _http(rt: Runtime, url: str, key: str, ids: list[str], upns: list[str], work
         load = run_load(base, key, ids, upns, clients=CLIENTS, processes=4, seconds=seconds,
                         tag=label)
     warm.merge(load)  # the proof covers every call the server settled
-    _check(rt, url, ids, before, warm, label)
+    prove_money(rt, url, ids, before, warm, label)
     return load
 
 
@@ -181,7 +181,7 @@ def run(quick: bool, dbs: Databases, backends: list[str]) -> list[Metric]:
     seconds = 4.0 if quick else 15.0
     workers = max(2, os.cpu_count() or 2)
     with dbs.url("postgresql") as url, runtime(url) as rt:
-        ids, upns = _tenants(rt, TENANTS)
+        ids, upns = seed_tenants(rt, TENANTS)
         with rt.db.uow() as uow:
             _, key, _ = access.create_api_key(uow, "switch", None)
             uow.commit()

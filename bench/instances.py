@@ -1,107 +1,58 @@
 """``instances_scaling``: authorize + end cycles per second over HTTP with two ``commcredits
-serve`` instances (separate commands on their own ports, one PostgreSQL database, the
-clients spread over them as a load balancer would) divided by one instance, measured in the
-same run (PostgreSQL). Each instance is the real command in its own process (jobs off, as
-``workers_scaling``); the clients are ``bench.workers``'s. ``ledger verify`` must be clean
-afterwards."""
+serve`` instances (separate commands on their own ports, one PostgreSQL database, the client
+processes spread over them as a load balancer would) divided by one instance, measured in the
+same run (PostgreSQL). Each instance is the real command with one worker and jobs off; the
+switches are ``bench.loadgen``'s, and after each load the money is proven as in
+``bench.cycles`` (``ledger verify``, every balance fell by exactly the charges answered)."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import secrets
-import subprocess
-import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
-from decimal import Decimal
+from contextlib import ExitStack
 
-from bench.charging import prepare
-from bench.common import Databases, Metric
-from bench.workers import _client
-from commcredits.adapters.db.engine import make_engine
-from commcredits.adapters.db.uow import Database
-from commcredits.adapters.payments import TestGateway
-from commcredits.config import Settings
+from bench.common import Databases, Metric, runtime
+from bench.cycles import CLIENTS, TENANTS, USERS, balances, prove_money, seed_tenants
+from bench.loadgen import Load, run_load, serving
 from commcredits.entrypoints.embedded import free_port
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services import ledger
-from commcredits.services.access import create_api_key
-
-TENANTS = 8
+from commcredits.services import access
 
 
-def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "commcredits.entrypoints.cli", "serve", "--port", str(port),
-         "--db", url, "--no-jobs"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "COMMCREDITS_MANUAL_CLOCK": "0",
-             "COMMCREDITS_SECRET_KEY": secrets.token_urlsafe(32)})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return server, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("commcredits serve did not start")
-
-
-def _cycles(url: str, instances: int, key: str, tenants: list[str], clients: int,
-            seconds: float) -> float:
-    servers = [_serve(url) for _ in range(instances)]
-    bases = [base for _, base in servers]
-    try:
-        for n, base in enumerate(bases):
-            _client(base, key, tenants, f"warm{instances}-{n}", 1.0)
-        ctx = multiprocessing.get_context("spawn")
-        start_at = time.time() + 5 + clients / 2  # time for the client processes to start
-        with ProcessPoolExecutor(clients, mp_context=ctx) as pool:
-            counts = list(pool.map(_client, [bases[i % instances] for i in range(clients)],
-                                   [key] * clients, [tenants] * clients,
-                                   [f"i{instances}c{i}" for i in range(clients)],
-                                   [seconds] * clients, [start_at] * clients))
-        if time.time() > start_at + seconds * 1.5:
-            print(f"note: the client processes ran late ({instances} instances)",
-                  file=sys.stderr)
-    finally:
-        for server, _ in servers:
-            server.terminate()
-            server.wait(30)
-    return sum(counts) / seconds
+def _load(rt: Runtime, url: str, key: str, ids: list[str], upns: list[str], instances: int,
+          seconds: float) -> Load:
+    label = f"inst{instances}"
+    before = balances(rt, ids)
+    with ExitStack() as stack:
+        bases = [stack.enter_context(serving(url, 1, port=free_port()))
+                 for _ in range(instances)]
+        warm = run_load(bases, key, ids, upns, clients=8, processes=instances, seconds=1.5,
+                        tag=f"warm{label}")
+        load = run_load(bases, key, ids, upns, clients=CLIENTS, processes=4, seconds=seconds,
+                        tag=label)
+    warm.merge(load)  # the proof covers every call the instances settled
+    prove_money(rt, url, ids, before, warm, label)
+    return load
 
 
 def run(quick: bool, dbs: Databases, backends: list[str]) -> list[Metric]:
     if "postgresql" not in backends:
         return []
-    clients, seconds = (4, 4.0) if quick else (16, 15.0)
-    with dbs.url("postgresql") as url:
-        settings = Settings(db=url, smtp_url=None, min_order=Decimal(50))
-        rt = Runtime(settings, Database(make_engine(url)), TestGateway(), None)
-        try:
-            tenants = [prepare(rt).tenant_id for _ in range(TENANTS)]
-            with rt.db.uow() as uow:
-                _, key, _ = create_api_key(uow, "switch", None)
-                uow.commit()
-            one = _cycles(url, 1, key, tenants, clients, seconds)
-            two = _cycles(url, 2, key, tenants, clients, seconds)
-            with rt.db.uow() as uow:
-                _, problems = ledger.verify(uow)
-            if problems:
-                raise SystemExit(f"ledger verify after the instances benchmark: {problems[:5]}")
-        finally:
-            rt.db.engine.dispose()
-    note = (f"{clients} client processes spread over the instances, {TENANTS} tenants, "
-            f"{seconds:.0f} s each, {os.cpu_count()} CPUs")
+    seconds = 4.0 if quick else 15.0
+    with dbs.url("postgresql") as url, runtime(url) as rt:
+        ids, upns = seed_tenants(rt, TENANTS)
+        with rt.db.uow() as uow:
+            _, key, _ = access.create_api_key(uow, "switch", None)
+            uow.commit()
+        one = _load(rt, url, key, ids, upns, 1, seconds)
+        two = _load(rt, url, key, ids, upns, 2, seconds)
+    note = (f"{CLIENTS} switches in 4 client processes spread over the instances, {TENANTS} "
+            f"tenants x {USERS} users, {seconds:.0f} s, {os.cpu_count()} CPUs")
     return [
-        Metric("http_cycles_per_s_1_instance_pg", one, "cycles/s",
+        Metric("http_cycles_per_s_1_instance_pg", one.per_s, "cycles/s",
                f"authorize + end over HTTP, one commcredits serve (reference); {note}"),
-        Metric("http_cycles_per_s_2_instances_pg", two, "cycles/s",
-               "the same, two commcredits serve on one database"),
-        Metric("instances_scaling", two / one, "x",
-               "2 instances ÷ 1 (one machine: the instances and clients share the CPUs)"),
+        Metric("http_cycles_per_s_2_instances_pg", two.per_s, "cycles/s",
+               "the same, two commcredits serve instances on one database"),
+        Metric("instances_scaling", two.per_s / one.per_s, "x",
+               "2 instances ÷ 1 (one machine: the instances, clients and PostgreSQL share "
+               "the CPUs)"),
     ]

@@ -24,6 +24,8 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -53,14 +55,23 @@ class Load:
         return self.cycles / self.seconds if self.seconds else 0.0
 
 
+def _server_log() -> IO[bytes]:
+    """Where the servers under test write their log: ``var/bench-serve.log`` (appended), so
+    that an answer the clients refuse can be traced to its cause."""
+    path = Path(__file__).resolve().parent.parent / "var" / "bench-serve.log"
+    path.parent.mkdir(exist_ok=True)
+    return path.open("ab")
+
+
 @contextmanager
-def serving(url: str, workers: int) -> Iterator[str]:
-    """``commcredits serve --workers N --no-jobs`` in its own process group; the base URL."""
-    port = int(os.environ.get(PORT_ENV) or free_port())
+def serving(url: str, workers: int, port: int | None = None) -> Iterator[str]:
+    """``commcredits serve --workers N --no-jobs`` in its own process group; the base URL.
+    The port: ``port``, else ``COMMCREDITS_BENCH_PORT``, else a free one."""
+    port = port or int(os.environ.get(PORT_ENV) or free_port())
     server = subprocess.Popen(
         [sys.executable, "-m", "commcredits.entrypoints.cli", "serve", "--workers",
          str(workers), "--port", str(port), "--db", url, "--no-jobs"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=_server_log(),
         env={**os.environ, "COMMCREDITS_MANUAL_CLOCK": "0",
              "COMMCREDITS_SECRET_KEY": secrets.token_hex(32)})
     base = f"http://127.0.0.1:{port}"
@@ -155,17 +166,19 @@ def _process(base: str, key: str, name: str, connections: int, tenants: list[str
     return asyncio.run(main())
 
 
-def run_load(base: str, key: str, tenants: list[str], upns: list[str], *, clients: int,
-             processes: int, seconds: float, tag: str) -> Load:
-    """``clients`` switches spread over ``processes`` client processes, all starting together."""
+def run_load(base: str | list[str], key: str, tenants: list[str], upns: list[str], *,
+             clients: int, processes: int, seconds: float, tag: str) -> Load:
+    """``clients`` switches spread over ``processes`` client processes, all starting together.
+    With several base URLs (instances behind a balancer) the processes take them in turn."""
+    bases = [base] if isinstance(base, str) else base
     per = [clients // processes + (1 if i < clients % processes else 0)
            for i in range(processes)]
     ctx = multiprocessing.get_context("spawn")
     start_at = time.time() + 3 + processes * 0.5  # the client processes start meanwhile
     total = Load()
     with ProcessPoolExecutor(processes, mp_context=ctx) as pool:
-        futures = [pool.submit(_process, base, key, f"{tag}p{i}", n, tenants, upns, start_at,
-                               seconds) for i, n in enumerate(per) if n]
+        futures = [pool.submit(_process, bases[i % len(bases)], key, f"{tag}p{i}", n, tenants,
+                               upns, start_at, seconds) for i, n in enumerate(per) if n]
         for f in futures:
             total.merge(f.result())
     return total
