@@ -142,7 +142,9 @@ class Rater:
         upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
         party = None if call_type in rules.BOT_CALLS else self._party(tenant.id,
                                                                        upn or body.get("upn"))
-        route, number = charging._route(work, tenant, call_type, body, party)  # type: ignore[arg-type]
+        deck = work.rates.deck(tenant.currency)
+        route, number = charging._route(work, tenant, call_type, body, party,  # type: ignore[arg-type]
+                                        deck)
         if route.blocked:
             return None
         month = month_of(start)
