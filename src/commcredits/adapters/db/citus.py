@@ -4,10 +4,12 @@
   colocated, so a tenant's rows (wallet, lots, ledger, calls...) live on one node and every
   transaction the service runs (it always names the tenant) stays on that node.
 * Shared data read by every tenant is a reference table (a copy on every node): the rate
-  decks and the manual clock. The SKU catalog and Zone A ship with the package (code and
+  decks, the manual clock and ``event_capture`` (the one-row switch the ``call_settled``
+  trigger on ``usage_records`` reads, so every node must hold it). The SKU catalog and Zone A ship with the package (code and
   ``data/``), not in the database.
 * Operator-wide tables (API keys, idempotency records, operator admins, console sessions,
-  the audit log, whose ``tenant_id`` is empty for operator actions) stay on the coordinator.
+  sign-in failures, the NATS ingest consumers' progress, the audit log, whose ``tenant_id``
+  is empty for operator actions) stay on the coordinator.
 
 ``blockers`` inspects a live PostgreSQL schema and names every table that could not be
 distributed that way; ``plan`` prints the statements.
@@ -21,9 +23,9 @@ import sqlalchemy as sa
 
 TENANT = "tenant_id"
 ROOT = "tenants"  # distributed by its own id
-REFERENCE = ("rate_decks", "rate_rows", "clock")
+REFERENCE = ("rate_decks", "rate_rows", "clock", "event_capture")
 COORDINATOR = ("api_keys", "idempotency_keys", "audit_log", "operator_admins",
-               "console_sessions")
+               "console_sessions", "login_failures", "ingest_consumers")
 IGNORED = ("alembic_version",)
 
 
