@@ -119,3 +119,17 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(pg_schema, monkeypatc
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_a_pinged_connection_is_idle_again_for_an_autocommit_read(pg_schema, monkeypatch):
+    """The idle ping opens a transaction on the connection: left open, the one-statement
+    read of the API key (autocommit) could not switch the connection and answered 500."""
+    monkeypatch.setattr(engine_module, "IDLE_PING_S", 0.0)
+    db = Database(make_engine(_pg_url(pg_schema), pool_size=1))
+    try:
+        with db.uow(readonly=True) as uow:  # checked in: the next checkout pings it
+            uow.conn.exec_driver_sql("SELECT 1")
+        with db.uow(single=True) as uow:
+            assert uow.conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        db.engine.dispose()

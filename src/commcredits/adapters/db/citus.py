@@ -5,8 +5,8 @@
   transaction the service runs (it always names the tenant) stays on that node.
 * Shared data read by every tenant is a reference table (a copy on every node): the rate
   decks, the manual clock and ``event_capture`` (the one-row switch the ``call_settled``
-  trigger on ``usage_records`` reads, so every node must hold it). The SKU catalog and Zone A ship with the package (code and
-  ``data/``), not in the database.
+  trigger on ``usage_records`` reads, so every node must hold it). The SKU catalog and
+  Zone A ship with the package (code and ``data/``), not in the database.
 * Operator-wide tables (API keys, idempotency records, operator admins, console sessions,
   sign-in failures, the NATS ingest consumers' progress, the audit log, whose ``tenant_id``
   is empty for operator actions) stay on the coordinator.

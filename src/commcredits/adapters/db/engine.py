@@ -49,6 +49,7 @@ def _ping_when_idle(engine: Engine) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("SELECT 1")
             cursor.close()
+            dbapi_conn.rollback()  # the ping opened a transaction: end it (autocommit needs so)
         except Exception as e:  # the pool replaces the connection and tries again
             raise sa.exc.DisconnectionError(str(e)) from e
 
