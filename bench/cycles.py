@@ -98,18 +98,25 @@ def prove_money(rt: Runtime, url: str, ids: list[str], before: dict[str, Decimal
         raise SystemExit(f"{label}: reservations left after every call ended: {held}")
 
 
-def _http(rt: Runtime, url: str, key: str, ids: list[str], upns: list[str], workers: int,
-          seconds: float, label: str) -> Load:
+def proven_load(rt: Runtime, url: str, key: str, ids: list[str], upns: list[str],
+                bases: list[str], seconds: float, label: str) -> Load:
+    """A warm-up, then the measured load on the servers at ``bases``; then the money proof
+    over every call they settled."""
     before = balances(rt, ids)
-    with serving(url, workers) as base:
-        # warm every worker (imports, caches, connection pool) before the measured window
-        warm = run_load(base, key, ids, upns, clients=8, processes=1, seconds=1.5,
-                        tag=f"warm{label}")
-        load = run_load(base, key, ids, upns, clients=CLIENTS, processes=4, seconds=seconds,
-                        tag=label)
-    warm.merge(load)  # the proof covers every call the server settled
+    # warm every worker (imports, caches, connection pool) before the measured window
+    warm = run_load(bases, key, ids, upns, clients=8, processes=len(bases), seconds=1.5,
+                    tag=f"warm{label}")
+    load = run_load(bases, key, ids, upns, clients=CLIENTS, processes=4, seconds=seconds,
+                    tag=label)
+    warm.merge(load)
     prove_money(rt, url, ids, before, warm, label)
     return load
+
+
+def _http(rt: Runtime, url: str, key: str, ids: list[str], upns: list[str], workers: int,
+          seconds: float, label: str) -> Load:
+    with serving(url, workers) as base:
+        return proven_load(rt, url, key, ids, upns, [base], seconds, label)
 
 
 def _statements(url: str, setup: Setup, cycles: int = 20) -> float:

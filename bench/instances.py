@@ -11,8 +11,8 @@ import os
 from contextlib import ExitStack
 
 from bench.common import Databases, Metric, runtime
-from bench.cycles import CLIENTS, TENANTS, USERS, balances, prove_money, seed_tenants
-from bench.loadgen import Load, run_load, serving
+from bench.cycles import CLIENTS, TENANTS, USERS, proven_load, seed_tenants
+from bench.loadgen import Load, serving
 from commcredits.entrypoints.embedded import free_port
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import access
@@ -20,18 +20,10 @@ from commcredits.services import access
 
 def _load(rt: Runtime, url: str, key: str, ids: list[str], upns: list[str], instances: int,
           seconds: float) -> Load:
-    label = f"inst{instances}"
-    before = balances(rt, ids)
     with ExitStack() as stack:
         bases = [stack.enter_context(serving(url, 1, port=free_port()))
                  for _ in range(instances)]
-        warm = run_load(bases, key, ids, upns, clients=8, processes=instances, seconds=1.5,
-                        tag=f"warm{label}")
-        load = run_load(bases, key, ids, upns, clients=CLIENTS, processes=4, seconds=seconds,
-                        tag=label)
-    warm.merge(load)  # the proof covers every call the instances settled
-    prove_money(rt, url, ids, before, warm, label)
-    return load
+        return proven_load(rt, url, key, ids, upns, bases, seconds, f"inst{instances}")
 
 
 def run(quick: bool, dbs: Databases, backends: list[str]) -> list[Metric]:
