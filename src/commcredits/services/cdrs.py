@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import weakref
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -260,16 +261,16 @@ def rate_all(db: Database, cdrs: Iterable[Cdr],
     at each 4x): a foreign-key check planned while they were nearly empty may scan a whole
     tenant's ledger per posting, and ``ANALYZE`` makes every session plan it again."""
     it = iter(cdrs)
-    done, next_analyze = 0, ANALYZE_FIRST
+    grown = _GROWTH.setdefault(db, [0, ANALYZE_FIRST])  # [CDRs so far, next ANALYZE at]
     while chunk := list(islice(it, batch)):
         for result in _rate_batch(db, chunk):
             if progress:
                 progress(result)
             yield result
-        done += len(chunk)
-        if done >= next_analyze:
+        grown[0] += len(chunk)  # counted over every call on this database (ingest batches)
+        if grown[0] >= grown[1]:
             refresh_statistics(db)
-            next_analyze = done * 4
+            grown[1] = grown[0] * 4
 
 
 class _Redo(Exception):
@@ -280,6 +281,7 @@ class _Redo(Exception):
 ANALYZE_AFTER = 10_000
 #: CDRs after which ``rate_all`` first refreshes the statistics (then at 4x, 16x, ...)
 ANALYZE_FIRST = 4_000
+_GROWTH: weakref.WeakKeyDictionary[Database, list[int]] = weakref.WeakKeyDictionary()
 
 
 def refresh_statistics(db: Database) -> bool:
