@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from commcredits.domain.errors import DomainError
-from commcredits.services import cdrs, ledger
+from commcredits.services import cdr_files, cdrs, ledger
 from tests.api.voice import CHINA, FRANCE, PREMIUM, UK, UK_MOBILE, US, make_voice
 
 HEADER = "call_id,tenant_id,call_type,from,to,upn,organizer_upn,start_time,duration_s\n"
@@ -91,18 +91,18 @@ def test_streamed_check_names_repeats_far_apart_and_counts(tmp_path):
     rows.append(f"id17,t1,user_out,,{UK},u@x.com,,2030-03-01T09:00:00Z,60\n")
     path = _write(tmp_path, rows)
     with pytest.raises(DomainError) as e:
-        cdrs.check_file(path)
+        cdr_files.check_file(path)
     assert e.value.details == [{"line": 3002, "message": "call_id 'id17' repeats line 19"}]
     path = _write(tmp_path, rows[:-1])
-    assert cdrs.check_file(path) == 3000
-    assert [c.body["call_id"] for c in cdrs.read_file(path)][-1] == "id2999"
+    assert cdr_files.check_file(path) == 3000
+    assert [c.body["call_id"] for c in cdr_files.read_file(path)][-1] == "id2999"
 
 
 def test_streamed_check_lists_at_most_max_listed(tmp_path, monkeypatch):
-    monkeypatch.setattr(cdrs, "MAX_LISTED", 3)
+    monkeypatch.setattr(cdr_files, "MAX_LISTED", 3)
     rows = [f"id{i},t1,user_out,,{UK},u@x.com,,yesterday,60\n" for i in range(5)]
     with pytest.raises(DomainError) as e:
-        cdrs.check_file(_write(tmp_path, rows))
+        cdr_files.check_file(_write(tmp_path, rows))
     assert [d["line"] for d in e.value.details] == [2, 3, 4, 4]
     assert e.value.details[-1]["message"] == "and 2 more bad lines"
 

@@ -117,12 +117,12 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
     import time
 
     from commcredits.entrypoints import metrics
-    from commcredits.services import cdrs, recharge
+    from commcredits.services import cdr_files, cdrs, recharge
     check_text_file(file, "CDR file")
     rt = _runtime(db)
     began = time.perf_counter()
     try:
-        total = cdrs.check_file(file)
+        total = cdr_files.check_file(file)
     except DomainError as e:
         _fail(e)
     counts: dict[str, int] = {}
@@ -130,7 +130,7 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
     with Progress(TextColumn("rating CDRs"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task("rate", total=total)
-        for done, result in enumerate(cdrs.rate_all(rt.db, cdrs.read_file(file)), start=1):
+        for done, result in enumerate(cdrs.rate_all(rt.db, cdr_files.read_file(file)), start=1):
             if done % 1000 == 0 or done == total:  # the bar costs more than a CDR
                 bar.update(task, completed=done)
             counts[result.status] = counts.get(result.status, 0) + 1

@@ -13,16 +13,13 @@ count as duplicates.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import weakref
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import islice, pairwise
-from pathlib import Path
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -48,7 +45,6 @@ COLUMNS = ("call_id", "tenant_id", "call_type", "from", "to", "upn", "organizer_
            "start_time", "duration_s")
 REQUIRED = ("call_id", "tenant_id", "call_type", "to", "start_time", "duration_s")
 BATCH = 2000  # CDRs per transaction (wallet locks are held for one batch)
-MAX_LISTED = 1000  # bad lines listed in a refusal (the count says how many more)
 _MAX_DURATION_S = 7 * 24 * 3600
 
 
@@ -183,68 +179,6 @@ def _text_problem(row: dict[str, str]) -> str | None:
         if problem:
             return f"{field} {problem}"
     return None
-
-
-def _digest(call_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=8).digest(),
-                          "little", signed=True)
-
-
-def check_file(path: Path) -> int:
-    """Check a CDR file without holding it: returns the number of CDRs, or raises
-    ``validation_error`` listing the bad lines (the first :data:`MAX_LISTED`)."""
-    problems: list[tuple[int, str]] = []
-    bad = 0
-    digests = array("q")
-    count = 0
-    with path.open(encoding="utf-8", newline="") as fh:
-        for line, row in _records(fh):
-            cdr = _cdr(line, row)
-            if isinstance(cdr, str):
-                bad += 1
-                if len(problems) < MAX_LISTED:
-                    problems.append((line, cdr))
-                continue
-            digests.append(_digest(cdr.body["call_id"]))
-            count += 1
-    ordered = sorted(digests)
-    clashes = {a for a, b in pairwise(ordered) if a == b}
-    del ordered, digests
-    if clashes:  # a digest seen twice: read again to name the repeats exactly
-        bad += _repeats(path, clashes, problems)
-    if bad:
-        problems.sort()
-        if bad > len(problems):
-            problems.append((problems[-1][0], f"and {bad - len(problems)} more bad lines"))
-        raise _error(problems)
-    return count
-
-
-def _repeats(path: Path, clashes: set[int], problems: list[tuple[int, str]]) -> int:
-    first: dict[str, int] = {}
-    found = 0
-    with path.open(encoding="utf-8", newline="") as fh:
-        for line, row in _records(fh):
-            call_id = row.get("call_id", "")
-            if not call_id or _digest(call_id) not in clashes:
-                continue
-            if call_id in first:
-                found += 1
-                if len(problems) < MAX_LISTED:
-                    problems.append((line, _repeat(call_id, first[call_id])))
-            elif not isinstance(_cdr(line, row), str):
-                first[call_id] = line
-    return found
-
-
-def read_file(path: Path) -> Iterator[Cdr]:
-    """The CDRs of a file :func:`check_file` accepted, one at a time."""
-    with path.open(encoding="utf-8", newline="") as fh:
-        for line, row in _records(fh):
-            cdr = _cdr(line, row)
-            if isinstance(cdr, str):  # the file changed since it was checked
-                raise _error([(line, cdr)])
-            yield cdr
 
 
 def _error(problems: list[tuple[int, str]]) -> DomainError:
