@@ -68,12 +68,13 @@ def serving(url: str, workers: int, port: int | None = None) -> Iterator[str]:
     """``commcredits serve --workers N --no-jobs`` in its own process group; the base URL.
     The port: ``port``, else ``COMMCREDITS_BENCH_PORT``, else a free one."""
     port = port or int(os.environ.get(PORT_ENV) or free_port())
-    server = subprocess.Popen(
-        [sys.executable, "-m", "commcredits.entrypoints.cli", "serve", "--workers",
-         str(workers), "--port", str(port), "--db", url, "--no-jobs"],
-        stdout=subprocess.DEVNULL, stderr=_server_log(),
-        env={**os.environ, "COMMCREDITS_MANUAL_CLOCK": "0",
-             "COMMCREDITS_SECRET_KEY": secrets.token_hex(32)})
+    with _server_log() as log:  # the server keeps its own copy of the file
+        server = subprocess.Popen(
+            [sys.executable, "-m", "commcredits.entrypoints.cli", "serve", "--workers",
+             str(workers), "--port", str(port), "--db", url, "--no-jobs"],
+            stdout=subprocess.DEVNULL, stderr=log,
+            env={**os.environ, "COMMCREDITS_MANUAL_CLOCK": "0",
+                 "COMMCREDITS_SECRET_KEY": secrets.token_hex(32)})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
