@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 MSG_ID = "Nats-Msg-Id"
 ERROR_HEADER = "Commcredits-Error"
 DUPLICATE_WINDOW_S = 120.0  # JetStream's default: a re-published id within it is dropped
+PULL_OVERRUN_S = 0.1  # how long a pull request may live on after its fetch returned
 
 
 class BusUnavailable(ConnectionError):
@@ -185,6 +186,13 @@ class CdrSource:
         await self.nc.flush()
 
     async def nak(self, msgs: Sequence[Incoming], delay_s: float) -> None:
+        """Give messages back for redelivery after ``delay_s``. Called once no fetch of ours is
+        running; it first waits out the server's side of the last one (a pull request lives
+        on a moment after its fetch returned: a message nak'ed into it would land where no
+        fetch reads it, redelivered only after the ack wait)."""
+        if not msgs:
+            return
+        await asyncio.sleep(PULL_OVERRUN_S)
         for m in msgs:
             await m.raw.nak(delay=delay_s)
         assert self.nc is not None

@@ -171,10 +171,10 @@ async def run(db: Database, source: Source, options: Options,
               stopping: asyncio.Event | None = None) -> Totals:
     """Fetch, rate, dead-letter, ack; until ``stopping`` is set, or (``once``) until the
     consumer has nothing pending nor awaiting an ack anywhere. The next batch is fetched while
-    one is being rated (messages fetched but not handled when it stops are simply delivered
-    again after the ack wait)."""
+    one is being rated; whatever that fetch brings when the loop ends is rated too (``once``)
+    or nak'ed back (stopping, a transient failure), never left to the ack wait."""
     totals = Totals()
-    ahead: asyncio.Task[Sequence[Any]] | None = None
+    ahead: asyncio.Future[Sequence[Any]] | None = None
     while stopping is None or not stopping.is_set():
         msgs = await (ahead or source.fetch(options.batch, options.fetch_timeout_s))
         ahead = None
@@ -184,7 +184,7 @@ async def run(db: Database, source: Source, options: Options,
             if options.once and lag.pending == 0 and lag.ack_pending == 0:
                 break
             continue
-        ahead = asyncio.create_task(source.fetch(options.batch, options.fetch_timeout_s))
+        ahead = asyncio.ensure_future(source.fetch(options.batch, options.fetch_timeout_s))
         try:
             verdicts = await asyncio.to_thread(rate_messages, db, msgs, source.is_dead)
         except Exception as exc:  # the database away, or a bug: retry later, lose nothing
@@ -207,10 +207,19 @@ async def run(db: Database, source: Source, options: Options,
         if after_commit is not None and counts["rated"]:
             await asyncio.to_thread(after_commit)
         if options.once and lag.pending == 0 and lag.ack_pending == 0:
-            break  # drained (the fetch ahead can only be waiting for nothing)
-    if ahead is not None:
-        ahead.cancel()
+            late = await ahead  # published since the lag was read: rate it, then look again
+            if not late:
+                return totals
+            ahead = _ready(late)
+    if ahead is not None:  # stopping: what the last fetch brought goes back at once
+        await source.nak(await ahead, 0)
     return totals
+
+
+def _ready(msgs: Sequence[Any]) -> asyncio.Future[Sequence[Any]]:
+    done: asyncio.Future[Sequence[Any]] = asyncio.get_running_loop().create_future()
+    done.set_result(msgs)
+    return done
 
 
 async def _report(db: Database, source: Source, counts: dict[str, int], lag: Lag) -> None:
