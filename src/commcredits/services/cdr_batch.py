@@ -113,6 +113,9 @@ class _Tenants(_Passthrough):
             w.wallets[tenant_id] = self._real.wallet(tenant_id, lock=True)
         return w.wallets[tenant_id]
 
+    def wallet_and_lots(self, tenant_id: str) -> tuple[WalletRow, list[Lot]]:
+        return self.wallet(tenant_id, lock=True), self._work.credits.lots(tenant_id)
+
     def save_wallet(self, wallet: WalletRow) -> None:
         self._work.wrote()
         self._work.wallets[wallet.tenant_id] = wallet

@@ -101,9 +101,6 @@ def _party_of(uow: UnitOfWork, tenant_id: str, user_id: str | None) -> Party | N
     return _party_from(uow.directory.user_by_id(tenant_id, user_id))
 
 
-def _available(uow: UnitOfWork, wallet: WalletRow, tenant_id: str) -> Decimal:
-    return Wallet(tenant_id, wallet.currency, tuple(uow.credits.lots(tenant_id)),
-                  wallet.reserved).available(uow.now)
 
 
 def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
@@ -188,9 +185,11 @@ def _extend(uow: UnitOfWork, tenant: Tenant, route: Route, party: Party | None, 
 
     Returns the extension, whether the per-user daily cap bound it, and whether the grant is
     final (it fell short and no auto-recharge can bring more)."""
-    wallet = uow.tenants.wallet(tenant.id, lock=True)
+    wallet, lots = uow.tenants.wallet_and_lots(tenant.id)  # locked
     pool_left = pool_left_s(uow, tenant.id, route.pool, month) if route.pool else 0
-    spendable, capped = _within_cap(uow, tenant, party, _available(uow, wallet, tenant.id))
+    available = Wallet(tenant.id, wallet.currency, tuple(lots), wallet.reserved).available(
+        uow.now)
+    spendable, capped = _within_cap(uow, tenant, party, available)
     ext = rules.extend(route, grant, want_s, pool_left, spendable, tenant.currency)
     if rules.first_funding(route, ext.grant):
         _reserve(uow, wallet, tenant.id, route, month, ext.pool_take_s, ext.money_take)

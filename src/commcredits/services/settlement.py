@@ -43,12 +43,10 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
     data = json.loads(call.route)
     route = route_from(data)
     grant = grant_of(call)
-    wallet = uow.tenants.wallet(call.tenant_id, lock=True)
+    # the lots are read with the lock, once: nothing else can change them until commit
+    wallet, lots = uow.tenants.wallet_and_lots(call.tenant_id)
     cur = wallet.currency  # the tenant's, fixed when it was created
     wallet.reserved = max(ZERO, wallet.reserved - grant.credit_reserved)
-    # read once under the wallet lock (nothing else can change them until commit)
-    lots = uow.credits.lots(wallet.tenant_id) if route.overage and grant.tail is None \
-        else None  # otherwise _collect reads them, if it takes anything
     s = _split(uow, call, route, grant, duration_s, cur, wallet, lots)
     charged, draws = _collect(uow, wallet, s.credit_charge, call.call_id, lots)
     if call.pool and call.pool_month:

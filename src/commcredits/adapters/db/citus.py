@@ -107,4 +107,7 @@ def plan(conn: sa.Connection) -> list[str]:
     lines += [f"SELECT citus_add_local_table_to_metadata('{t}');"
               for t in sorted(COORDINATOR) if t in tables]
     lines.append("COMMIT;")
+    # the wallet lock and lots read of every reservation (migration 0012) runs on the shard
+    lines.append(f"SELECT create_distributed_function('wallet_and_lots(varchar)', 'p_tenant', "
+                 f"colocate_with => '{ROOT}');")
     return lines

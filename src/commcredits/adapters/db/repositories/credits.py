@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +32,22 @@ class LedgerLine:
     balance_after: Decimal
     lot_id: str | None
     reference: str | None
+
+
+@functools.cache
+def _record_statement(legs: int) -> sa.Insert:
+    """The ledger transaction (a CTE) and its ``legs`` postings as one INSERT, built once per
+    number of postings so the hot path only binds values (built anew each time, its
+    compilation cost more than the database's work)."""
+    def bound(table: sa.Table, prefix: str) -> dict[str, Any]:
+        return {c.name: sa.bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.columns
+                if c.name != "id" or table is ledger_transactions}
+    # one single-row INSERT per posting (a multi-row VALUES is not cacheable). PostgreSQL runs
+    # the main INSERT first, then the unreferenced CTEs in order: postings get ids in order
+    ctes = [sa.insert(ledger_transactions).values(bound(ledger_transactions, "h_")).cte("txn"),
+            *(sa.insert(ledger_postings).values(bound(ledger_postings, f"l{i}_")).cte(f"leg{i}")
+              for i in range(1, legs))]
+    return sa.insert(ledger_postings).values(bound(ledger_postings, "l0_")).add_cte(*ctes)
 
 
 def _lot(r: sa.Row) -> Lot:
@@ -82,8 +99,10 @@ class CreditsRepo:
         legs = [{"transaction_id": txn_id, "tenant_id": tenant_id, "debit_account": p.debit,
                  "credit_account": p.credit, "amount": p.amount} for p in txn.postings]
         if self.postgres:  # one round trip: the transaction row in a CTE, then its postings
-            self.conn.execute(sa.insert(ledger_postings).values(legs).add_cte(
-                sa.insert(ledger_transactions).values(head).cte("txn")))
+            params = {f"h_{k}": v for k, v in head.items()}
+            for i, leg in enumerate(legs):
+                params.update({f"l{i}_{k}": v for k, v in leg.items()})
+            self.conn.execute(_record_statement(len(legs)), params)
             return
         self.conn.execute(sa.insert(ledger_transactions), head)
         self.conn.execute(sa.insert(ledger_postings), legs)
