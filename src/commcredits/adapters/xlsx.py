@@ -12,6 +12,7 @@ Numbers are written from their decimal text (``<v>0.04</v>``), never through a f
 
 from __future__ import annotations
 
+import functools
 import queue
 import re
 import threading
@@ -49,18 +50,24 @@ def excel_serial(value: str) -> str | None:
     """``2030-03-10T12:00:00Z`` as an Excel date-time serial (days since 1899-12-30), written
     exactly from whole seconds: the day number, then the second of the day / 86400 to 10
     places (well under a millisecond). None when ``value`` is not such a time."""
-    m = _TIME.fullmatch(value)
-    if m is None:
+    if _TIME.fullmatch(value) is None:
         return None
-    y, mo, d, h, mi, s = (int(g) for g in m.groups())
-    try:
-        days = (date(y, mo, d) - _EPOCH).days
-    except ValueError:
+    days = _day_number(value[:10])  # the pattern fixes every field's place
+    if days is None:
         return None
-    second = h * 3600 + mi * 60 + s
+    second = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19])
     if not second:
         return str(days)
     return f"{days}.{(second * 10**10 + 43200) // 86400:010d}".rstrip("0")
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_number(day: str) -> int | None:
+    """``YYYY-MM-DD`` as Excel's day number (a report's rows share a few hundred days)."""
+    try:
+        return (date(int(day[:4]), int(day[5:7]), int(day[8:10])) - _EPOCH).days
+    except ValueError:
+        return None
 
 
 def _letters(col: int) -> str:
