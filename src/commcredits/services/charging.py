@@ -101,8 +101,6 @@ def _party_of(uow: UnitOfWork, tenant_id: str, user_id: str | None) -> Party | N
     return _party_from(uow.directory.user_by_id(tenant_id, user_id))
 
 
-
-
 def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
                    at: datetime | None = None, happened: bool = False) -> dict[str, Any]:
     """``POST /v1/calls``: may this call go ahead, who pays, and for how long.
