@@ -60,19 +60,17 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
 
 
 def _split(uow: UnitOfWork, call: sa.Row, route: Route, grant: Grant, duration_s: int,
-           cur: str, wallet: WalletRow, lots: list[lotrules.Lot] | None = None
-           ) -> rules.Settlement:
+           cur: str, wallet: WalletRow, lots: list[lotrules.Lot]) -> rules.Settlement:
     """Split the talk; seconds past the grant follow the same funding order as every other
     second: what the pool still holds, then credits (on an overage route only what they
     cover), then overage. ``wallet`` is locked, this call's reservation already released;
-    ``lots`` are its lots if already read under that lock."""
+    ``lots`` are its lots, read under that lock."""
     overran_pool = grant.credit_s == 0 and grant.tail is None and duration_s > grant.pool_s
     pool_left = pool_left_s(uow, call.tenant_id, route.pool, call.pool_month) if (
         overran_pool and route.pool and call.pool and call.pool_month) else 0
     covered = None
     if route.overage and grant.tail is None:
-        held = tuple(uow.credits.lots(wallet.tenant_id) if lots is None else lots)
-        covered = Wallet(wallet.tenant_id, cur, held, wallet.reserved).available(uow.now)
+        covered = Wallet(wallet.tenant_id, cur, tuple(lots), wallet.reserved).available(uow.now)
     return rules.settle(route, grant, duration_s, cur, pool_left, covered)
 
 
@@ -149,21 +147,21 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     cur = tenant.currency
     data = json.loads(call.route)
     route = route_from(data)
-    wallet = uow.tenants.wallet(tenant.id, lock=True)
-    s = _split(uow, call, route, grant_of(call), duration_s, cur, wallet)
+    wallet, lots = uow.tenants.wallet_and_lots(tenant.id)  # locked; the lots read once
+    s = _split(uow, call, route, grant_of(call), duration_s, cur, wallet, lots)
     row = uow.charging.usage_record(tenant.id, "call", call.call_id)
     drawn = [(lot_id, Decimal(amount)) for lot_id, amount in json.loads(row.lots)]
     delta = s.credit_charge - (row.credits_charge + row.uncollected)
     charged, uncollected = row.credits_charge, row.uncollected
     if delta > ZERO:
-        more, draws = _collect(uow, wallet, delta, call.call_id)
+        more, draws = _collect(uow, wallet, delta, call.call_id, lots)
         charged, uncollected = charged + more, uncollected + delta - more
         drawn += [(d.lot_id, d.amount) for d in draws]
     elif delta < ZERO:
         forgiven = min(-delta, uncollected)
         refund = -delta - forgiven
         uncollected -= forgiven
-        drawn = _refund(uow, wallet, drawn, refund, call.call_id)
+        drawn = _refund(uow, wallet, drawn, refund, call.call_id, lots)
         charged -= refund
     if call.pool and call.pool_month:
         settle_pool(uow, tenant, PoolKey.parse(call.pool), call.pool_month, 0,
@@ -175,12 +173,14 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
 
 
 def _refund(uow: UnitOfWork, wallet: WalletRow, drawn: list[tuple[str, Decimal]],
-            amount: Decimal, call_id: str) -> list[tuple[str, Decimal]]:
+            amount: Decimal, call_id: str, held: list[lotrules.Lot]
+            ) -> list[tuple[str, Decimal]]:
     """Give ``amount`` back to the lots it came from, newest draw first (an ``adjustment``
-    entry); what came from a lot that has expired since is forfeited, as its rest was."""
+    entry); what came from a lot that has expired since is forfeited, as its rest was.
+    ``held``: the tenant's lots, read under the wallet lock."""
     if amount <= ZERO:
         return drawn
-    lots = {lot.id: lot for lot in uow.credits.lots(wallet.tenant_id)}
+    lots = {lot.id: lot for lot in held}
     postings: list[ledger_rules.Posting] = []
     left, out = amount, list(drawn)
     usage = ledger_rules.external_account(wallet.tenant_id, "usage")

@@ -56,8 +56,7 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
         elif rate is not None:
             price = round_half_up(rate.per_minute * segments, cur)
             capability = licensing.CREDITS
-            wallet = uow.tenants.wallet(tenant.id, lock=True)
-            lots = uow.credits.lots(tenant.id)
+            wallet, lots = uow.tenants.wallet_and_lots(tenant.id)  # locked
             available = Wallet(tenant.id, cur, tuple(lots), wallet.reserved).available(uow.now)
             if licensing.CREDITS in user.licenses and price <= available:
                 draws = lotrules.allocate(lots, price, uow.now) if price > ZERO else []
