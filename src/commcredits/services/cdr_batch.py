@@ -53,15 +53,11 @@ _POSTING_COLUMNS = ["transaction_id", "tenant_id", "debit_account", "credit_acco
 
 
 def _copy(raw: Any, jobs: list[tuple[sa.Table, list[str], list[list[Any]]]]) -> None:
-    """The ``COPY`` of each table's rows, in order (transactions before their postings)."""
-    import psycopg
-
-    try:
-        for table, cols, values in jobs:
-            if values:
-                bulk.copy(raw, table, cols, values)
-    except psycopg.IntegrityError as e:  # as SQLAlchemy would say it: a concurrent import
-        raise sa.exc.IntegrityError(f"COPY {table.name}", None, e) from e
+    """The ``COPY`` of each table's rows, in order (transactions before their postings);
+    ``bulk.copy`` raises a conflict as SQLAlchemy's ``IntegrityError`` (a concurrent import)."""
+    for table, cols, values in jobs:
+        if values:
+            bulk.copy(raw, table, cols, values)
 
 
 class BatchWork:

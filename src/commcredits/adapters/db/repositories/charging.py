@@ -199,7 +199,9 @@ _CONTEXT = (
     .select_from(tenants.outerjoin(users, sa.and_(
         users.c.tenant_id == tenants.c.id,
         sa.func.lower(users.c.upn) == sa.bindparam("b_upn", type_=sa.String)))
-        .outerjoin(license_assignments, license_assignments.c.user_id == users.c.id))
+        .outerjoin(license_assignments, sa.and_(  # tenant too: one Citus shard
+            license_assignments.c.user_id == users.c.id,
+            license_assignments.c.tenant_id == users.c.tenant_id)))
     .where(tenants.c.id == sa.bindparam("b_tenant_id")))
 _UPDATE_CALL = sa.update(calls).where(calls.c.call_id == sa.bindparam("b_call_id"))
 _UPDATE_POOL = sa.update(pool_usage).where(
