@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from commcredits.entrypoints.embedded import serving
 from commcredits.services.ledger import verify
@@ -47,12 +48,13 @@ def test_parallel_orders_pay_exactly_once(api):
     assert checked == 1 and problems == []
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_same_key_orders_racing_to_open_their_payment_never_conflict(api, monkeypatch):
     """The race behind a once-seen 409 among fifty same-key orders: A finds no attempt with
     its key, B opens (and commits) one, then A inserts its own. A plain insert failed on
     the unique key (409 ``conflict``); now A resumes B's attempt. Forced here by holding A
-    between its look-up and its insert until B is done (on SQLite B waits for A's write
-    lock instead, so A opens and B resumes: the same one order either way)."""
+    between its look-up and its insert until B is done. PostgreSQL only: on SQLite B waits
+    for A's write lock, so the race cannot happen there."""
     import threading
 
     from commcredits.services import payments
@@ -60,12 +62,13 @@ def test_same_key_orders_racing_to_open_their_payment_never_conflict(api, monkey
     pm = api.card(tid)
     real = payments._resume
     looked, b_done = threading.Event(), threading.Event()
+    forced: list[bool] = []
 
     def resume(uow, tenant_id, key, request_hash):
         found = real(uow, tenant_id, key, request_hash)
         if threading.current_thread().name == "A" and not looked.is_set():
             looked.set()
-            b_done.wait(2)  # B opens its attempt after A looked and before A inserts
+            forced.append(b_done.wait(15))  # B opens its attempt after A looked, before A inserts
         return found
     monkeypatch.setattr(payments, "_resume", resume)
     results: dict[str, object] = {}
@@ -85,6 +88,7 @@ def test_same_key_orders_racing_to_open_their_payment_never_conflict(api, monkey
     b.join(10)
     b_done.set()
     a.join(10)
+    assert forced == [True]  # the interleaving really happened
     assert all(isinstance(r, tuple) for r in results.values()), results
     (view_a, _), (view_b, _) = results["A"], results["B"]
     assert view_a["id"] == view_b["id"]
