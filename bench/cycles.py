@@ -197,7 +197,7 @@ def run(quick: bool, dbs: Databases, backends: list[str]) -> list[Metric]:
         many = _http(rt, url, key, ids, upns, workers, seconds, "spread")
         raw_one = rawpg.cycles_per_s(url, 1, CLIENTS, seconds)
         hot = _http(rt, url, key, ids[:1], upns, workers, seconds, "hot")
-        one = _http(rt, url, key, ids, upns, 1, seconds, "w1") if workers != 1 else many
+        one = _http(rt, url, key, ids, upns, 1, seconds, "w1")
         two = many if workers == 2 else _http(rt, url, key, ids, upns, 2, seconds, "w2")
     small, big = (10_000, 100_000) if quick else (10_000, 1_000_000)
     p50_small, p50_big = _history(dbs, small, big, 60 if quick else 300)
