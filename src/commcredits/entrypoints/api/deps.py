@@ -124,19 +124,15 @@ def write(request: Request, who: Principal, work: Callable[[UnitOfWork, str | No
                 if isinstance(payload, dict) else payload
             uow.access.complete_idempotency_key(scope, key, status_code, json.dumps(stored))
         uow.commit()
-    run_recharges(request, started)
-    push_cuts(request, cut_ids)
+    rt = runtime(request)
+    run_recharges(rt, started)
+    push_cuts(rt, cut_ids)
     return JSONResponse(payload, status_code)
 
 
-def run_recharges(request: Request, tenant_ids: list[str]) -> None:
+def run_recharges(rt: Runtime, tenant_ids: list[str]) -> None:
     """Run the auto-recharges a committed change started, right away; the ``recharge`` job
     retries whatever fails or is interrupted here."""
-    started_recharges(runtime(request), tenant_ids)
-
-
-def started_recharges(rt: Runtime, tenant_ids: list[str]) -> None:
-    """``run_recharges`` for code that holds the runtime rather than a request."""
     from commcredits.services import recharge
     for tenant_id in tenant_ids:
         try:
@@ -147,14 +143,9 @@ def started_recharges(rt: Runtime, tenant_ids: list[str]) -> None:
             job_failed("recharge", tenant_id, exc)
 
 
-def push_cuts(request: Request, cut_ids: list[str]) -> None:
+def push_cuts(rt: Runtime, cut_ids: list[str]) -> None:
     """Tell the switches about calls a committed change cut, without making the caller wait
     (the ``cuts`` job retries whatever fails here)."""
-    requested_cuts(runtime(request), cut_ids)
-
-
-def requested_cuts(rt: Runtime, cut_ids: list[str]) -> None:
-    """``push_cuts`` for code that holds the runtime rather than a request."""
     if not cut_ids:
         return
     from commcredits.services import cuts

@@ -145,7 +145,7 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
             return _console_page(request, sess, error=e, form=form, status=_status(e))
         except DomainError as e2:
             return _error_page(request, sess, _status(e2), "Not available", e2.message)
-    run_recharges(request, started)
+    run_recharges(_runtime(request), started)
     if back == "spend":  # the spend page's "Apply recommendation"
         return RedirectResponse("/console/spend?applied=1", status_code=303)
     return RedirectResponse("/console?notice=auto_recharge", status_code=303)

@@ -14,7 +14,7 @@ from commcredits.domain.access import Action, Principal, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.domain.money import places
 from commcredits.entrypoints import metrics
-from commcredits.entrypoints.api.deps import caller, requested_cuts, runtime, started_recharges
+from commcredits.entrypoints.api.deps import caller, push_cuts, run_recharges, runtime
 from commcredits.entrypoints.api.schemas import (
     AnswerByIdIn,
     AnswerIn,
@@ -56,8 +56,8 @@ def _tx(rt: Runtime, work: Any, stored: Any = None) -> Any:
         if first is None:  # not the id race: a real conflict
             raise
         return first
-    started_recharges(rt, started)
-    requested_cuts(rt, cut_ids)
+    run_recharges(rt, started)
+    push_cuts(rt, cut_ids)
     return result
 
 
