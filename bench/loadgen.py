@@ -37,15 +37,22 @@ PORT_ENV = "COMMCREDITS_BENCH_PORT"  # the port the server under test listens on
 
 @dataclass
 class Load:
-    """What the clients did: cycles, authorize latencies (ms), charges answered per tenant."""
+    """What the clients did: cycles, authorize latencies (ms), charges answered per tenant,
+    and the wall-clock span from the first switch's start to the last one's end (a client
+    process that started late widens it instead of being counted in a window it missed)."""
     cycles: int = 0
-    seconds: float = 0.0
+    first: float = float("inf")
+    last: float = 0.0
     authorize_ms: list[float] = field(default_factory=list)
     charged: dict[str, Decimal] = field(default_factory=dict)
 
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.last - self.first)
+
     def merge(self, other: Load) -> None:
         self.cycles += other.cycles
-        self.seconds = max(self.seconds, other.seconds)
+        self.first, self.last = min(self.first, other.first), max(self.last, other.last)
         self.authorize_ms += other.authorize_ms
         for tenant, amount in other.charged.items():
             self.charged[tenant] = self.charged.get(tenant, Decimal(0)) + amount
@@ -124,8 +131,8 @@ async def _switch(host: str, port: int, key: str, name: str, tenants: list[str],
     head = (f"Host: {host}\r\nAuthorization: Bearer {key}\r\n"
             f"Content-Type: application/json\r\n").encode()
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    began = time.perf_counter()
-    stop = time.time() + seconds
+    load.first = time.time()
+    stop = load.first + seconds
     try:
         while time.time() < stop:
             tenant = tenants[rng.randrange(len(tenants))]
@@ -146,7 +153,7 @@ async def _switch(host: str, port: int, key: str, name: str, tenants: list[str],
             load.cycles += 1
     finally:
         writer.close()
-    load.seconds = time.perf_counter() - began
+    load.last = time.time()
     return load
 
 

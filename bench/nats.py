@@ -48,6 +48,8 @@ async def _bare_consume(stream: str, subject: str, dead: str, n: int) -> float:
                 break
             await source.ack(msgs)
             got += len(msgs)
+        if got != n:
+            raise SystemExit(f"the bare consumer fetched {got} of {n} messages")
         return got / (time.perf_counter() - began)
 
 
