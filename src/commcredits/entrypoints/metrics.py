@@ -65,10 +65,10 @@ def bus_metrics(db: Database) -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-    from commcredits.adapters.db.repositories.bus import COUNTS, BusRepo
+    from commcredits.adapters.db.repositories.bus import COUNTS
     try:
         with db.uow(readonly=True) as uow:
-            repo = BusRepo(uow.conn, uow.postgres)
+            repo = uow.bus
             consumers = repo.ingest_status()
             unpublished = repo.unpublished()
     except sa.exc.DBAPIError:  # the database is away: the process metrics still answer

@@ -91,6 +91,7 @@ class BatchWork:
         self.rates = Rates(self, uow.rates)
         self.notifications = Passthrough(self, uow.notifications)
         self.access = Passthrough(self, uow.access)
+        self.bus = Passthrough(self, uow.bus)
 
     def _reset_pending(self) -> None:
         self.calls: dict[str, Row] = {}

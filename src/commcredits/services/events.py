@@ -2,7 +2,8 @@
 them, published to NATS JetStream by the ``events`` job.
 
 * ``record`` is called next to the change (ledger, recharge, expiry), under the same wallet
-  lock; it works on a batch of CDRs too (``BatchWork`` shares the real connection).
+  lock, through the unit of work's ``bus`` repository (on a batch of CDRs, ``BatchWork``'s,
+  after the batch's collected writes).
 * ``call_settled`` is not recorded by code: a trigger on ``usage_records`` (migration 0010)
   adds one row per settled call once the capture is on, which the first publishing run does,
   so a deployment without NATS pays nothing per call.
@@ -18,7 +19,6 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from commcredits.adapters.db.repositories.bus import BusRepo
 from commcredits.domain import events as rules
 from commcredits.domain.events import EventKind
 from commcredits.domain.money import ZERO, fmt
@@ -30,14 +30,10 @@ if TYPE_CHECKING:
     from commcredits.adapters.db.uow import Database, UnitOfWork
 
 
-def _repo(uow: UnitOfWork) -> BusRepo:
-    return BusRepo(uow.conn, uow.postgres)
-
-
 def record(uow: UnitOfWork, tenant_id: str, kind: EventKind, dedupe: str,
            data: dict[str, Any]) -> bool:
     """Queue an event (once per ``dedupe`` and tenant); False if it was already queued."""
-    return _repo(uow).add_event(tenant_id=tenant_id, dedupe=dedupe, kind=kind.value,
+    return uow.bus.add_event(tenant_id=tenant_id, dedupe=dedupe, kind=kind.value,
                                 data=json.dumps(data, sort_keys=True), occurred_at=uow.now)
 
 
@@ -69,12 +65,12 @@ def publish_due(db: Database, bus: EventBus, prefix: str = rules.DEFAULT_PREFIX,
     """Publish every unpublished event, ``batch`` per transaction; returns how many were
     published (counting those JetStream already had)."""
     with db.uow() as uow:
-        if _repo(uow).capture_calls(uow.now):
+        if uow.bus.capture_calls(uow.now):
             uow.commit()
     published = 0
     while True:
         with db.uow() as uow:
-            repo = _repo(uow)
+            repo = uow.bus
             rows = repo.claim_unpublished(batch)
             if rows:
                 bus.publish([message(r, prefix) for r in rows])
@@ -86,7 +82,7 @@ def publish_due(db: Database, bus: EventBus, prefix: str = rules.DEFAULT_PREFIX,
 
 
 def unpublished(uow: UnitOfWork) -> int:
-    return _repo(uow).unpublished()
+    return uow.bus.unpublished()
 
 
 # -- what each event says (called next to the change, in its transaction) ------------------

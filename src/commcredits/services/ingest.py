@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
-from commcredits.adapters.db.repositories.bus import BusRepo
 from commcredits.domain.errors import DomainError
 from commcredits.services import cdrs
 
@@ -156,7 +155,7 @@ def report(db: Database, source: Source, counts: dict[str, int], lag: Lag) -> No
     for attempt in range(2):
         try:
             with db.uow() as uow:
-                BusRepo(uow.conn, uow.postgres).report_ingest(
+                uow.bus.report_ingest(
                     source.stream, source.durable, source.subject, counts, lag.pending,
                     lag.ack_pending, uow.now)
                 uow.commit()

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from commcredits.adapters.clock import Clock, ManualClock, SystemClock
 from commcredits.adapters.db.repositories.access import AccessRepo
 from commcredits.adapters.db.repositories.audit import AuditRepo
+from commcredits.adapters.db.repositories.bus import BusRepo
 from commcredits.adapters.db.repositories.charging import ChargingRepo
 from commcredits.adapters.db.repositories.credits import CreditsRepo
 from commcredits.adapters.db.repositories.directory import DirectoryRepo
@@ -67,6 +68,7 @@ class UnitOfWork:
         self.charging = ChargingRepo(self.conn, self.postgres)
         self.switching = SwitchingRepo(self.conn)
         self.payments = PaymentRepo(self.conn)
+        self.bus = BusRepo(self.conn, self.postgres)  # domain events, ingest progress
         self.recharges_requested: set[str] = set()  # tenants to recharge after commit
         self.cuts_requested: set[str] = set()  # switch cuts to push after commit
         return self
