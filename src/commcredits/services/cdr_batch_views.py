@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from commcredits.adapters.db.repositories.charging import CallContext
 from commcredits.adapters.db.schema import calls, license_assignments, users
 from commcredits.domain.ledger import Transaction
 from commcredits.domain.lots import Lot
@@ -118,6 +119,19 @@ class Credits(Passthrough):
 
 
 class Charging(Passthrough):
+    def call_context(self, call_id: str, tenant_id: str, upn: str | None
+                     ) -> CallContext | None:
+        """What deciding a call reads (``ChargingRepo.call_context``), from the batch's
+        memory: tenant, deck version and user are read once per batch."""
+        w = self._work
+        tenant = w.tenants.get(tenant_id)
+        if tenant is None:
+            return None
+        if self.call(call_id) is not None:
+            return CallContext(tenant, None, None, True)
+        user = w.directory.user(tenant.id, upn) if upn else None
+        return CallContext(tenant, w.rates.version(tenant.currency), user, False)
+
     def call(self, call_id: str, *, lock: bool = False) -> Row | None:
         # rows stored before the batch began were sorted out as duplicates beforehand
         w = self._work
@@ -240,9 +254,17 @@ class Directory(Passthrough):
 
 
 class Rates(Passthrough):
+    def version(self, currency: str) -> int | None:
+        return self._once(("deck version", currency), self._real.version, currency)
+
     def deck(self, currency: str) -> RateDeck | None:
-        key = ("deck", currency)
+        return self.deck_at(currency, self.version(currency))
+
+    def deck_at(self, currency: str, version: int | None) -> RateDeck | None:
+        return self._once(("deck", currency, version), self._real.deck_at, currency, version)
+
+    def _once(self, key: tuple[Any, ...], read: Any, *args: Any) -> Any:
         cache = self._work.reads
         if key not in cache:
-            cache[key] = self._real.deck(currency)
-        return cache[key]  # type: ignore[no-any-return]
+            cache[key] = read(*args)
+        return cache[key]

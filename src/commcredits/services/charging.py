@@ -57,25 +57,16 @@ class _Context(NamedTuple):
 
 
 def _context(uow: UnitOfWork, call_id: str, tenant_id: str, upn: str | None) -> _Context:
-    """What deciding a call reads. The database repository reads it in one round trip
-    (``call_context``), fresh each time: nothing cached but the deck, keyed by the version
-    read in that same statement. A unit of work that keeps these rows in memory itself (the
-    CDR batch's) is asked piece by piece, as before."""
-    if hasattr(type(uow.charging), "call_context"):
-        ctx = uow.charging.call_context(call_id, tenant_id, upn)
-        if ctx is None:
-            return _Context(uow.charging.call(call_id) is not None, None, None, None)
-        if ctx.existing_call:
-            return _Context(True, None, None, None)
-        return _Context(False, ctx.tenant, _party_from(ctx.user),
-                        uow.rates.deck_at(ctx.tenant.currency, ctx.deck_version))
-    if uow.charging.call(call_id) is not None:
+    """What deciding a call reads, in one round trip (``call_context``), fresh each time:
+    nothing cached but the deck, keyed by the version read in that same statement (a CDR
+    batch's unit of work answers it from the batch's memory)."""
+    ctx = uow.charging.call_context(call_id, tenant_id, upn)
+    if ctx is None:
+        return _Context(uow.charging.call(call_id) is not None, None, None, None)
+    if ctx.existing_call:
         return _Context(True, None, None, None)
-    tenant = uow.tenants.get(tenant_id)
-    if tenant is None:
-        return _Context(False, None, None, None)
-    user = uow.directory.user(tenant.id, upn) if upn else None
-    return _Context(False, tenant, _party_from(user), uow.rates.deck(tenant.currency))
+    return _Context(False, ctx.tenant, _party_from(ctx.user),
+                    uow.rates.deck_at(ctx.tenant.currency, ctx.deck_version))
 
 
 def _party_from(user: User | None) -> Party | None:
