@@ -49,7 +49,7 @@ class OperatorSession:
         return True  # the operator role does everything
 
 
-OPERATOR = Realm("operator", COOKIE, "/operator")
+OPERATOR = Realm("operator", COOKIE, "/operator", "commcredits.operator.session")
 
 
 def _session(request: Request) -> OperatorSession | None:

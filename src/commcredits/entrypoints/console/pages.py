@@ -99,16 +99,16 @@ def _runtime(request: Request) -> Runtime:
 @dataclass(frozen=True, slots=True)
 class Realm:
     """Where a kind of console session lives: its cookie, path and ``console_sessions.realm``
-    (tenant admins at ``/``, operator admins at ``/operator``)."""
+    (tenant admins at ``/``, operator admins at ``/operator``) and the salt its cookies are
+    signed with."""
 
     name: str
     cookie: str
     path: str
+    salt: str
 
     def serializer(self, request: Request) -> URLSafeTimedSerializer:
-        salt = "commcredits.console.session" if self.name == "tenant" \
-            else f"commcredits.{self.name}.session"
-        return URLSafeTimedSerializer(_runtime(request).settings.secret_key, salt=salt)
+        return URLSafeTimedSerializer(_runtime(request).settings.secret_key, salt=self.salt)
 
     def session_id(self, request: Request) -> str | None:
         """sha256 of the token in a validly signed cookie (what the sessions table holds)."""
@@ -157,7 +157,7 @@ class Realm:
         response.delete_cookie(self.cookie, path=self.path, httponly=True, samesite="lax")
 
 
-TENANT = Realm("tenant", COOKIE, "/")
+TENANT = Realm("tenant", COOKIE, "/", "commcredits.console.session")
 
 
 def _session(request: Request) -> Session | None:
