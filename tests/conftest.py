@@ -96,6 +96,16 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt.db.engine.dispose()
 
 
+@pytest.fixture
+def second(settings: Settings) -> Iterator[Runtime]:
+    """Another instance of the service on the same database: its own engine, app state and
+    process caches (what a second worker or instance sees)."""
+    rt = Runtime(settings, Database(make_engine(settings.db), ManualClock()), TestGateway(),
+                 None)
+    yield rt
+    rt.db.engine.dispose()
+
+
 class Api:
     """A thin test client: ``api.post("/v1/tenants", {...})`` with the operator key."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from commcredits.adapters.db.schema import admins
+from tests.api.console import console_admin, csrf
 
 
 def sign_in(api, email, password):
@@ -51,24 +52,12 @@ def test_sign_in_is_throttled_after_five_failures(api):
     sign_in(api, "other@contoso.com", "right-pass-2")
 
 
-def _admin(api, email="boss@contoso.com", password="pass-word-1"):
-    tid = api.tenant("US")
-    api.post(f"/v1/tenants/{tid}/admins", {"email": email, "password": password,
-                                           "role": "global_admin"}, expect=201)
-    return tid
-
-
-def _csrf(page: str) -> str:
-    import re
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-
-
 def test_a_signed_out_cookie_no_longer_works(api):
-    _admin(api)
+    console_admin(api)
     sign_in(api, "boss@contoso.com", "pass-word-1")
     cookie = api.client.cookies.get("cc_session")
-    csrf = _csrf(api.client.get("/console").text)
-    api.client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+    token = csrf(api.client.get("/console").text)
+    api.client.post("/logout", data={"csrf": token}, follow_redirects=False)
     api.client.cookies.set("cc_session", cookie)  # a copy kept by whoever stole it
     r = api.client.get("/console", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith("/login")
@@ -76,7 +65,7 @@ def test_a_signed_out_cookie_no_longer_works(api):
 
 def test_sign_out_everywhere_ends_every_session(api):
     from fastapi.testclient import TestClient
-    _admin(api)
+    console_admin(api)
     laptop = TestClient(api.client.app, client=("10.0.0.1", 1000))
     phone = TestClient(api.client.app, client=("10.0.0.2", 1000))
     for c in (laptop, phone):
@@ -84,14 +73,14 @@ def test_sign_out_everywhere_ends_every_session(api):
                       follow_redirects=False).status_code == 303
     listed = laptop.get("/console/sessions").text
     assert "10.0.0.1" in listed and "10.0.0.2" in listed
-    laptop.post("/logout", data={"csrf": _csrf(listed), "everywhere": "on"})
+    laptop.post("/logout", data={"csrf": csrf(listed), "everywhere": "on"})
     assert phone.get("/console", follow_redirects=False).status_code == 303
     assert laptop.get("/console", follow_redirects=False).status_code == 303
 
 
 def test_an_attacker_cannot_lock_the_real_admin_out(api):
     from fastapi.testclient import TestClient
-    _admin(api)
+    console_admin(api)
     attacker = TestClient(api.client.app, client=("203.0.113.9", 1000))
     for _ in range(6):
         attacker.post("/login", data={"email": "boss@contoso.com", "password": "guess"})
@@ -114,7 +103,7 @@ def test_one_client_cannot_spray_many_emails(api):
 
 def test_passwords_are_argon2id_and_unknown_emails_cost_the_same(api, monkeypatch):
     from commcredits.services import access
-    _admin(api)
+    console_admin(api)
     with api.rt.db.uow() as uow:
         stored = uow.conn.execute(sa.select(admins.c.password_hash)).scalar()
     assert stored.startswith("$argon2id$")
@@ -129,7 +118,7 @@ def test_passwords_are_argon2id_and_unknown_emails_cost_the_same(api, monkeypatc
 
 def test_an_old_scrypt_hash_still_signs_in_and_is_upgraded(api):
     import hashlib
-    _admin(api)
+    console_admin(api)
     salt = b"0123456789abcdef"
     digest = hashlib.scrypt(b"pass-word-1", salt=salt, n=2**14, r=8, p=1)
     with api.rt.db.uow() as uow:
@@ -145,7 +134,7 @@ def test_an_old_scrypt_hash_still_signs_in_and_is_upgraded(api):
 def test_a_password_is_kept_exactly_as_typed(api):
     """Found by schemathesis: bodies are trimmed, and so were passwords, so an admin whose
     password ends in a space could never sign in with it (the sign-in form does not trim)."""
-    _admin(api, "space@contoso.com", " pass word ")
+    console_admin(api, "space@contoso.com", " pass word ")
     r = api.client.post("/login", data={"email": "space@contoso.com",
                                         "password": " pass word "}, follow_redirects=False)
     assert r.status_code == 303

@@ -5,27 +5,11 @@ longer works on the other."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from commcredits.adapters.clock import ManualClock
-from commcredits.adapters.db.engine import make_engine
-from commcredits.adapters.db.uow import Database
-from commcredits.adapters.payments import TestGateway
 from commcredits.entrypoints.api.app import create_app
 from commcredits.entrypoints.runtime import Runtime
-
-
-@pytest.fixture
-def second(settings) -> Iterator[Runtime]:
-    """Another instance of the service: its own engine, app and process state."""
-    rt = Runtime(settings, Database(make_engine(settings.db), ManualClock()), TestGateway(),
-                 None)
-    yield rt
-    rt.db.engine.dispose()
+from tests.api.console import console_admin, csrf
 
 
 def _client(rt: Runtime, host: str) -> TestClient:
@@ -33,21 +17,8 @@ def _client(rt: Runtime, host: str) -> TestClient:
                       raise_server_exceptions=False)
 
 
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found is not None, page[:300]
-    return found.group(1)
-
-
-def _admin(api, email="boss@contoso.com", password="pass-word-1") -> str:
-    tid = api.tenant("US")
-    api.post(f"/v1/tenants/{tid}/admins", {"email": email, "password": password,
-                                           "role": "global_admin"}, expect=201)
-    return tid
-
-
 def test_a_client_throttled_on_one_instance_is_throttled_on_the_other(api, second):
-    _admin(api)
+    console_admin(api)
     one = _client(api.rt, "203.0.113.5")
     other = _client(second, "203.0.113.5")
     for _ in range(5):
@@ -68,14 +39,14 @@ def test_a_client_throttled_on_one_instance_is_throttled_on_the_other(api, secon
 
 
 def test_a_session_signed_out_on_one_instance_ends_on_the_other(api, second):
-    _admin(api)
+    console_admin(api)
     one = _client(api.rt, "10.0.0.1")
     assert one.post("/login", data={"email": "boss@contoso.com", "password": "pass-word-1"},
                     follow_redirects=False).status_code == 303
     other = _client(second, "10.0.0.1")
     other.cookies.set("cc_session", one.cookies.get("cc_session"))
     assert other.get("/console", follow_redirects=False).status_code == 200
-    other.post("/logout", data={"csrf": _csrf(other.get("/console").text)})
+    other.post("/logout", data={"csrf": csrf(other.get("/console").text)})
     one_again = one.get("/console", follow_redirects=False)
     assert one_again.status_code == 303 and one_again.headers["location"].endswith("/login")
 
@@ -92,7 +63,7 @@ def test_operator_sessions_are_server_side_and_revocable_across_instances(api, s
     other.cookies.set("cc_operator", stolen, path="/operator")
     assert other.get("/operator", follow_redirects=False).status_code == 200
     page = one.get("/operator").text
-    one.post("/operator/logout", data={"csrf": _csrf(page)}, follow_redirects=False)
+    one.post("/operator/logout", data={"csrf": csrf(page)}, follow_redirects=False)
     r = other.get("/operator", follow_redirects=False)  # the copied cookie no longer works
     assert r.status_code == 303 and r.headers["location"].endswith("/operator/login")
 
