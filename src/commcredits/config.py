@@ -54,5 +54,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024  # larger request bodies answer 413
     max_order: Decimal = Decimal(100_000)  # largest order or auto-recharge, in the currency
     keep_alive_s: int = 5  # idle keep-alive connections are closed after this
-    limit_concurrency: int = 1000  # more simultaneous connections answer 503 at once
+    limit_concurrency: int = 1000  # more requests being answered at once answer 503
+    max_connections_per_client: int = 256  # open connections one address may hold (per worker)
     request_timeout_s: int = 30  # a request (headers and body) must arrive within this

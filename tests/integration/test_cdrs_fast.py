@@ -1,8 +1,9 @@
-"""The batch import (calls rated in memory, rows written in bulk) leaves exactly what the live
-per-call path leaves: the same generated CDRs rated one per transaction through
-``authorize_call`` + ``end_call`` (``cdrs.rate_one``) and through ``cdrs.rate_all`` give the
-same results, calls, usage records, ledger transactions and postings, lots, wallets, pool
-counters and notices, on every kind of tenant and call."""
+"""The charging engine's batches (many CDRs decided in memory in one transaction, rows written
+in bulk) leave exactly what the charging rules leave on a database unit of work of their own:
+the same generated CDRs rated one per transaction through ``authorize_call`` + ``end_call``
+on a plain ``UnitOfWork`` and through ``cdrs.rate_all`` give the same results, calls, usage
+records, ledger transactions and postings, lots, wallets, pool counters and notices, on every
+kind of tenant and call."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from commcredits.charging.requests import Kind, Request, rate_cdr
 from commcredits.domain.errors import DomainError
 from commcredits.services import cdrs
 from tests.api.voice import (
@@ -121,8 +123,20 @@ def _snapshot(api: Any, voice: Voice, toll_free: str) -> dict[str, Any]:
     return out
 
 
-def test_the_batch_path_leaves_exactly_what_the_live_path_leaves(api, db_url, monkeypatch):
-    monkeypatch.setattr(cdrs, "SEND", 5)  # rows written (COPY on a thread) while rating on
+def _live(db: Any, cdr: cdrs.Cdr) -> cdrs.CdrResult:
+    """The CDR rated by the charging rules on a database unit of work of its own (every read
+    and write a statement of its own: no batch, nothing kept in memory)."""
+    request = Request(Kind.CDR, cdr.body, who=cdrs.SYSTEM, cdr=cdr)
+    with db.uow() as uow:
+        try:
+            request.result = rate_cdr(uow, cdr)
+            uow.commit()
+        except DomainError as e:
+            request.error = e
+    return cdrs._result(cdr, request)
+
+
+def test_the_batch_path_leaves_exactly_what_the_live_path_leaves(api, db_url):
     rng = random.Random(20301)
     one, batched = _tenants(api, TOLL_FREE), _tenants(api, TOLL_FREE_B)
     lines_one: list[str] = []
@@ -138,7 +152,7 @@ def test_the_batch_path_leaves_exactly_what_the_live_path_leaves(api, db_url, mo
     order = list(range(len(lines_one)))
     rng.shuffle(order)  # the tenants' CDRs interleaved in the file
     db = api.rt.db
-    alone = [cdrs.rate_one(db, c) for c in cdrs.parse(_text([lines_one[i] for i in order]))]
+    alone = [_live(db, c) for c in cdrs.parse(_text([lines_one[i] for i in order]))]
     together = list(cdrs.rate_all(db, cdrs.parse(_text([lines_batched[i] for i in order])),
                                   batch=16))
 

@@ -52,7 +52,7 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     from commcredits.config import DEFAULT_SECRET
     from commcredits.entrypoints import logs
     from commcredits.entrypoints.api.asgi import JOBS_ENV
-    from commcredits.entrypoints.http_server import GuardedH11Protocol, uvicorn_options
+    from commcredits.entrypoints.http_server import GuardedHttpToolsProtocol, uvicorn_options
     rt = _runtime(db)  # migrates once, before any worker starts
     s = rt.settings
     if s.secret_key == DEFAULT_SECRET and not s.manual_clock:
@@ -73,7 +73,9 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     os.environ["COMMCREDITS_DB"] = s.db  # the workers read their settings here
     os.environ[JOBS_ENV] = "1" if jobs else "0"
     os.environ["COMMCREDITS_REQUEST_TIMEOUT_S"] = str(s.request_timeout_s)
-    options["http"] = GuardedH11Protocol  # importable; reads the timeout from the env
+    os.environ["COMMCREDITS_MAX_CONNECTIONS_PER_CLIENT"] = str(s.max_connections_per_client)
+    os.environ["COMMCREDITS_LIMIT_CONCURRENCY"] = str(s.limit_concurrency)
+    options["http"] = GuardedHttpToolsProtocol  # importable; reads its limits from the env
     uvicorn.run("commcredits.entrypoints.api.asgi:create", factory=True, workers=workers,
                 host=host, port=port, log_level="info", log_config=log_config, **options)
 

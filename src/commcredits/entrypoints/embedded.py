@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from commcredits.entrypoints.api.app import create_app
+from commcredits.entrypoints.http_server import uvicorn_options
 from commcredits.entrypoints.runtime import Runtime
 
 
@@ -26,7 +27,8 @@ def serving(rt: Runtime, *, run_jobs: bool = False) -> Iterator[str]:
     """Serve ``rt`` on 127.0.0.1; yields the base URL; stops the server on exit."""
     port = free_port()
     config = uvicorn.Config(create_app(runtime=rt, run_jobs=run_jobs), host="127.0.0.1",
-                            port=port, log_level="warning", lifespan="on")
+                            port=port, log_level="warning", lifespan="on",
+                            **uvicorn_options(rt.settings))  # as ``serve`` runs it
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

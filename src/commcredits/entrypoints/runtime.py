@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -19,6 +20,9 @@ from commcredits.config import Settings
 from commcredits.services.jobs import JobContext
 from commcredits.services.ports import EventBus, Mailer, PaymentGateway, SwitchNotifier
 
+if TYPE_CHECKING:
+    from commcredits.charging.engine import ChargingEngine
+
 
 @dataclass
 class Runtime:
@@ -29,6 +33,7 @@ class Runtime:
     switch: SwitchNotifier | None = None  # where cuts are pushed (None: nowhere)
     reads: Reads | None = None  # report and export reads (COMMCREDITS_DB_REPLICA)
     bus: EventBus | None = None  # where domain events are published (None: nowhere)
+    _engine: ChargingEngine | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -47,6 +52,25 @@ class Runtime:
         return cls(settings, db, gateway_named(settings.payment_gateway,
                                                settings.gateway_delay_ms / 1000), mailer, switch,
                    reads, bus)
+
+    @property
+    def engine(self) -> ChargingEngine:
+        """This process's charging engine (``commcredits.charging``): every call, SMS and
+        CDR is decided through it."""
+        if self._engine is None:
+            from commcredits.charging.engine import ChargingEngine
+            from commcredits.charging.requests import Settings as EngineSettings
+            s = self.settings
+            self._engine = ChargingEngine(self.db, EngineSettings(s.grant_slice_s, s.auth_ttl_s),
+                                          self._after_commit)
+        return self._engine
+
+    def _after_commit(self, recharge_tenants: list[str], cut_ids: list[str]) -> None:
+        """Run the auto-recharges a batch started and push the cuts it requested, right
+        away (the ``recharge`` and ``cuts`` jobs retry whatever fails here)."""
+        from commcredits.entrypoints.api.deps import push_cuts, run_recharges
+        run_recharges(self, recharge_tenants)
+        push_cuts(self, cut_ids)
 
     def report_reads(self) -> Reads:
         """Where report and export reads go: the replica when configured, else the primary."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from argon2 import Type as Argon2Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from commcredits.domain.access import TENANT_ROLES, Principal, Role
-from commcredits.domain.errors import conflict, invalid, not_found
+from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
 from commcredits.services import audit
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
@@ -62,6 +63,32 @@ def authenticate(uow: UnitOfWork, key: str) -> Principal | None:
 
 
 KEY_USE_EVERY = timedelta(minutes=1)  # "last used" is exact to this
+
+
+def bearer_key(header: str) -> str:
+    """The API key of an ``Authorization: Bearer`` header; 401 ``unauthorized`` without."""
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise DomainError("unauthorized", "send Authorization: Bearer <api key>",
+                          ErrorKind.UNAUTHORIZED)
+    return key.strip()
+
+
+def unknown_key() -> DomainError:
+    return DomainError("unauthorized", "unknown or revoked API key", ErrorKind.UNAUTHORIZED)
+
+
+def key_use_due(used: dict[str, float], key_id: str) -> bool:
+    """Whether this process should record a use of ``key_id`` now (at most once a minute per
+    key and process; ``used`` is the process's memory of when it last did)."""
+    now = time.monotonic()
+    last = used.get(key_id)
+    if last is not None and now - last < KEY_USE_EVERY.total_seconds():
+        return False
+    if len(used) > 10_000:
+        used.clear()
+    used[key_id] = now
+    return True
 
 
 def record_key_use(uow: UnitOfWork, key_id: str) -> None:

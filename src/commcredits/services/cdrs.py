@@ -22,8 +22,6 @@ from decimal import Decimal
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from commcredits.adapters.db import bulk
 from commcredits.adapters.db.schema import (
     calls,
@@ -31,29 +29,22 @@ from commcredits.adapters.db.schema import (
     ledger_transactions,
     usage_records,
 )
+from commcredits.charging.engine import ChargingEngine
+from commcredits.charging.requests import Cdr, CdrOutcome, Kind, Request
+from commcredits.charging.requests import Settings as EngineSettings
 from commcredits.domain import calls as rules
 from commcredits.domain import text
+from commcredits.domain.access import Principal, Role
 from commcredits.domain.errors import DomainError, file_refused
-from commcredits.services import charging
-from commcredits.services.cdr_batch import BatchWork
-from commcredits.services.cdr_fast import Rater
 
 if TYPE_CHECKING:
-    from commcredits.adapters.db.uow import Database, UnitOfWork
+    from commcredits.adapters.db.uow import Database
 
 COLUMNS = ("call_id", "tenant_id", "call_type", "from", "to", "upn", "organizer_upn",
            "start_time", "duration_s")
 REQUIRED = ("call_id", "tenant_id", "call_type", "to", "start_time", "duration_s")
 BATCH = 2000  # CDRs per transaction (wallet locks are held for one batch)
 _MAX_DURATION_S = 7 * 24 * 3600
-
-
-@dataclass(frozen=True, slots=True)
-class Cdr:
-    line: int
-    body: dict[str, Any]
-    start: datetime
-    duration_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,18 +177,28 @@ def _error(problems: list[tuple[int, str]]) -> DomainError:
 
 
 # -- rating ----------------------------------------------------------------------------------
+#: who rates a CDR when no caller is named (an import from the command line, the NATS stream)
+SYSTEM = Principal("system", Role.OPERATOR)
+
+
 def rate_all(db: Database, cdrs: Iterable[Cdr],
              progress: Callable[[CdrResult], None] | None = None,
-             batch: int = BATCH) -> Iterator[CdrResult]:
-    """Rate checked CDRs, ``batch`` per transaction, in order; a result per CDR.
+             batch: int = BATCH, who: Principal = SYSTEM) -> Iterator[CdrResult]:
+    """Rate checked CDRs through the charging engine, ``batch`` per transaction, in order;
+    a result per CDR. Each CDR is decided exactly as a live call authorized for its whole
+    talk and ended at once (``charging.requests.rate_cdr``); a database error raises.
 
     The tables it fills get fresh statistics as they grow (at ``ANALYZE_FIRST`` CDRs, then
     at each 4x): a foreign-key check planned while they were nearly empty may scan a whole
     tenant's ledger per posting, and ``ANALYZE`` makes every session plan it again."""
     it = iter(cdrs)
+    engine = ChargingEngine(db, EngineSettings())
     grown = _GROWTH.setdefault(db, [0, ANALYZE_FIRST])  # [CDRs so far, next ANALYZE at]
     while chunk := list(islice(it, batch)):
-        for result in _rate_batch(db, chunk):
+        requests = [Request(Kind.CDR, c.body, who=who, cdr=c) for c in chunk]
+        engine.run(requests, cap=batch)
+        for cdr, request in zip(chunk, requests, strict=True):
+            result = _result(cdr, request)
             if progress:
                 progress(result)
             yield result
@@ -207,8 +208,9 @@ def rate_all(db: Database, cdrs: Iterable[Cdr],
             grown[1] = grown[0] * 4
 
 
-class _Redo(Exception):
-    """A CDR failed half-way through the batch: rate the batch one CDR at a time."""
+def rate_one(db: Database, cdr: Cdr, who: Principal = SYSTEM) -> CdrResult:
+    """Rate one CDR in a transaction of its own (what a batch of one does)."""
+    return next(rate_all(db, [cdr], batch=1, who=who))
 
 
 #: rated CDRs after which :func:`refresh_statistics` is worth it
@@ -228,119 +230,19 @@ def refresh_statistics(db: Database) -> bool:
     return done
 
 
-def _rate_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
-    for _ in range(2):
-        try:
-            return _try_batch(db, chunk)
-        except sa.exc.IntegrityError:  # a concurrent import stored some of them first
-            continue
-        except _Redo:
-            break
-    return [rate_one(db, cdr) for cdr in chunk]
-
-
-def _try_batch(db: Database, chunk: list[Cdr]) -> list[CdrResult]:
-    with db.uow() as uow:
-        ids = [c.body["call_id"] for c in chunk]
-        if uow.postgres:  # one array parameter, not 2,000 (one query text, parsed once)
-            found = uow.conn.execute(sa.text("SELECT call_id, status FROM calls "
-                                             "WHERE call_id = ANY(:ids)"), {"ids": ids})
-        else:
-            found = uow.conn.execute(sa.select(calls.c.call_id, calls.c.status)
-                                     .where(calls.c.call_id.in_(ids)))
-        stored = {call_id: status for call_id, status in found}
-        if any(status in _OPEN for status in stored.values()):
-            raise _Redo  # an authorization never ended: settle it, one CDR at a time
-        known = set(stored)
-        work = BatchWork(uow)
-        try:
-            results = _rate_new(work, chunk, known)
-            work.flush()
-        finally:
-            work.close()
-        uow.commit()
-    return results
-
-
-SEND = 250  # rated CDRs whose rows are written (on PostgreSQL, while the next are rated)
-
-
-def _rate_new(work: BatchWork, chunk: list[Cdr], known: set[str]) -> list[CdrResult]:
-    todo = [c.body for c in chunk if c.body["call_id"] not in known]
-    work.lock_wallets({body["tenant_id"] for body in todo})
-    work.preload_users(todo)
-    fast = Rater(work)
-    results: list[CdrResult] = []
-    for n, cdr in enumerate(chunk, start=1):
-        if cdr.body["call_id"] in known:
-            results.append(_duplicate(cdr, "already rated"))
-            continue
-        before = work.writes
-        try:
-            end = fast.rate(cdr.body, cdr.start, cdr.duration_s)
-            results.append(_rate(work, cdr) if end is None  # type: ignore[arg-type]
-                           else _rated(cdr, end))
-        except DomainError as e:
-            if work.writes != before:
-                raise _Redo from e
-            results.append(_failed(cdr, e))
-        if n % SEND == 0 and n < len(chunk):
-            work.send(background=True)
-    return results
-
-
-_OPEN = ("active", "expired")  # authorized, never ended
-
-
-def rate_one(db: Database, cdr: Cdr) -> CdrResult:
-    """Rate one CDR in its own transaction. A call the service authorized but never heard
-    the end of (the switch gave up waiting for our answer and let the call through) is
-    settled with the CDR's talk; a call already ended or blocked is a duplicate."""
-    for attempt in range(2):
-        try:
-            with db.uow() as uow:
-                known = uow.charging.call(cdr.body["call_id"], lock=True)
-                if known is not None and (known.status not in _OPEN
-                                          or known.tenant_id != cdr.body["tenant_id"]):
-                    return _duplicate(cdr, "already rated")
-                try:
-                    result = _rate(uow, cdr) if known is None else _finish(uow, cdr)
-                except DomainError as e:
-                    return _failed(cdr, e)
-                uow.commit()
-                return result
-        except sa.exc.IntegrityError:  # another request stored this call at the same moment
-            if attempt:
-                return _duplicate(cdr, "rated elsewhere")
-    raise AssertionError("unreachable")
-
-
-def _rate(uow: UnitOfWork, cdr: Cdr) -> CdrResult:
+def _result(cdr: Cdr, request: Request) -> CdrResult:
     call_id = cdr.body["call_id"]
-    decision = charging.authorize_call(uow, max(cdr.duration_s, 1), cdr.body, at=cdr.start,
-                                       happened=True)
-    if decision["decision"] == "blocked":
-        return CdrResult(cdr.line, call_id, "blocked", detail=decision["reason"])
-    return _rated(cdr, charging.end_call(uow, call_id, cdr.duration_s))
-
-
-def _finish(uow: UnitOfWork, cdr: Cdr) -> CdrResult:
-    """End the authorized call the CDR reports, its talk starting at the CDR's start."""
-    call_id = cdr.body["call_id"]
-    return _rated(cdr, charging.end_call(uow, call_id, cdr.duration_s, answered_at=cdr.start))
-
-
-def _rated(cdr: Cdr, end: dict[str, Any]) -> CdrResult:
-    call_id = cdr.body["call_id"]
+    if request.error is not None:
+        if isinstance(request.error, DomainError):
+            e = request.error
+            return CdrResult(cdr.line, call_id, "error", detail=f"{e.code}: {e.message}")
+        raise request.error  # the database is away: the caller retries
+    outcome: CdrOutcome = request.result
+    if outcome.status != "rated":
+        return CdrResult(cdr.line, call_id, outcome.status, detail=outcome.detail)
+    end = outcome.end
+    assert end is not None
     short = f", {end['uncollected']} uncollected" if Decimal(end["uncollected"]) else ""
     return CdrResult(cdr.line, call_id, "rated", charge=end["charge"],
                      uncollected=end["uncollected"], currency=end["currency"],
                      detail=f"{end['funding']}, {end['included_minutes']} included min{short}")
-
-
-def _duplicate(cdr: Cdr, why: str) -> CdrResult:
-    return CdrResult(cdr.line, cdr.body["call_id"], "duplicate", detail=why)
-
-
-def _failed(cdr: Cdr, e: DomainError) -> CdrResult:
-    return CdrResult(cdr.line, cdr.body["call_id"], "error", detail=f"{e.code}: {e.message}")

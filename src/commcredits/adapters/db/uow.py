@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -104,6 +105,29 @@ class Database:
         is seen in one snapshot with anything else."""
         with UnitOfWork(self.engine, self.clock, self.decks, readonly, single) as uow:
             yield uow
+
+    @contextmanager
+    def batch(self) -> Iterator[tuple[UnitOfWork, Any]]:
+        """A unit of work and the bulk store over its connection (``batch_store``), for a
+        charging batch. The store's own driver errors come out as SQLAlchemy's (the same
+        ``IntegrityError`` or ``OperationalError`` a repository would raise), and a
+        connection that broke under them is dropped from the pool."""
+        from commcredits.adapters.db.batch_store import PgBatchStore, SqliteBatchStore
+        with self.uow() as uow:
+            if not uow.postgres:
+                yield uow, SqliteBatchStore(uow.conn)
+                return
+            import psycopg
+            raw = uow.conn.connection.driver_connection
+            try:
+                yield uow, PgBatchStore(raw)
+            except psycopg.Error as e:
+                broken = raw is None or raw.broken or raw.closed
+                if broken:
+                    uow.conn.invalidate()
+                raise sa.exc.DBAPIError.instance(
+                    None, None, e, psycopg.Error, connection_invalidated=broken,
+                    dialect=uow.conn.dialect) from e
 
     def exclusive(self, name: str) -> AbstractContextManager[None]:
         """A lock held across every process of the database (``adapters/db/locks.py``)."""

@@ -78,8 +78,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         return app.openapi_schema
     app.openapi = openapi  # type: ignore[method-assign]
 
-    from commcredits.entrypoints.api.fastpath import TelephonyFastPath
+    from commcredits.entrypoints.api.front import TelephonyFront
     from commcredits.entrypoints.api.guard import RequestGuard
-    app.add_middleware(TelephonyFastPath, runtime=rt, record=record)  # inside the guard
+    app.add_middleware(TelephonyFront, runtime=rt, record=record)  # inside the guard
     app.add_middleware(RequestGuard, max_body_bytes=rt.settings.max_body_bytes)
     return app

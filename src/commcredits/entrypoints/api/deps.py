@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,11 +16,17 @@ from fastapi.responses import JSONResponse
 from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain import text
 from commcredits.domain.access import Principal
-from commcredits.domain.errors import DomainError, ErrorKind, conflict
+from commcredits.domain.errors import DomainError, conflict
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.metrics import job_failed
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services.access import KEY_USE_EVERY, authenticate, record_key_use
+from commcredits.services.access import (
+    authenticate,
+    bearer_key,
+    key_use_due,
+    record_key_use,
+    unknown_key,
+)
 from commcredits.services.audit import Actor
 
 
@@ -46,21 +51,13 @@ def caller(request: Request) -> Principal:
 
 def principal(rt: Runtime, header: str) -> Principal:
     """The principal of an ``Authorization`` header's API key (see ``caller``)."""
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise DomainError("unauthorized", "send Authorization: Bearer <api key>",
-                          ErrorKind.UNAUTHORIZED)
+    key = bearer_key(header)
     db = rt.db
-    with db.uow(single=True) as uow:  # one round trip on the hot telephony path
-        who = authenticate(uow, key.strip())
+    with db.uow(single=True) as uow:  # one round trip
+        who = authenticate(uow, key)
     if who is None:
-        raise DomainError("unauthorized", "unknown or revoked API key", ErrorKind.UNAUTHORIZED)
-    now = time.monotonic()
-    last = _USED.get(who.id)
-    if last is None or now - last >= KEY_USE_EVERY.total_seconds():
-        if len(_USED) > 10_000:
-            _USED.clear()
-        _USED[who.id] = now
+        raise unknown_key()
+    if key_use_due(_USED, who.id):
         with db.uow() as uow:
             record_key_use(uow, who.id)
             uow.commit()

@@ -1,0 +1,220 @@
+"""The charging engine: every request that waits is decided in one batch, committed once.
+
+Life cycle of a batch (one engine per process, one thread):
+
+1. **Gather.** Requests queue up while the previous batch runs. When it has committed, the
+   engine takes every request waiting (at most :data:`CAP`). An idle engine starts a batch
+   the moment a request arrives: no timer, no added wait.
+2. **Read.** One :class:`~commcredits.charging.work.Batch` (one transaction) reads what the
+   requests name in one round trip: the wallets locked in tenant order, then the calls,
+   lots, tenants, users, messages and pool counters (``adapters.db.batch_store``).
+3. **Decide.** Each request, in arrival order, through the charging rules in memory.
+   A request refused for its own reasons (unknown user, no credit, a duplicate) gets its own
+   answer; the others go on.
+4. **Commit.** Every row the batch changed is written in bulk with the COMMIT, together.
+5. **Answer.** Only now is any request answered: no switch ever acts on a decision that
+   could still roll back.
+
+If anything goes wrong for the batch as a whole (a database error, a request that failed
+after changing something), the transaction rolls back and the engine decides its requests
+again one at a time, each in a transaction of its own, so none is lost and none is answered
+twice. A request that loses a race on its id to a twin in another process (the same call
+id retransmitted to another worker) answers what the twin committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from commcredits.adapters.db.batch_store import LoadPlan
+from commcredits.charging.requests import Request, Settings, decide, plan, stored
+from commcredits.charging.work import Batch
+from commcredits.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import Database
+
+log = logging.getLogger(__name__)
+
+CAP = 512  # requests per batch at most (the wallets stay locked for one batch)
+IDLE_S = 2.0  # the engine's thread ends after this long without a request
+AfterCommit = Callable[[list[str], list[str]], None]  # (tenants to recharge, cut ids)
+
+
+class _Spoiled(Exception):
+    """A request failed after changing something: the batch cannot commit as it is."""
+
+
+class ChargingEngine:
+    def __init__(self, db: Database, settings: Settings,
+                 after_commit: AfterCommit | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.after_commit = after_commit
+        self._queue: deque[tuple[Request, Callable[[], None]]] = deque()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # committed batches (for metrics and tests)
+
+    # -- asking -------------------------------------------------------------------------------
+    def run(self, requests: list[Request], cap: int = CAP) -> None:
+        """Decide ``requests`` in this thread, in batches of ``cap``, one transaction
+        each; every request gets its outcome (``result`` or ``error``). No after-commit
+        work (recharges, cuts): the jobs pick those up."""
+        for i in range(0, len(requests), cap):
+            self._decide(requests[i:i + cap])
+
+    def ask(self, request: Request) -> Any:
+        """Queue ``request`` for the next batch and wait for its answer (any thread)."""
+        done = threading.Event()
+        self._submit(request, done.set)
+        done.wait()
+        return _outcome(request)
+
+    async def ask_async(self, request: Request) -> Any:
+        """Queue ``request`` for the next batch; its answer, without blocking the loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def resolve() -> None:
+            if not future.done():
+                future.set_result(None)
+        self._submit(request, lambda: loop.call_soon_threadsafe(resolve))
+        await future
+        return _outcome(request)
+
+    def _submit(self, request: Request, done: Callable[[], None]) -> None:
+        with self._cv:
+            self._queue.append((request, done))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, daemon=True,
+                                                name="charging-engine")
+                self._thread.start()
+            else:
+                self._cv.notify()
+
+    # -- the engine's thread --------------------------------------------------------------------
+    def _serve(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue:
+                    if not self._cv.wait(IDLE_S) and not self._queue:
+                        self._thread = None
+                        return
+                waiting = [self._queue.popleft() for _ in range(min(CAP, len(self._queue)))]
+            requests = [r for r, _ in waiting]
+            try:
+                self._decide(requests)
+            except BaseException as e:  # never leave a caller waiting
+                log.exception("charging batch failed")
+                for r in requests:
+                    if r.result is None and r.error is None:
+                        r.error = e
+            self._answer(waiting)
+
+    def _answer(self, waiting: list[tuple[Request, Callable[[], None]]]) -> None:
+        later = [(r, done) for r, done in waiting if r.recharges]
+        for r, done in waiting:
+            if not r.recharges:
+                done()
+        recharges = sorted({t for r, _ in waiting for t in r.recharges})
+        cuts = sorted({c for r, _ in waiting for c in r.cuts})
+        if self.after_commit is None or not (recharges or cuts):
+            for _, done in later:
+                done()
+            return
+        hook = self.after_commit
+
+        def after() -> None:  # the card is charged before the request that started it answers
+            try:
+                hook(recharges, cuts)
+            finally:
+                for _, done in later:
+                    done()
+        threading.Thread(target=after, daemon=True, name="after-commit").start()
+
+    # -- deciding -------------------------------------------------------------------------------
+    def _decide(self, requests: list[Request]) -> None:
+        if len(requests) > 1:
+            try:
+                self._batch(requests, alone=False)
+                self.batches += 1
+                return
+            except Exception as e:  # a database error, a spoiled batch, a bug
+                log.info("batch of %d rolled back (%s): one at a time", len(requests),
+                         type(e).__name__)
+                for r in requests:
+                    r.result, r.error, r.recharges, r.cuts = None, None, [], []
+        for r in requests:
+            self._alone(r)
+
+    def _alone(self, request: Request) -> None:
+        for attempt in range(2):
+            try:
+                self._batch([request], alone=True)
+                self.batches += 1
+                return
+            except sa.exc.IntegrityError as e:  # a twin (same id) committed first
+                request.result, request.error = None, None
+                request.recharges, request.cuts = [], []
+                try:
+                    with self.db.uow(readonly=True) as uow:
+                        first = stored(uow, request, self.settings)
+                except sa.exc.SQLAlchemyError as again:
+                    request.error = again
+                    return
+                if first is not None:
+                    request.result = first
+                    return
+                if attempt:
+                    request.error = e
+            except Exception as e:  # the database is away: the request's own answer
+                request.result, request.error = None, e
+                return
+
+    def _batch(self, requests: list[Request], *, alone: bool) -> None:
+        """Decide ``requests`` in one transaction and commit (raising whatever makes the
+        batch as a whole fail; ``alone``: one request, whose own failure is its answer)."""
+        with self.db.batch() as (uow, store):
+            work = Batch(uow, store)
+            wanted = LoadPlan()
+            plan(requests, wanted, work.now)
+            work.load(wanted)
+            for r in requests:
+                before = work.writes
+                recharges, cuts = set(work.recharges_requested), set(work.cuts_requested)
+                try:
+                    r.result = decide(work, r, self.settings)
+                except DomainError as e:
+                    if work.writes != before and not alone:
+                        raise _Spoiled from e
+                    r.error = e
+                    if alone:
+                        return  # nothing of it may commit
+                    continue
+                except Exception as e:
+                    if alone and not isinstance(e, sa.exc.SQLAlchemyError):
+                        r.error = e
+                        return
+                    raise
+                r.recharges = sorted(work.recharges_requested - recharges)
+                r.cuts = sorted(work.cuts_requested - cuts)
+            work.commit()
+
+
+def _outcome(request: Request) -> Any:
+    if request.error is not None:
+        raise request.error
+    return request.result
+
+
+def outcomes(requests: Iterable[Request]) -> list[Any]:
+    """Each request's result, or its error (as a value)."""
+    return [r.error if r.error is not None else r.result for r in requests]
