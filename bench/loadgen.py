@@ -33,6 +33,12 @@ from bench.charging import FROM, TO
 from commcredits.entrypoints.embedded import free_port
 
 PORT_ENV = "COMMCREDITS_BENCH_PORT"  # the port the server under test listens on
+SERVER_APP = "commcredits-bench-serve"  # the server's PostgreSQL application_name
+
+
+class Served(str):
+    """The base URL of a server under test, with its process id."""
+    pid: int
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Load:
     last: float = 0.0
     authorize_ms: list[float] = field(default_factory=list)
     charged: dict[str, Decimal] = field(default_factory=dict)
+    cpu_s: float = 0.0  # what the client processes themselves used (os.times)
 
     @property
     def seconds(self) -> float:
@@ -54,6 +61,7 @@ class Load:
         self.cycles += other.cycles
         self.first, self.last = min(self.first, other.first), max(self.last, other.last)
         self.authorize_ms += other.authorize_ms
+        self.cpu_s += other.cpu_s
         for tenant, amount in other.charged.items():
             self.charged[tenant] = self.charged.get(tenant, Decimal(0)) + amount
 
@@ -71,18 +79,21 @@ def _server_log() -> IO[bytes]:
 
 
 @contextmanager
-def serving(url: str, workers: int, port: int | None = None) -> Iterator[str]:
-    """``commcredits serve --workers N --no-jobs`` in its own process group; the base URL.
-    The port: ``port``, else ``COMMCREDITS_BENCH_PORT``, else a free one."""
+def serving(url: str, workers: int, port: int | None = None) -> Iterator[Served]:
+    """``commcredits serve --workers N --no-jobs`` in its own process group; the base URL
+    (with the server's pid). The port: ``port``, else ``COMMCREDITS_BENCH_PORT``, else a
+    free one. Its database connections name themselves :data:`SERVER_APP`."""
     port = port or int(os.environ.get(PORT_ENV) or free_port())
+    named = f"{url}{'&' if '?' in url else '?'}application_name={SERVER_APP}"
     with _server_log() as log:  # the server keeps its own copy of the file
         server = subprocess.Popen(
             [sys.executable, "-m", "commcredits.entrypoints.cli", "serve", "--workers",
-             str(workers), "--port", str(port), "--db", url, "--no-jobs"],
+             str(workers), "--port", str(port), "--db", named, "--no-jobs"],
             stdout=subprocess.DEVNULL, stderr=log,
             env={**os.environ, "COMMCREDITS_MANUAL_CLOCK": "0",
                  "COMMCREDITS_SECRET_KEY": secrets.token_hex(32)})
-    base = f"http://127.0.0.1:{port}"
+    base = Served(f"http://127.0.0.1:{port}")
+    base.pid = server.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -171,7 +182,11 @@ def _process(base: str, key: str, name: str, connections: int, tenants: list[str
             total.merge(one)
         return total
 
-    return asyncio.run(main())
+    before = os.times()
+    load = asyncio.run(main())
+    after = os.times()
+    load.cpu_s = (after.user - before.user) + (after.system - before.system)
+    return load
 
 
 def run_load(base: str | list[str], key: str, tenants: list[str], upns: list[str], *,

@@ -55,5 +55,6 @@ class Settings(BaseSettings):
     max_order: Decimal = Decimal(100_000)  # largest order or auto-recharge, in the currency
     keep_alive_s: int = 5  # idle keep-alive connections are closed after this
     limit_concurrency: int = 1000  # more requests being answered at once answer 503
+    access_log: bool = False  # a log line per HTTP request (metrics count them anyway)
     max_connections_per_client: int = 256  # open connections one address may hold (per worker)
     request_timeout_s: int = 30  # a request (headers and body) must arrive within this

@@ -25,11 +25,13 @@ id retransmitted to another worker) answers what the twin committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -54,14 +56,17 @@ class _Spoiled(Exception):
 
 class ChargingEngine:
     def __init__(self, db: Database, settings: Settings,
-                 after_commit: AfterCommit | None = None) -> None:
+                 after_commit: AfterCommit | None = None,
+                 on_batch: Callable[[int, float], None] | None = None) -> None:
         self.db = db
         self.settings = settings
         self.after_commit = after_commit
-        self._queue: deque[tuple[Request, Callable[[], None]]] = deque()
+        self.on_batch = on_batch  # (requests, seconds) of each committed batch
+        self._queue: deque[tuple[Request, _Done]] = deque()
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.batches = 0  # committed batches (for metrics and tests)
+        self.batches = 0  # committed batches
+        self.decided = 0  # requests decided
 
     # -- asking -------------------------------------------------------------------------------
     def run(self, requests: list[Request], cap: int = CAP) -> None:
@@ -74,7 +79,7 @@ class ChargingEngine:
     def ask(self, request: Request) -> Any:
         """Queue ``request`` for the next batch and wait for its answer (any thread)."""
         done = threading.Event()
-        self._submit(request, done.set)
+        self.submit(request, done.set)
         done.wait()
         return _outcome(request)
 
@@ -86,13 +91,17 @@ class ChargingEngine:
         def resolve() -> None:
             if not future.done():
                 future.set_result(None)
-        self._submit(request, lambda: loop.call_soon_threadsafe(resolve))
+        self.submit(request, resolve, loop)
         await future
         return _outcome(request)
 
-    def _submit(self, request: Request, done: Callable[[], None]) -> None:
+    def submit(self, request: Request, done: Callable[[], None],
+               loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Queue ``request``; ``done()`` is called once it has its outcome: on ``loop`` when
+        given (one wake-up of the loop per batch, whatever the number of its requests
+        there), else in the engine's thread."""
         with self._cv:
-            self._queue.append((request, done))
+            self._queue.append((request, _Done(done, loop)))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, daemon=True,
                                                 name="charging-engine")
@@ -119,16 +128,13 @@ class ChargingEngine:
                         r.error = e
             self._answer(waiting)
 
-    def _answer(self, waiting: list[tuple[Request, Callable[[], None]]]) -> None:
+    def _answer(self, waiting: list[tuple[Request, _Done]]) -> None:
         later = [(r, done) for r, done in waiting if r.recharges]
-        for r, done in waiting:
-            if not r.recharges:
-                done()
+        _call([done for r, done in waiting if not r.recharges])
         recharges = sorted({t for r, _ in waiting for t in r.recharges})
         cuts = sorted({c for r, _ in waiting for c in r.cuts})
         if self.after_commit is None or not (recharges or cuts):
-            for _, done in later:
-                done()
+            _call([done for _, done in later])
             return
         hook = self.after_commit
 
@@ -136,12 +142,18 @@ class ChargingEngine:
             try:
                 hook(recharges, cuts)
             finally:
-                for _, done in later:
-                    done()
+                _call([done for _, done in later])
         threading.Thread(target=after, daemon=True, name="after-commit").start()
 
     # -- deciding -------------------------------------------------------------------------------
     def _decide(self, requests: list[Request]) -> None:
+        began = time.perf_counter()
+        self.decided += len(requests)
+        self._decide_all(requests)
+        if self.on_batch is not None:
+            self.on_batch(len(requests), time.perf_counter() - began)
+
+    def _decide_all(self, requests: list[Request]) -> None:
         if len(requests) > 1:
             try:
                 self._batch(requests, alone=False)
@@ -207,6 +219,29 @@ class ChargingEngine:
                 r.recharges = sorted(work.recharges_requested - recharges)
                 r.cuts = sorted(work.cuts_requested - cuts)
             work.commit()
+
+
+class _Done(NamedTuple):
+    call: Callable[[], None]
+    loop: asyncio.AbstractEventLoop | None
+
+
+def _call(done: list[_Done]) -> None:
+    """Tell every waiter; those of an event loop in one wake-up of that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Callable[[], None]]] = {}
+    for d in done:
+        if d.loop is None:
+            d.call()
+        else:
+            by_loop.setdefault(d.loop, []).append(d.call)
+    for loop, calls in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_all, calls)
+
+
+def _all(calls: list[Callable[[], None]]) -> None:
+    for call in calls:
+        call()
 
 
 def _outcome(request: Request) -> Any:

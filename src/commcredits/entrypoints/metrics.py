@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 if TYPE_CHECKING:
     from commcredits.adapters.db.uow import Database
@@ -39,6 +39,20 @@ def count_uncollected(result: dict[str, str]) -> None:
 JOB_FAILURES = Counter("commcredits_job_failures_total",
                        "Background job failures: a row skipped (scope=row) or a whole job "
                        "abandoned (scope=job); the log line names the row", ["job", "scope"])
+
+
+BATCH_SIZE = Histogram("commcredits_charging_batch_requests",
+                       "Requests decided per charging batch (one transaction, one commit)",
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 2048))
+BATCH_SECONDS = Histogram("commcredits_charging_batch_seconds",
+                          "Time from reading a charging batch to its commit",
+                          buckets=(.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5))
+
+
+def batch_done(size: int, seconds: float) -> None:
+    """``ChargingEngine.on_batch``: one committed batch."""
+    BATCH_SIZE.observe(size)
+    BATCH_SECONDS.observe(seconds)
 
 
 def job_failed(job: str, row: str | None, exc: BaseException) -> None:

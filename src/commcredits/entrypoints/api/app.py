@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +33,16 @@ REQUESTS = Counter("commcredits_http_requests_total", "HTTP requests", ["method"
 LATENCY = Histogram("commcredits_http_request_seconds", "HTTP request latency", ["route"])
 
 
+@functools.cache
+def _requests(method: str, route: str, status: int) -> Any:
+    return REQUESTS.labels(method, route, str(status))  # (the labelled child, looked up once)
+
+
+@functools.cache
+def _latency(route: str) -> Any:
+    return LATENCY.labels(route)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                run_jobs: bool = False) -> FastAPI:
     rt = runtime or Runtime.from_settings(settings or Settings())
@@ -58,8 +69,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     pages.install(app)
 
     def record(method: str, route: str, status: int, seconds: float) -> None:
-        REQUESTS.labels(method, route, str(status)).inc()
-        LATENCY.labels(route).observe(seconds)
+        _requests(method, route, status).inc()
+        _latency(route).observe(seconds)
 
     @app.middleware("http")
     async def measure(request: Request,
@@ -78,8 +89,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         return app.openapi_schema
     app.openapi = openapi  # type: ignore[method-assign]
 
-    from commcredits.entrypoints.api.front import TelephonyFront
+    from commcredits.entrypoints.api.front import SwitchFront, TelephonyFront
     from commcredits.entrypoints.api.guard import RequestGuard
-    app.add_middleware(TelephonyFront, runtime=rt, record=record)  # inside the guard
+    app.state.switch_front = SwitchFront(rt, record)  # serve's protocol answers with it too
+    app.add_middleware(TelephonyFront, front=app.state.switch_front)  # inside the guard
     app.add_middleware(RequestGuard, max_body_bytes=rt.settings.max_body_bytes)
     return app

@@ -18,9 +18,11 @@ answer committed nothing, and every one of these requests is idempotent by its i
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,8 +30,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commcredits.charging.requests import Kind, Request
-from commcredits.domain.errors import DomainError
-from commcredits.entrypoints.api.errors import error_response
+from commcredits.domain.errors import DomainError, ErrorKind
+from commcredits.entrypoints.api.errors import STATUS, error_body
 from commcredits.entrypoints.api.routes import telephony
 from commcredits.entrypoints.api.schemas import (
     AnswerByIdIn,
@@ -45,20 +47,148 @@ from commcredits.entrypoints.runtime import Runtime
 
 Record = Callable[[str, str, int, float], None]  # (method, route, status, seconds)
 
-#: path → (route as the metrics name it, what the engine does, the body's model)
-_EXACT: dict[str, tuple[str, Kind, type[BaseModel]]] = {
-    "/v1/calls": ("/v1/calls", Kind.AUTHORIZE, CallIn),
-    "/v1/calls/end": ("/v1/calls/end", Kind.END, CallEndByIdIn),
-    "/v1/calls/answer": ("/v1/calls/answer", Kind.ANSWER, AnswerByIdIn),
-    "/v1/calls/interim": ("/v1/calls/interim", Kind.INTERIM, InterimByIdIn),
-    "/v1/sms": ("/v1/sms", Kind.SMS, SmsIn),
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str  # as the metrics name it
+    kind: Kind
+    model: type[BaseModel]
+
+
+_EXACT: dict[str, Route] = {
+    "/v1/calls": Route("/v1/calls", Kind.AUTHORIZE, CallIn),
+    "/v1/calls/end": Route("/v1/calls/end", Kind.END, CallEndByIdIn),
+    "/v1/calls/answer": Route("/v1/calls/answer", Kind.ANSWER, AnswerByIdIn),
+    "/v1/calls/interim": Route("/v1/calls/interim", Kind.INTERIM, InterimByIdIn),
+    "/v1/sms": Route("/v1/sms", Kind.SMS, SmsIn),
 }
 _BY_PATH = re.compile(r"^/v1/calls/([^/]+)/(end|answer|interim)$")
-_PATH_FORMS: dict[str, tuple[str, Kind, type[BaseModel]]] = {
-    "end": ("/v1/calls/{call_id}/end", Kind.END, CallEndIn),
-    "answer": ("/v1/calls/{call_id}/answer", Kind.ANSWER, AnswerIn),
-    "interim": ("/v1/calls/{call_id}/interim", Kind.INTERIM, InterimIn),
+_PATH_FORMS: dict[str, Route] = {
+    "end": Route("/v1/calls/{call_id}/end", Kind.END, CallEndIn),
+    "answer": Route("/v1/calls/{call_id}/answer", Kind.ANSWER, AnswerIn),
+    "interim": Route("/v1/calls/{call_id}/interim", Kind.INTERIM, InterimIn),
 }
+
+
+def route_of(path: str) -> tuple[Route, str | None] | None:
+    """The switch route of a POST to ``path`` (and the call id its path carries)."""
+    exact = _EXACT.get(path)
+    if exact is not None:
+        return exact, None
+    by_path = _BY_PATH.match(path)
+    if by_path is None:
+        return None
+    return _PATH_FORMS[by_path.group(2)], by_path.group(1)
+
+
+def is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/")
+                                          and kind.endswith("+json"))
+
+
+def engine_request(route: Route, call_id: str | None, body: bytes, auth: str) -> Request | None:
+    """The engine request of a body that validates (None: leave it to the application).
+    Parsed, then validated, as FastAPI does it (so a body is taken here exactly when the
+    route would take it)."""
+    try:
+        parsed: Any = route.model.model_validate(orjson.loads(body))
+    except (ValidationError, ValueError):
+        return None
+    data = parsed.model_dump(by_alias=True)
+    if call_id is not None:
+        data["call_id"] = call_id
+    if route.kind is Kind.AUTHORIZE and not data.get("tenant_id"):
+        return None  # the route finds the tenant from its numbers or SIP domain
+    return Request(route.kind, data, auth=auth)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+_WWW_AUTHENTICATE = ((b"www-authenticate", b"Bearer"),)
+
+
+def answer_of(route: Route, request: Request) -> Answer | None:
+    """The HTTP answer of a decided request (None: not the request's own error; the
+    application answers it)."""
+    if request.error is not None:
+        e = request.error
+        if not isinstance(e, DomainError):
+            return None
+        extra = {"details": e.details} if e.details else {}
+        return Answer(STATUS[e.kind], orjson.dumps(error_body(e.code, e.message, **extra)),
+                      _WWW_AUTHENTICATE if e.kind is ErrorKind.UNAUTHORIZED else ())
+    try:
+        payload = orjson.dumps(request.result)
+    except TypeError:
+        return None
+    if route.kind is Kind.AUTHORIZE:
+        telephony.count_decision(request.result)
+    elif route.kind is Kind.END:
+        telephony.count_settled(request.result)
+    elif route.kind is Kind.SMS:
+        telephony.count_sms(request.result)
+    return Answer(200, payload)
+
+
+class SwitchFront:
+    """What both ways in share: the runtime's engine and the request metrics."""
+
+    def __init__(self, runtime: Runtime, record: Record) -> None:
+        self.rt = runtime
+        self.record = record
+        self.max_body_bytes = runtime.settings.max_body_bytes
+
+    @property
+    def engine(self) -> Any:
+        return self.rt.engine
+
+
+class TelephonyFront:
+    """The ASGI way in (what the test client and any ASGI server use; ``serve`` answers the
+    same requests in its protocol, ``entrypoints.http_server``)."""
+
+    def __init__(self, app: ASGIApp, front: SwitchFront) -> None:
+        self.app = app
+        self.front = front
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._route(scope)
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        route, call_id = found
+        started = time.perf_counter()
+        body, rest = await _read(receive)
+        if body is None:  # the client went away mid-request: let the app see that
+            await self.app(scope, rest, send)
+            return
+        request = engine_request(route, call_id, body, _header(scope, b"authorization"))
+        if request is None:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        with contextlib.suppress(Exception):  # the outcome is on the request
+            await self.front.engine.ask_async(request)
+        answer = answer_of(route, request)
+        if answer is None:  # not the request's own: the application answers it
+            await self.app(scope, _replay(body, receive), send)
+            return
+        await send({"type": "http.response.start", "status": answer.status,
+                    "headers": [(b"content-length", str(len(answer.body)).encode()),
+                                (b"content-type", b"application/json"), *answer.headers]})
+        await send({"type": "http.response.body", "body": answer.body})
+        self.front.record("POST", route.name, answer.status, time.perf_counter() - started)
+
+    def _route(self, scope: Scope) -> tuple[Route, str | None] | None:
+        if scope["type"] != "http" or scope["method"] != "POST" or \
+                not is_json(_header(scope, b"content-type")):
+            return None
+        return route_of(scope["path"])
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -66,84 +196,6 @@ def _header(scope: Scope, name: bytes) -> str:
         if key == name:
             return bytes(value).decode("latin-1")
     return ""
-
-
-def _json(scope: Scope) -> bool:
-    kind = _header(scope, b"content-type").split(";", 1)[0].strip().lower()
-    return kind == "application/json" or (kind.startswith("application/")
-                                          and kind.endswith("+json"))
-
-
-class TelephonyFront:
-    def __init__(self, app: ASGIApp, runtime: Runtime, record: Record) -> None:
-        self.app = app
-        self.rt = runtime
-        self.record = record
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self._route(scope)
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        route, kind, model, call_id = found
-        started = time.perf_counter()
-        body, rest = await _read(receive)
-        if body is None:  # the client went away mid-request: let the app see that
-            await self.app(scope, rest, send)
-            return
-        request = _request(scope, kind, model, call_id, body)
-        if request is None:
-            await self.app(scope, _replay(body, receive), send)
-            return
-        try:
-            answer = await self.rt.engine.ask_async(request)
-            payload = orjson.dumps(answer)
-        except DomainError as e:  # the request's own refusal: as the route answers it
-            response = error_response(e)
-            await response(scope, rest, send)
-            self.record("POST", route, response.status_code, time.perf_counter() - started)
-            return
-        except Exception:  # not the request's own: the application answers it
-            await self.app(scope, _replay(body, receive), send)
-            return
-        if kind is Kind.AUTHORIZE:
-            telephony.count_decision(answer)
-        elif kind is Kind.END:
-            telephony.count_settled(answer)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(payload)).encode()),
-                                (b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": payload})
-        self.record("POST", route, 200, time.perf_counter() - started)
-
-    def _route(self, scope: Scope) -> tuple[str, Kind, type[BaseModel], str | None] | None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not _json(scope):
-            return None
-        path = scope["path"]
-        exact = _EXACT.get(path)
-        if exact is not None:
-            return (*exact, None)
-        by_path = _BY_PATH.match(path)
-        if by_path is None:
-            return None
-        return (*_PATH_FORMS[by_path.group(2)], by_path.group(1))
-
-
-def _request(scope: Scope, kind: Kind, model: type[BaseModel], call_id: str | None,
-             body: bytes) -> Request | None:
-    """The engine request of a body that validates (None: leave it to the application).
-    Parsed, then validated, as FastAPI does it (so a body is taken here exactly when the
-    route would take it)."""
-    try:
-        parsed: Any = model.model_validate(orjson.loads(body))
-    except (ValidationError, ValueError):
-        return None
-    data = parsed.model_dump(by_alias=True)
-    if call_id is not None:
-        data["call_id"] = call_id
-    if kind is Kind.AUTHORIZE and not data.get("tenant_id"):
-        return None  # the route finds the tenant from its numbers or SIP domain
-    return Request(kind, data, auth=_header(scope, b"authorization"))
 
 
 async def _read(receive: Receive) -> tuple[bytes | None, Receive]:

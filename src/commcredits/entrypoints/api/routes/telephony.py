@@ -225,6 +225,10 @@ def send_sms(body: SmsIn, request: Request_, who: Principal = Depends(caller)) -
     """Charge an SMS per segment (outbound); inbound is free. Idempotent by ``message_id``."""
     result = runtime(request).engine.ask(Request(Kind.SMS, body.model_dump(by_alias=True),
                                                  who=who))
+    count_sms(result)
+    return result
+
+
+def count_sms(result: dict[str, Any]) -> None:
     metrics.SMS_DECISIONS.labels(result["decision"], result.get("funding")
                                  or result.get("reason") or "").inc()
-    return result

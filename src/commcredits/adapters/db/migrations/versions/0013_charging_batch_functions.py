@@ -9,6 +9,12 @@ Lock order: the wallets (tenant id order), then the calls (call id order), then 
 counters; the read comes after the locks, in a statement of its own (a new snapshot under
 READ COMMITTED: nothing is read as it was before a lock wait).
 
+Both run with ``plan_cache_mode = force_generic_plan`` and ``enable_seqscan = off``: each
+statement is planned once per connection (custom plans for array parameters were made
+again on every call: planning cost more than running), and every row they touch is found
+by an index (a plan made while a table is still nearly empty would otherwise keep a
+sequential scan, reading the whole table on every batch as it grows).
+
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-07
@@ -57,11 +63,15 @@ BEGIN
     'users', (SELECT json_agg(x) FROM (
        SELECT u.id, u.tenant_id, u.upn, u.display_name, u.usage_location, u.phone_number,
               la.sku
-         FROM users u LEFT JOIN license_assignments la
-           ON la.user_id = u.id AND la.tenant_id = u.tenant_id
-        WHERE (u.tenant_id, lower(u.upn)) IN (SELECT * FROM unnest(p_user_tenants, p_user_upns))
-           OR (u.tenant_id, u.id) IN (SELECT c.tenant_id, c.user_id FROM calls c
-                                       WHERE c.call_id = ANY(p_calls))) x),
+         FROM (SELECT u.tenant_id, u.id FROM unnest(p_user_tenants, p_user_upns)
+                        AS q(tenant_id, upn)
+                 JOIN users u ON u.tenant_id = q.tenant_id AND lower(u.upn) = q.upn
+               UNION
+               SELECT c.tenant_id, c.user_id FROM calls c
+                WHERE c.call_id = ANY(p_calls) AND c.user_id IS NOT NULL) k
+         JOIN users u ON u.id = k.id AND u.tenant_id = k.tenant_id
+         LEFT JOIN license_assignments la ON la.user_id = u.id AND la.tenant_id = u.tenant_id
+       ) x),
     'messages', (SELECT json_agg(x) FROM (
        SELECT message_id, tenant_id, result, created_at FROM messages
         WHERE message_id = ANY(p_messages)) x),
@@ -70,7 +80,8 @@ BEGIN
     'pool_scope', (SELECT json_agg(json_build_array(tt, mm)) FROM unnest(t) tt, unnest(m) mm)
   ) INTO loaded;
   RETURN loaded;
-END $$ LANGUAGE plpgsql"""
+END $$ LANGUAGE plpgsql
+  SET enable_seqscan = off SET plan_cache_mode = force_generic_plan"""
 
 _WRITE = """
 CREATE FUNCTION charging_write(p_new_calls json, p_changed_calls json, p_transactions json,
@@ -137,7 +148,8 @@ BEGIN
       FROM json_to_recordset(p_key_uses) AS v(id text, at timestamp, stale_before timestamp)
      WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.stale_before);
   END IF;
-END $$ LANGUAGE plpgsql"""
+END $$ LANGUAGE plpgsql
+  SET enable_seqscan = off SET plan_cache_mode = force_generic_plan"""
 
 
 def upgrade() -> None:
