@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     smtp_from: str = "commcredits@localhost"
     payment_gateway: str = "test"  # or recording:<file> (tests: a statement of charges)
     gateway_delay_ms: int = 0  # simulated latency of the recording gateway
+    batch_hold_ms: int = 0  # fault tests: each charging batch waits this long before its commit
     manual_clock: bool = False
     min_order: Decimal = Decimal(50)
     jobs_interval_s: int = 30

@@ -218,6 +218,8 @@ class ChargingEngine:
                     raise
                 r.recharges = sorted(work.recharges_requested - recharges)
                 r.cuts = sorted(work.cuts_requested - cuts)
+            if self.settings.hold_s:
+                time.sleep(self.settings.hold_s)
             work.commit()
 
 

@@ -9,6 +9,7 @@ request will read, so that the batch reads it for all its requests at once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -37,6 +38,7 @@ class Settings:
     """What deciding needs of the service's settings."""
     slice_s: int = 300
     auth_ttl_s: int = 120
+    hold_s: float = 0.0  # fault tests only: how long a batch stays open before its commit
 
 
 @dataclass(eq=False, slots=True)
@@ -57,9 +59,15 @@ class Request:
 
     def __post_init__(self) -> None:
         if self.who is None and self.auth is not None:
-            scheme, _, key = self.auth.partition(" ")
-            if scheme.lower() == "bearer" and key.strip():
-                self.key_hash = access.hash_key(key.strip())
+            self.key_hash = _hash_of(self.auth)
+
+
+@functools.lru_cache(maxsize=1024)
+def _hash_of(header: str) -> str | None:
+    """The stored hash of an ``Authorization: Bearer`` key (a switch sends the same header
+    on every request; what the key may do is read in the batch every time)."""
+    scheme, _, key = header.partition(" ")
+    return access.hash_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,9 +110,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _arm(self) -> None:
-        self._disarm()
+        """A request begins: it must have arrived whole within the timeout. One timer per
+        connection, looked at when it fires (not a timer per request)."""
         self._receiving = True
-        self._deadline = self.loop.call_later(float(self.request_timeout_s or 30), self._late)
+        self._since = self.loop.time()
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(float(self.request_timeout_s or 30),
+                                                  self._late)
 
     def _disarm(self) -> None:
         deadline = getattr(self, "_deadline", None)
@@ -122,10 +126,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _late(self) -> None:
         self._deadline = None
-        if self._receiving and not self.transport.is_closing():
-            self.logger.info("closing a connection that did not send its request within "
-                             "%s s", self.request_timeout_s)
-            self.transport.close()
+        if not self._receiving or self.transport.is_closing():
+            return  # between requests: the keep-alive timeout is uvicorn's
+        timeout = float(self.request_timeout_s or 30)
+        waited = self.loop.time() - self._since
+        if waited < timeout:  # a later request, begun since: its own time is not up yet
+            self._deadline = self.loop.call_later(timeout - waited, self._late)
+            return
+        self.logger.info("closing a connection that did not send its request within %s s",
+                         self.request_timeout_s)
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if not self._receiving:  # the next request on a kept-alive connection begins
@@ -163,8 +173,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._receiving = False
-        self._disarm()  # the whole request is in
+        self._receiving = False  # the whole request is in
         if self._fast is not None:
             self._decide()
             return

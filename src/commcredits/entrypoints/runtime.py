@@ -62,8 +62,9 @@ class Runtime:
             from commcredits.charging.requests import Settings as EngineSettings
             s = self.settings
             from commcredits.entrypoints.metrics import batch_done
-            self._engine = ChargingEngine(self.db, EngineSettings(s.grant_slice_s, s.auth_ttl_s),
-                                          self._after_commit, batch_done)
+            self._engine = ChargingEngine(
+                self.db, EngineSettings(s.grant_slice_s, s.auth_ttl_s, s.batch_hold_ms / 1000),
+                self._after_commit, batch_done)
         return self._engine
 
     def _after_commit(self, recharge_tenants: list[str], cut_ids: list[str]) -> None:

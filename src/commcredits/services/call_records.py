@@ -3,10 +3,10 @@ reserves and uses. Shared by the call path (``charging``) and settlement."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from commcredits.domain import notifications as notes
 from commcredits.domain import pools as poolrules
@@ -25,19 +25,30 @@ if TYPE_CHECKING:
 
 # -- what is stored with a call --------------------------------------------------------------
 def route_json(route: Route, number: Number | None, party: Party | None) -> str:
-    return json.dumps({
+    """The route as stored with the call (JSON; money as decimal strings)."""
+    rate = route.rate
+    return orjson.dumps({
         "blocked": route.blocked, "pool": route.pool.code if route.pool else None,
         "credits": route.credits, "overage": route.overage, "free": route.free,
         "no_pay_reason": route.no_pay_reason, "capability": route.capability,
         "toll_free_inbound": route.toll_free_inbound,
-        "rate": None if route.rate is None else {
-            **asdict(route.rate), "per_minute": str(route.rate.per_minute),
-            "connection_fee": str(route.rate.connection_fee)},
-        "number": None if number is None else asdict(number),
+        "rate": None if rate is None else {
+            "prefix": rate.prefix, "destination": rate.destination,
+            "number_type": rate.number_type, "per_minute": str(rate.per_minute),
+            "connection_fee": str(rate.connection_fee), "increment_s": rate.increment_s},
+        "number": None if number is None else {
+            "e164": number.e164, "digits": number.digits, "country": number.country,
+            "number_type": number.number_type},
         "party": None if party is None else {
             "id": party.id, "upn": party.upn, "display_name": party.display_name,
             "usage_location": party.usage_location},
-    })
+    }).decode()
+
+
+def route_data(call: Any) -> dict[str, Any]:
+    """What ``route_json`` stored with the call."""
+    data: dict[str, Any] = orjson.loads(call.route)
+    return data
 
 
 def route_from(data: dict[str, Any]) -> Route:

@@ -7,10 +7,11 @@ is reserved never exceeds what the lots hold, and settlement never takes a lot b
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+import orjson
 
 from commcredits.domain import call_clock
 from commcredits.domain import calls as rules
@@ -28,6 +29,7 @@ from commcredits.services.call_records import (
     grant_values,
     pool_left_s,
     pool_total,
+    route_data,
     route_from,
     route_json,
 )
@@ -249,7 +251,7 @@ def decision_view(call: sa.Row, slice_s: int = 300) -> dict[str, Any]:
     out: dict[str, Any] = {"call_id": call.call_id, "decision": call.decision}
     if call.decision == "blocked":
         return {**out, **blocked_view(call.reason)}
-    route = route_from(json.loads(call.route))
+    route = route_from(route_data(call))
     out["funding"] = rules.first_funding(route, grant_of(call)) or "free"
     return {**out, **grant_view(grant_of(call).max_duration_s, 0, call.final, slice_s)}
 
@@ -290,7 +292,7 @@ def _interim(uow: UnitOfWork, slice_s: int, call: sa.Row, elapsed_s: int,
     final = call.final
     if grant.max_duration_s is not None and elapsed_s + slice_s > grant.max_duration_s:
         tenant = get_tenant(uow, call.tenant_id)
-        route = route_from(json.loads(call.route))
+        route = route_from(route_data(call))
         month = call.pool_month or poolrules.month_of(uow.now)
         want = elapsed_s + slice_s - grant.max_duration_s
         party = _party_of(uow, tenant.id, call.user_id)
@@ -314,7 +316,7 @@ def _record_answer(uow: UnitOfWork, call: sa.Row, reported: datetime | None) -> 
 def _regrant(uow: UnitOfWork, call: sa.Row, want_s: int) -> sa.Row:
     """Reserve again for a call whose authorization lapsed (its reservation was released)."""
     tenant = get_tenant(uow, call.tenant_id)
-    route = route_from(json.loads(call.route))
+    route = route_from(route_data(call))
     month = call.pool_month or poolrules.month_of(call.started_at)
     party = _party_of(uow, tenant.id, call.user_id)
     if route.free and route.pool is None:
@@ -354,7 +356,7 @@ def end_call(uow: UnitOfWork, call_id: str, duration_s: int,
     if call.status == "ended":
         if call.settled_by == "silence":
             return settlement.correct(uow, call, duration_s)
-        return json.loads(call.result)
+        return dict(orjson.loads(call.result))
     if call.status == "expired":  # a switch without answer or interim events
         call = _regrant(uow, call, duration_s)
     if answered_at is not None and call.answered_at is None:

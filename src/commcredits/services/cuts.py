@@ -11,7 +11,6 @@ the commit to the switch's webhook (``COMMCREDITS_SWITCH_CUT_URL``) and retried 
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from commcredits.domain.errors import conflict, invalid, not_found
 from commcredits.domain.money import ZERO
 from commcredits.domain.tenancy import Tenant
 from commcredits.domain.wallet import Wallet
-from commcredits.services.call_records import grant_of, route_from
+from commcredits.services.call_records import grant_of, route_data, route_from
 from commcredits.services.ids import new_id
 
 if TYPE_CHECKING:
@@ -118,8 +117,7 @@ def cover_reservations(uow: UnitOfWork, wallet: WalletRow) -> int:
 
 
 def _route_data(call: sa.Row) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(call.route)
-    return data
+    return route_data(call)
 
 
 # -- delivery ------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from commcredits.domain import call_clock
 from commcredits.domain import calls as rules
 from commcredits.domain import ledger as ledger_rules
@@ -24,6 +26,7 @@ from commcredits.services.call_records import (
     grant_of,
     grant_values,
     pool_left_s,
+    route_data,
     route_from,
     settle_pool,
 )
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
            settled_by: str = "switch") -> dict[str, Any]:
     """Charge ``duration_s`` of talk, free the reservation, write the usage record."""
-    data = json.loads(call.route)
+    data = route_data(call)
     route = route_from(data)
     grant = grant_of(call)
     # the lots are read with the lock, once: nothing else can change them until commit
@@ -128,7 +131,7 @@ def _ended(uow: UnitOfWork, call: sa.Row, s: rules.Settlement, charged: Decimal,
               "overage_charge": fmt(s.overage_charge, cur),
               "uncollected": fmt(s.credit_charge - charged, cur)}
     uow.charging.update_call(call.call_id, status="ended", ended_at=uow.now,
-                             elapsed_s=s.duration_s, result=json.dumps(result),
+                             elapsed_s=s.duration_s, result=orjson.dumps(result).decode(),
                              settled_by=settled_by)
     return result
 
@@ -139,13 +142,13 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     re-settle it at that duration. The difference is one more usage entry (longer) or an
     adjustment back to the lots it was drawn from (shorter; forfeited if a lot has expired
     since) — never a second charge. Pool minutes and the usage record follow."""
-    old = json.loads(call.result)
+    old = orjson.loads(call.result)
     if old["duration_s"] == duration_s:
         uow.charging.update_call(call.call_id, settled_by="switch")
         return dict(old)
     tenant = get_tenant(uow, call.tenant_id)
     cur = tenant.currency
-    data = json.loads(call.route)
+    data = route_data(call)
     route = route_from(data)
     wallet, lots = uow.tenants.wallet_and_lots(tenant.id)  # locked; the lots read once
     s = _split(uow, call, route, grant_of(call), duration_s, cur, wallet, lots)

@@ -160,15 +160,24 @@ def _decoded(kind: str, rows: list[Row] | None) -> list[Row]:
     return rows
 
 
+def _stored(value: Any) -> Any:
+    """A value as its column stores it: money (every Decimal of a batch's rows is an
+    ``Amount``) as integer millionths, refusing a seventh decimal; a time as ISO 8601 in
+    UTC, which a ``timestamp`` column takes as it is (a naive time is refused)."""
+    if type(value) is Decimal:
+        return to_millionths(value)
+    if isinstance(value, datetime):
+        utc = to_utc(value)
+        assert utc is not None
+        return utc.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
 def _encoded(kind: str, rows: Sequence[Row]) -> str | None:
-    """Rows as the JSON document ``charging_write`` reads (money as integer millionths;
-    times as ISO 8601 in UTC, which a ``timestamp`` column takes as they are)."""
+    """Rows as the JSON document ``charging_write`` reads."""
     if not rows:
         return None
-    money, times = _FIELDS[kind]
-    rows = [{**r, **{n: to_millionths(r.get(n)) for n in money},
-             **{n: to_utc(r.get(n)) for n in times}} for r in rows]
-    return orjson.dumps(rows).decode()
+    return orjson.dumps(rows, default=_stored, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
 _PG_LOAD = ("SELECT charging_load(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], "
@@ -216,12 +225,12 @@ class PgBatchStore:
         params = (_encoded("calls_w", ch.new_calls), _encoded("calls_w", ch.changed_calls),
                   _encoded("transactions", ch.transactions),
                   _encoded("postings", ch.postings), _encoded("usage", ch.usage),
-                  orjson.dumps([{"id": i, "tenant_id": t, "remaining": to_millionths(r)}
-                                for i, t, r in ch.lots]).decode() if ch.lots else None,
+                  _encoded("lots", [{"id": i, "tenant_id": t, "remaining": r}
+                                    for i, t, r in ch.lots]),
                   _encoded("wallets", ch.wallets), _encoded("pools", ch.pools),
                   _encoded("messages", ch.messages),
-                  orjson.dumps([{"id": k, "at": to_utc(a), "stale_before": to_utc(b)}
-                                for k, a, b in ch.key_uses]).decode() if ch.key_uses else None)
+                  _encoded("keys", [{"id": k, "at": a, "stale_before": b}
+                                    for k, a, b in ch.key_uses]))
         if not commit:
             with raw.cursor(binary=True) as cur:
                 cur.execute(_PG_WRITE, params, prepare=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -77,8 +78,23 @@ def decide(rt: Runtime, who: Principal, body: CallIn) -> dict[str, Any]:
 
 
 def count_decision(decision: dict[str, Any]) -> None:
-    metrics.CALL_DECISIONS.labels(decision["decision"], decision.get("funding")
-                                  or decision.get("reason") or "").inc()
+    _decisions(decision["decision"], decision.get("funding") or decision.get("reason") or "")\
+        .inc()
+
+
+@functools.cache
+def _decisions(decision: str, detail: str) -> Any:
+    return metrics.CALL_DECISIONS.labels(decision, detail)  # (looked up once)
+
+
+@functools.cache
+def _settled(funding: str) -> Any:
+    return metrics.CALLS_SETTLED.labels(funding)
+
+
+@functools.cache
+def _charged(currency: str, funding: str) -> Any:
+    return metrics.CHARGED.labels(currency, funding)
 
 
 def _answer(request: Request_, who: Principal, call_id: str, body: AnswerIn) -> Any:
@@ -106,11 +122,12 @@ def settle_end(rt: Runtime, who: Principal, call_id: str, body: CallEndIn) -> di
 
 
 def count_settled(result: dict[str, Any]) -> None:
-    metrics.CALLS_SETTLED.labels(result["funding"]).inc()
+    _settled(result["funding"]).inc()
     minor = Decimal(result["charge"]).scaleb(places(result["currency"]))
     if minor:
-        metrics.CHARGED.labels(result["currency"], result["funding"]).inc(int(minor))
-    metrics.count_uncollected(result)
+        _charged(result["currency"], result["funding"]).inc(int(minor))
+    if result.get("uncollected") not in (None, "0", "0.0", "0.00", "0.000"):
+        metrics.count_uncollected(result)
 
 
 # Any SIP Call-ID works in the body forms; the path forms need it percent-encoded and cannot
