@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from commcredits.domain.access import Action, Principal, authorize
+from commcredits.domain.access import Action, Principal, Role, authorize
 from commcredits.domain.pools import month_of
 from commcredits.services import access, charging, sms, switching
 
@@ -124,14 +124,16 @@ _USED: dict[str, float] = {}  # key id → when this process last recorded its u
 
 
 def caller(uow: UnitOfWork, request: Request) -> Principal:
-    """The request's principal: given, or its API key read in the batch (as
-    ``entrypoints.api.deps.principal`` reads it for every other route)."""
+    """The request's principal: given, or its API key read in the batch (the same rule as
+    ``entrypoints.api.deps.principal`` for every other route: looked up every time, so a
+    revoked key is refused at once)."""
     if request.who is not None:
         return request.who
-    key = access.bearer_key(request.auth or "")
-    who = access.authenticate(uow, key)
-    if who is None:
+    access.bearer_key(request.auth or "")  # 401 without a Bearer key
+    row = uow.access.api_key_by_hash(request.key_hash) if request.key_hash else None
+    if row is None or row.revoked_at is not None:
         raise access.unknown_key()
+    who = Principal(row.id, Role(row.role), row.tenant_id)
     if access.key_use_due(_USED, who.id):
         access.record_key_use(uow, who.id)
     return who

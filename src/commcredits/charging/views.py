@@ -5,7 +5,6 @@ to the real repository after the changes so far are written (:class:`Passthrough
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -71,6 +70,7 @@ class Tenants(Passthrough):
             w.flush()
             wallet, held = self._real.wallet_and_lots(tenant_id)
             w.wallets[tenant_id], w.lots[tenant_id] = wallet, held
+            w.lot_tenant.update((lot.id, tenant_id) for lot in held)
         return w.wallets[tenant_id]
 
     def wallet(self, tenant_id: str, *, lock: bool = False) -> WalletRow:
@@ -97,12 +97,13 @@ class Credits(Passthrough):
     def set_remaining(self, lot_id: str, remaining: Decimal) -> None:
         w = self._work
         w.wrote()
-        for tid, held in w.lots.items():
-            for i, lot in enumerate(held):
-                if lot.id == lot_id:
-                    held[i] = replace(lot, remaining=remaining)
-                    w.dirty_lots[lot_id] = (tid, remaining)
-                    return
+        tid = w.lot_tenant.get(lot_id)
+        for i, lot in enumerate(w.lots.get(tid, ()) if tid else ()):
+            if lot.id == lot_id:
+                w.lots[tid][i] = Lot(lot.id, lot.seq, lot.amount, remaining, lot.purchased_at,
+                                     lot.expires_at, lot.source)
+                w.dirty_lots[lot_id] = (tid, remaining)
+                return
         raise LookupError(f"lot {lot_id} was not read in this batch")
 
     def record(self, txn_id: str, tenant_id: str, seq: int, txn: Transaction, at: datetime,

@@ -96,6 +96,7 @@ class Batch:
         self.deck_versions: dict[str, int | None] = {}  # by tenant id
         self.wallets: dict[str, WalletRow] = {}  # locked
         self.lots: dict[str, list[Lot]] = {}
+        self.lot_tenant: dict[str, str] = {}  # lot id → tenant id
         self.calls: dict[str, Row] = {}
         self.no_calls: set[str] = set()  # ids known not to be stored
         self.pools: dict[tuple[str, str, str], Row] = {}
@@ -139,6 +140,7 @@ class Batch:
         for tid, row in got.wallets.items():
             self.wallets[tid] = _wallet(row)
             self.lots[tid] = [_lot(r) for r in got.lots.get(tid, ())]
+            self.lot_tenant.update((lot.id, tid) for lot in self.lots[tid])
         for tid in plan.tenant_ids:
             self.tenant_rows.setdefault(tid, None)
         for tid, row in got.tenants.items():

@@ -186,30 +186,31 @@ def extend(route: Route, grant: Grant, want_s: int, pool_left_s: int, available:
     if route.pool and grant.credit_s == 0 and pool_left_s > 0:
         pool_take = min(want_s, pool_left_s)
         want_s -= pool_take
-    new = replace(grant, pool_s=grant.pool_s + pool_take)
+    # the grant's fields, changed below (as ``dataclasses.replace`` would, without its cost)
+    pool_s, credit_s, reserved = grant.pool_s + pool_take, grant.credit_s, grant.credit_reserved
+    fee, tail = grant.with_fee, grant.tail
     money = ZERO
     if want_s > 0:
+        rate = route.rate
         if route.free:
-            new = replace(new, tail="free")
-        elif route.credits and route.rate is not None:
-            with_fee = new.with_fee if new.with_fee is not None else new.pool_s == 0
-            affordable = route.rate.seconds_for(new.credit_reserved + available, currency,
-                                                with_fee=with_fee)
+            tail = "free"
+        elif route.credits and rate is not None:
+            with_fee = fee if fee is not None else pool_s == 0
+            affordable = rate.seconds_for(reserved + available, currency, with_fee=with_fee)
             if affordable is None:  # free per minute: the fee buys unlimited time
-                money = route.rate.charge(1, currency, with_fee=with_fee) - new.credit_reserved
-                money = max(money, ZERO)
-                new = replace(new, with_fee=with_fee, credit_reserved=new.credit_reserved + money,
-                              tail="free")
+                money = max(rate.charge(1, currency, with_fee=with_fee) - reserved, ZERO)
+                fee, reserved, tail = with_fee, reserved + money, "free"
             else:
-                target = min(new.credit_s + want_s, affordable)
-                if target > new.credit_s:
-                    cost = route.rate.charge(target, currency, with_fee=with_fee)
-                    money = cost - new.credit_reserved
-                    new = replace(new, credit_s=target, credit_reserved=cost, with_fee=with_fee)
-                if target < new.credit_s + want_s and route.overage and money == ZERO:
-                    new = replace(new, tail="overage")
+                target = min(credit_s + want_s, affordable)
+                if target > credit_s:
+                    cost = rate.charge(target, currency, with_fee=with_fee)
+                    money = cost - reserved
+                    credit_s, reserved, fee = target, cost, with_fee
+                if target < credit_s + want_s and route.overage and money == ZERO:
+                    tail = "overage"
         elif route.overage:
-            new = replace(new, tail="overage")
+            tail = "overage"
+    new = Grant(pool_s, credit_s, reserved, fee, tail)
     return Extension(new, pool_take, money)
 
 

@@ -41,6 +41,7 @@ def places(currency: str) -> int:
     return int(get_currency_precision(currency))
 
 
+@lru_cache(maxsize=512)
 def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-places(currency))
 

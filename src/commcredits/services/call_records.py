@@ -3,6 +3,7 @@ reserves and uses. Shared by the call path (``charging``) and settlement."""
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -46,9 +47,21 @@ def route_json(route: Route, number: Number | None, party: Party | None) -> str:
 
 
 def route_data(call: Any) -> dict[str, Any]:
-    """What ``route_json`` stored with the call."""
-    data: dict[str, Any] = orjson.loads(call.route)
-    return data
+    """What ``route_json`` stored with the call (shared: read it, never change it)."""
+    return _parsed(call.route)[0]
+
+
+def route_of(call: Any) -> Route:
+    """The route stored with the call."""
+    return _parsed(call.route)[1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> tuple[dict[str, Any], Route]:
+    """A stored route's JSON and its ``Route``, parsed once per text (calls of one user to
+    one number store the same text)."""
+    data = orjson.loads(text)
+    return data, route_from(data)
 
 
 def route_from(data: dict[str, Any]) -> Route:

@@ -29,9 +29,8 @@ from commcredits.services.call_records import (
     grant_values,
     pool_left_s,
     pool_total,
-    route_data,
-    route_from,
     route_json,
+    route_of,
 )
 from commcredits.services.tenants import get_tenant
 
@@ -251,7 +250,7 @@ def decision_view(call: sa.Row, slice_s: int = 300) -> dict[str, Any]:
     out: dict[str, Any] = {"call_id": call.call_id, "decision": call.decision}
     if call.decision == "blocked":
         return {**out, **blocked_view(call.reason)}
-    route = route_from(route_data(call))
+    route = route_of(call)
     out["funding"] = rules.first_funding(route, grant_of(call)) or "free"
     return {**out, **grant_view(grant_of(call).max_duration_s, 0, call.final, slice_s)}
 
@@ -292,7 +291,7 @@ def _interim(uow: UnitOfWork, slice_s: int, call: sa.Row, elapsed_s: int,
     final = call.final
     if grant.max_duration_s is not None and elapsed_s + slice_s > grant.max_duration_s:
         tenant = get_tenant(uow, call.tenant_id)
-        route = route_from(route_data(call))
+        route = route_of(call)
         month = call.pool_month or poolrules.month_of(uow.now)
         want = elapsed_s + slice_s - grant.max_duration_s
         party = _party_of(uow, tenant.id, call.user_id)
@@ -316,7 +315,7 @@ def _record_answer(uow: UnitOfWork, call: sa.Row, reported: datetime | None) -> 
 def _regrant(uow: UnitOfWork, call: sa.Row, want_s: int) -> sa.Row:
     """Reserve again for a call whose authorization lapsed (its reservation was released)."""
     tenant = get_tenant(uow, call.tenant_id)
-    route = route_from(route_data(call))
+    route = route_of(call)
     month = call.pool_month or poolrules.month_of(call.started_at)
     party = _party_of(uow, tenant.id, call.user_id)
     if route.free and route.pool is None:

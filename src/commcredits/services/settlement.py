@@ -27,7 +27,7 @@ from commcredits.services.call_records import (
     grant_values,
     pool_left_s,
     route_data,
-    route_from,
+    route_of,
     settle_pool,
 )
 from commcredits.services.ids import new_id
@@ -43,8 +43,7 @@ if TYPE_CHECKING:
 def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
            settled_by: str = "switch") -> dict[str, Any]:
     """Charge ``duration_s`` of talk, free the reservation, write the usage record."""
-    data = route_data(call)
-    route = route_from(data)
+    data, route = route_data(call), route_of(call)
     grant = grant_of(call)
     # the lots are read with the lock, once: nothing else can change them until commit
     wallet, lots = uow.tenants.wallet_and_lots(call.tenant_id)
@@ -148,8 +147,7 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
         return dict(old)
     tenant = get_tenant(uow, call.tenant_id)
     cur = tenant.currency
-    data = route_data(call)
-    route = route_from(data)
+    data, route = route_data(call), route_of(call)
     wallet, lots = uow.tenants.wallet_and_lots(tenant.id)  # locked; the lots read once
     s = _split(uow, call, route, grant_of(call), duration_s, cur, wallet, lots)
     row = uow.charging.usage_record(tenant.id, "call", call.call_id)
