@@ -1,4 +1,5 @@
-"""Real-time charging through the service layer: authorize + end, one transaction each."""
+"""Real-time charging through the charging engine, one call at a time: authorize + end, a
+batch (one transaction) each."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 from bench.common import Databases, Metric, median, percentile, pg_name, runtime
+from commcredits.charging.engine import ChargingEngine
+from commcredits.charging.requests import Kind, Request
+from commcredits.charging.requests import Settings as EngineSettings
 from commcredits.domain import licensing
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import (
-    charging,
     credits,
     directory,
     ledger,
@@ -86,17 +89,19 @@ def durations(count: int, seed: int = 42) -> list[int]:
     return [rng.randint(1, 280) for _ in range(count)]
 
 
-def _one(rt: Runtime, slice_s: int, setup: Setup, call_id: str, duration_s: int) -> float:
-    """Authorize and end one call; returns the authorize latency in seconds."""
+def _one(engine: ChargingEngine, setup: Setup, call_id: str, duration_s: int) -> float:
+    """Authorize and end one call through the charging engine (a batch of one each);
+    returns the authorize latency in seconds."""
+    from commcredits.services.cdrs import SYSTEM
+    call = Request(Kind.AUTHORIZE, call_body(setup, call_id), who=SYSTEM)
     start = time.perf_counter()
-    with rt.db.uow() as uow:
-        decision = charging.authorize_call(uow, slice_s, call_body(setup, call_id))
-        uow.commit()
+    engine.run([call])
     authorized = time.perf_counter()
-    check_decision(decision)
-    with rt.db.uow() as uow:
-        charging.end_call(uow, call_id, duration_s)
-        uow.commit()
+    check_decision(call.result)
+    end = Request(Kind.END, {"call_id": call_id, "duration_s": duration_s}, who=SYSTEM)
+    engine.run([end])
+    if end.error is not None:
+        raise SystemExit(f"benchmark call did not end: {end.error}")
     return authorized - start
 
 
@@ -108,23 +113,24 @@ def run(quick: bool, dbs: Databases, backends: list[str]) -> list[Metric]:
         label = "SQLite" if backend == "sqlite" else "PostgreSQL"
         with dbs.url(backend) as url, runtime(url) as rt:
             setup = prepare(rt)
-            slice_s = rt.settings.grant_slice_s
+            engine = ChargingEngine(rt.db, EngineSettings(rt.settings.grant_slice_s))
             lengths = durations(warmup + calls)
             for i in range(warmup):
-                _one(rt, slice_s, setup, f"warm-{i}", lengths[i])
+                _one(engine, setup, f"warm-{i}", lengths[i])
             latencies = []
             start = time.perf_counter()
             for i in range(calls):
-                latencies.append(_one(rt, slice_s, setup, f"bench-{i}", lengths[warmup + i]))
+                latencies.append(_one(engine, setup, f"bench-{i}", lengths[warmup + i]))
             elapsed = time.perf_counter() - start
             check_ledger(rt, f"{label} service-layer")
         ms = [x * 1000 for x in latencies]
         out += [
             Metric(pg_name("call_authorize_end_per_s", backend), calls / elapsed, "calls/s",
-                   f"{label}: authorize + end, a transaction each, 1 thread, {calls:,} calls"),
+                   f"{label}: authorize + end through the engine, a batch each, 1 thread, "
+                   f"{calls:,} calls"),
             Metric(pg_name("call_authorize_p50_ms", backend), median(ms), "ms",
-                   f"{label}: authorize_call + commit, median"),
+                   f"{label}: one authorization (a batch of one), median"),
             Metric(pg_name("call_authorize_p99_ms", backend), percentile(ms, 99), "ms",
-                   f"{label}: authorize_call + commit, 99th percentile"),
+                   f"{label}: one authorization (a batch of one), 99th percentile"),
         ]
     return out

@@ -52,6 +52,9 @@ class Load:
     authorize_ms: list[float] = field(default_factory=list)
     charged: dict[str, Decimal] = field(default_factory=dict)
     cpu_s: float = 0.0  # what the client processes themselves used (os.times)
+    server_cpu_s: float = 0.0  # the server's processes over the window (bench.cpu)
+    pg_cpu_s: float = 0.0  # PostgreSQL's, for the server's backends and its own processes
+    batches: tuple[float, float] = (0.0, 0.0)  # (batches, requests) of the charging engine
 
     @property
     def seconds(self) -> float:

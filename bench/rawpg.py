@@ -52,6 +52,34 @@ def cycles_per_s(url: str, wallets: int, clients: int, seconds: float) -> float:
     return _threads(url, wallets, clients, seconds)
 
 
+def transaction_ms(url: str, wallets: int, seconds: float) -> float:
+    """Reference for one call at a time: the average latency of ONE raw transaction (row
+    lock, UPDATE, INSERT, COMMIT) from a single pgbench client (or psycopg)."""
+    prepare(url, wallets)
+    plain, env = _libpq(url)
+    if not shutil.which("pgbench"):
+        with psycopg.connect(plain, options=env["PGOPTIONS"], autocommit=True) as conn:
+            began, n = time.perf_counter(), 0
+            while time.perf_counter() - began < seconds:
+                for statement in TRANSACTION.format(t=1).strip().splitlines():
+                    conn.execute(statement.encode(), prepare=True)
+                n += 1
+            return (time.perf_counter() - began) / n * 1000
+    script = f"\\set t random(1, {wallets})\n" + TRANSACTION.format(t=":t")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script)
+    try:
+        done = subprocess.run(
+            ["pgbench", "-n", "-c", "1", "-T", str(max(1, round(seconds))), "-f", f.name,
+             plain], capture_output=True, text=True, env={**os.environ, **env}, check=False)
+    finally:
+        os.unlink(f.name)
+    found = re.search(r"latency average = ([\d.]+) ms", done.stdout)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"pgbench failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return float(found.group(1))
+
+
 def _pgbench(url: str, wallets: int, clients: int, seconds: float) -> float:
     plain, env = _libpq(url)
     script = f"\\set t random(1, {wallets})\n" + TRANSACTION.format(t=":t") * 2

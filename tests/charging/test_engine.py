@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from commcredits.charging.engine import ChargingEngine
@@ -17,7 +18,7 @@ from commcredits.charging.requests import Kind, Request, Settings
 from commcredits.charging.work import Batch
 from commcredits.domain.errors import DomainError
 from commcredits.services import settlement
-from tests.api.voice import UK, UK_MOBILE, US, Voice, ledger_ok
+from tests.api.voice import UK, UK_MOBILE, US, Voice, ledger_ok, make_voice
 
 
 def _authorize(voice: Voice, call_id: str, **extra: Any) -> Request:
@@ -41,13 +42,24 @@ def _held(engine: ChargingEngine) -> tuple[threading.Event, threading.Event]:
     reading, release = threading.Event(), threading.Event()
     real = engine.db.batch
 
-    @contextmanager
-    def batch() -> Any:
-        with real() as (uow, store):
+    class Holding:
+        def __init__(self, store: Any) -> None:
+            self.store = store
+
+        def load(self, plan: Any) -> Any:
+            loaded = self.store.load(plan)  # the wallets are locked now
             if not reading.is_set():
                 reading.set()
                 assert release.wait(30)
-            yield uow, store
+            return loaded
+
+        def write(self, *args: Any, **kw: Any) -> None:
+            self.store.write(*args, **kw)
+
+    @contextmanager
+    def batch() -> Any:
+        with real() as (uow, store):
+            yield uow, Holding(store)
     engine.db = type("Db", (), {"batch": staticmethod(batch), "uow": engine.db.uow})()
     return reading, release
 
@@ -182,3 +194,33 @@ def test_the_same_call_id_in_two_engines_is_decided_once(voice, second):
         held = uow.conn.execute(sa.text("SELECT credit_reserved FROM calls")).scalars().all()
     assert len(held) == 1  # one call, one reservation
     assert Decimal(voice.credits()["reserved"]) == Decimal(held[0]).scaleb(-6)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: one writer
+def test_a_request_whose_wallet_another_batch_holds_waits_for_the_next_batch(voice, second):
+    """Two engines (two workers): while one holds tenant A's wallet, the other decides what
+    it has for tenant B at once and puts A's request off to its next batch, which waits for
+    the wallet; nothing waits for a wallet it does not need."""
+    other = make_voice(voice.api)  # tenant B
+    other.fund("50.00")
+    holder = ChargingEngine(second.db, Settings())
+    reading, release = _held(holder)
+    held = threading.Thread(target=holder.ask, args=(_authorize(voice, "h-0"),))
+    held.start()
+    assert reading.wait(30)  # the holder's batch has tenant A's wallet, and keeps it
+    engine = _engine(voice)
+    sizes: list[int] = []
+    engine.on_batch = lambda size, _s: sizes.append(size)
+    for_a, for_b = _authorize(voice, "h-1"), _authorize(other, "h-2")
+    done_a, done_b = threading.Event(), threading.Event()
+    with engine._cv:  # both queued before the engine looks: one batch
+        engine.submit(for_a, done_a.set)
+        engine.submit(for_b, done_b.set)
+    assert done_b.wait(30)
+    assert for_b.result["decision"] == "allowed"
+    assert for_a.result is None and for_a.deferred == voice.tid  # still waiting
+    release.set()
+    assert done_a.wait(30)
+    held.join(30)
+    assert for_a.result["decision"] == "allowed"
+    assert sum(sizes) == 2 and len(sizes) == 2  # B's batch, then A's

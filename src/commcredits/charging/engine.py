@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 
 from commcredits.adapters.db.batch_store import LoadPlan
-from commcredits.charging.requests import Request, Settings, decide, plan, stored
+from commcredits.charging.requests import Request, Settings, decide, plan, stored, tenant_of
 from commcredits.charging.work import Batch
 from commcredits.domain.errors import DomainError
 
@@ -74,7 +74,7 @@ class ChargingEngine:
         each; every request gets its outcome (``result`` or ``error``). No after-commit
         work (recharges, cuts): the jobs pick those up."""
         for i in range(0, len(requests), cap):
-            self._decide(requests[i:i + cap])
+            self._decide(requests[i:i + cap], defer=False)
 
     def ask(self, request: Request) -> Any:
         """Queue ``request`` for the next batch and wait for its answer (any thread)."""
@@ -119,13 +119,19 @@ class ChargingEngine:
                         return
                 waiting = [self._queue.popleft() for _ in range(min(CAP, len(self._queue)))]
             requests = [r for r, _ in waiting]
+            later: list[Request] = []
             try:
-                self._decide(requests)
+                later = self._decide(requests, defer=True)
             except BaseException as e:  # never leave a caller waiting
                 log.exception("charging batch failed")
                 for r in requests:
                     if r.result is None and r.error is None:
                         r.error = e
+            if later:  # their wallets were another batch's: first in the next one
+                put_off = {id(r) for r in later}
+                with self._cv:
+                    self._queue.extendleft(reversed([w for w in waiting if id(w[0]) in put_off]))
+                waiting = [w for w in waiting if id(w[0]) not in put_off]
             self._answer(waiting)
 
     def _answer(self, waiting: list[tuple[Request, _Done]]) -> None:
@@ -146,19 +152,23 @@ class ChargingEngine:
         threading.Thread(target=after, daemon=True, name="after-commit").start()
 
     # -- deciding -------------------------------------------------------------------------------
-    def _decide(self, requests: list[Request]) -> None:
+    def _decide(self, requests: list[Request], *, defer: bool) -> list[Request]:
+        """Decide ``requests``; returns those put off to the next batch (``defer``: a
+        request whose wallet another batch holds waits for the next one, which waits for
+        that wallet, instead of making this batch wait)."""
         began = time.perf_counter()
-        self.decided += len(requests)
-        self._decide_all(requests)
+        later = self._decide_all(requests, defer)
+        self.decided += len(requests) - len(later)
         if self.on_batch is not None:
-            self.on_batch(len(requests), time.perf_counter() - began)
+            self.on_batch(len(requests) - len(later), time.perf_counter() - began)
+        return later
 
-    def _decide_all(self, requests: list[Request]) -> None:
+    def _decide_all(self, requests: list[Request], defer: bool) -> list[Request]:
         if len(requests) > 1:
             try:
-                self._batch(requests, alone=False)
+                later = self._batch(requests, alone=False, defer=defer)
                 self.batches += 1
-                return
+                return later
             except Exception as e:  # a database error, a spoiled batch, a bug
                 log.info("batch of %d rolled back (%s): one at a time", len(requests),
                          type(e).__name__)
@@ -166,11 +176,12 @@ class ChargingEngine:
                     r.result, r.error, r.recharges, r.cuts = None, None, [], []
         for r in requests:
             self._alone(r)
+        return []
 
     def _alone(self, request: Request) -> None:
         for attempt in range(2):
             try:
-                self._batch([request], alone=True)
+                self._batch([request], alone=True, defer=False)
                 self.batches += 1
                 return
             except sa.exc.IntegrityError as e:  # a twin (same id) committed first
@@ -191,15 +202,25 @@ class ChargingEngine:
                 request.result, request.error = None, e
                 return
 
-    def _batch(self, requests: list[Request], *, alone: bool) -> None:
+    def _batch(self, requests: list[Request], *, alone: bool, defer: bool) -> list[Request]:
         """Decide ``requests`` in one transaction and commit (raising whatever makes the
-        batch as a whole fail; ``alone``: one request, whose own failure is its answer)."""
+        batch as a whole fail; ``alone``: one request, whose own failure is its answer).
+        Returns the requests put off (``defer``), undecided."""
+        later: list[Request] = []
         with self.db.batch() as (uow, store):
             work = Batch(uow, store)
             wanted = LoadPlan()
             plan(requests, wanted, work.now)
+            if defer:  # wait only for the wallets a request was put off for already
+                wanted.wait = sorted({r.deferred for r in requests if r.deferred})
             work.load(wanted)
             for r in requests:
+                if work.deferred:
+                    held = tenant_of(r, work.deferred_calls)
+                    if held in work.deferred:
+                        r.deferred = held
+                        later.append(r)
+                        continue
                 before = work.writes
                 recharges, cuts = set(work.recharges_requested), set(work.cuts_requested)
                 try:
@@ -221,6 +242,7 @@ class ChargingEngine:
             if self.settings.hold_s:
                 time.sleep(self.settings.hold_s)
             work.commit()
+        return later
 
 
 class _Done(NamedTuple):

@@ -50,6 +50,7 @@ class Request:
     auth: str | None = None
     who: Principal | None = None
     cdr: Cdr | None = None  # the call a CDR reports (``Kind.CDR``)
+    deferred: str | None = None  # the tenant whose wallet it was put off for (engine)
     key_hash: str | None = field(default=None, init=False)
     # the outcome, set by the engine before the request is answered
     result: Any = None
@@ -117,6 +118,15 @@ def plan(requests: list[Request], plan: LoadPlan, now: datetime) -> None:
     plan.key_hashes, plan.tenant_ids = sorted(hashes), sorted(tenants)
     plan.call_ids, plan.upns, plan.message_ids = sorted(call_ids), sorted(upns), sorted(msgs)
     plan.months = sorted(months)
+
+
+def tenant_of(request: Request, call_tenants: dict[str, str]) -> str | None:
+    """The tenant whose wallet ``request`` needs: named in its body, or the one of its call
+    (``call_tenants``: call id → tenant)."""
+    if request.kind in (Kind.AUTHORIZE, Kind.SMS, Kind.CDR):
+        tid = request.body.get("tenant_id")
+        return str(tid) if tid else None
+    return call_tenants.get(str(request.body["call_id"]))
 
 
 # -- deciding ---------------------------------------------------------------------------------

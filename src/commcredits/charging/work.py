@@ -103,6 +103,8 @@ class Batch:
         self.messages: dict[str, Row | None] = {}
         self.reads: dict[tuple[Any, ...], Any] = {}  # users, numbers, pool sizes...
         self.pool_scope: set[tuple[str, str]] = set()  # (tenant, month) counters read
+        self.deferred: set[str] = set()  # tenants another batch held: their requests wait
+        self.deferred_calls: dict[str, str] = {}  # calls of those tenants: id → tenant
         self._reset_pending()
         self.tenants = Tenants(self, uow.tenants)
         self.credits = Credits(self, uow.credits)
@@ -146,8 +148,10 @@ class Batch:
         for tid, row in got.tenants.items():
             self.tenant_rows[tid] = _tenant(row)
             self.deck_versions[tid] = row["deck_version"]
+        self.deferred, self.deferred_calls = got.deferred, got.deferred_calls
         self.calls.update((k, Row(v)) for k, v in got.calls.items())
-        self.no_calls.update(c for c in plan.call_ids if c not in got.calls)
+        self.no_calls.update(c for c in plan.call_ids
+                             if c not in got.calls and c not in got.deferred_calls)
         for m in plan.message_ids:
             self.messages[m] = Row(got.messages[m]) if m in got.messages else None
         self.pools.update((k, Row(v)) for k, v in got.pools.items())

@@ -58,6 +58,8 @@ class LoadPlan:
     upns: list[tuple[str, str]] = field(default_factory=list)  # (tenant id, lower(upn))
     message_ids: list[str] = field(default_factory=list)
     months: list[str] = field(default_factory=list)  # pool counter months (YYYY-MM)
+    wait: list[str] | None = None  # tenants to wait for (None: all; else the rest are skipped
+    # when another batch holds them)
 
 
 @dataclass(slots=True)
@@ -71,6 +73,8 @@ class Loaded:
     messages: dict[str, Row]
     pools: dict[tuple[str, str, str], Row]  # (tenant, month, pool)
     pool_scope: set[tuple[str, str]]  # (tenant, month) whose counters were all read
+    deferred: set[str] = field(default_factory=set)  # tenants another batch held: not read
+    deferred_calls: dict[str, str] = field(default_factory=dict)  # their calls: id → tenant
 
 
 @dataclass(slots=True)
@@ -181,7 +185,7 @@ def _encoded(kind: str, rows: Sequence[Row]) -> str | None:
 
 
 _PG_LOAD = ("SELECT charging_load(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], "
-            "%b::text[], %b::text[])::text")
+            "%b::text[], %b::text[], %b::text[])::text")
 _PG_WRITE = ("SELECT charging_write(%b::json, %b::json, %b::json, %b::json, %b::json, "
              "%b::json, %b::json, %b::json, %b::json, %b::json)")
 
@@ -198,7 +202,9 @@ class PgBatchStore:
         with self.raw.cursor(binary=True) as cur:
             cur.execute(_PG_LOAD, (plan.key_hashes, plan.tenant_ids, plan.call_ids,
                                    [t for t, _ in plan.upns], [u for _, u in plan.upns],
-                                   plan.message_ids, plan.months), prepare=True)
+                                   plan.message_ids, plan.months,
+                                   plan.wait),
+                        prepare=True)
             doc = orjson.loads(cur.fetchone()[0])
         lots_by: dict[str, list[Row]] = {}
         for lot in _decoded("lots", doc["lots"]):
@@ -213,7 +219,9 @@ class PgBatchStore:
             messages={r["message_id"]: r for r in _decoded("messages", doc["messages"])},
             pools={(r["tenant_id"], r["month"], r["pool"]): r
                    for r in _decoded("pools", doc["pools"])},
-            pool_scope={(t, m) for t, m in doc["pool_scope"] or ()})
+            pool_scope={(t, m) for t, m in doc["pool_scope"] or ()},
+            deferred=set(doc["deferred"] or ()),
+            deferred_calls={c: t for c, t in doc["deferred_calls"] or ()})
 
     def write(self, ch: Changes, *, commit: bool = False) -> None:
         """Store every change (and commit, in the same round trip)."""

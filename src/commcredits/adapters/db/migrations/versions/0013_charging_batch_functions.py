@@ -7,7 +7,11 @@ cross as one JSON document each way (cheap to build and parse on both sides).
 
 Lock order: the wallets (tenant id order), then the calls (call id order), then the pool
 counters; the read comes after the locks, in a statement of its own (a new snapshot under
-READ COMMITTED: nothing is read as it was before a lock wait).
+READ COMMITTED: nothing is read as it was before a lock wait). A wallet another batch holds
+is skipped (``SKIP LOCKED``) unless the batch must wait for it (``p_wait``): the load says
+which tenants and calls it left out, and their requests go to the engine's next batch, which
+waits for them. So two engines (two workers, two instances) work on different tenants side
+by side instead of in turn, and a request is put off at most once.
 
 Both run with ``plan_cache_mode = force_generic_plan`` and ``enable_seqscan = off``: each
 statement is planned once per connection (custom plans for array parameters were made
@@ -31,20 +35,32 @@ depends_on = None
 _LOAD = """
 CREATE FUNCTION charging_load(p_keys text[], p_tenants text[], p_calls text[],
                               p_user_tenants text[], p_user_upns text[], p_messages text[],
-                              p_months text[]) RETURNS json
+                              p_months text[], p_wait text[]) RETURNS json
 AS $$
 DECLARE
+  named text[];
   t text[];
   m text[];
   loaded json;
 BEGIN
-  SELECT coalesce(array_agg(x ORDER BY x), '{}') INTO t FROM (
+  SELECT coalesce(array_agg(x ORDER BY x), '{}') INTO named FROM (
     SELECT unnest(p_tenants) UNION SELECT tenant_id FROM calls WHERE call_id = ANY(p_calls)) s(x);
+  -- the wallets this batch must have, waited for in tenant order; then, of the others, those
+  -- no other batch holds now (their requests wait for this engine's next batch instead)
+  -- (p_wait NULL: wait for every one)
+  PERFORM 1 FROM wallets WHERE tenant_id = ANY(named)
+    AND (p_wait IS NULL OR tenant_id = ANY(p_wait)) ORDER BY tenant_id FOR UPDATE;
+  SELECT coalesce(array_agg(tenant_id), '{}') INTO t FROM (
+    SELECT tenant_id FROM wallets WHERE tenant_id = ANY(named)
+       AND p_wait IS NOT NULL AND NOT tenant_id = ANY(p_wait)
+     ORDER BY tenant_id FOR UPDATE SKIP LOCKED) s;
+  t := t || ARRAY(SELECT tenant_id FROM wallets WHERE tenant_id = ANY(named)
+                     AND (p_wait IS NULL OR tenant_id = ANY(p_wait)));
   SELECT coalesce(array_agg(x), '{}') INTO m FROM (
     SELECT unnest(p_months) UNION
     SELECT pool_month FROM calls WHERE call_id = ANY(p_calls) AND pool_month IS NOT NULL) s(x);
-  PERFORM 1 FROM wallets WHERE tenant_id = ANY(t) ORDER BY tenant_id FOR UPDATE;
-  PERFORM 1 FROM calls WHERE call_id = ANY(p_calls) ORDER BY call_id FOR UPDATE;
+  PERFORM 1 FROM calls WHERE call_id = ANY(p_calls) AND tenant_id = ANY(t)
+    ORDER BY call_id FOR UPDATE;
   PERFORM 1 FROM pool_usage WHERE tenant_id = ANY(t) AND month = ANY(m)
     ORDER BY tenant_id, month, pool FOR UPDATE;
   SELECT json_build_object(
@@ -52,7 +68,12 @@ BEGIN
        SELECT id, key_hash, role, tenant_id, revoked_at, last_used_at FROM api_keys
         WHERE key_hash = ANY(p_keys)) k),
     'wallets', (SELECT json_agg(w) FROM wallets w WHERE w.tenant_id = ANY(t)),
-    'calls', (SELECT json_agg(c) FROM calls c WHERE c.call_id = ANY(p_calls)),
+    'calls', (SELECT json_agg(c) FROM calls c
+               WHERE c.call_id = ANY(p_calls) AND c.tenant_id = ANY(t)),
+    'deferred', (SELECT json_agg(w.tenant_id) FROM wallets w
+                  WHERE w.tenant_id = ANY(named) AND NOT w.tenant_id = ANY(t)),
+    'deferred_calls', (SELECT json_agg(json_build_array(c.call_id, c.tenant_id)) FROM calls c
+                        WHERE c.call_id = ANY(p_calls) AND NOT c.tenant_id = ANY(t)),
     'lots', (SELECT json_agg(l ORDER BY l.tenant_id, l.purchased_at, l.seq) FROM (
        SELECT tenant_id, id, seq, amount, remaining, purchased_at, expires_at, source FROM lots
         WHERE tenant_id = ANY(t)) l),
@@ -68,7 +89,8 @@ BEGIN
                  JOIN users u ON u.tenant_id = q.tenant_id AND lower(u.upn) = q.upn
                UNION
                SELECT c.tenant_id, c.user_id FROM calls c
-                WHERE c.call_id = ANY(p_calls) AND c.user_id IS NOT NULL) k
+                WHERE c.call_id = ANY(p_calls) AND c.user_id IS NOT NULL
+                  AND c.tenant_id = ANY(t)) k
          JOIN users u ON u.id = k.id AND u.tenant_id = k.tenant_id
          LEFT JOIN license_assignments la ON la.user_id = u.id AND la.tenant_id = u.tenant_id
        ) x),
@@ -163,4 +185,4 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION charging_write(json, json, json, json, json, json, json, "
                    "json, json, json)")
         op.execute("DROP FUNCTION charging_load(text[], text[], text[], text[], text[], "
-                   "text[], text[])")
+                   "text[], text[], text[])")
