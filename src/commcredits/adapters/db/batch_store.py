@@ -199,7 +199,8 @@ class PgBatchStore:
         self.raw = raw
 
     def load(self, plan: LoadPlan) -> Loaded:
-        with self.raw.cursor(binary=True) as cur:
+        raw = self.raw
+        with raw.pipeline(), raw.cursor(binary=True) as cur:  # BEGIN rides along: one trip
             cur.execute(_PG_LOAD, (plan.key_hashes, plan.tenant_ids, plan.call_ids,
                                    [t for t, _ in plan.upns], [u for _, u in plan.upns],
                                    plan.message_ids, plan.months,
