@@ -65,3 +65,29 @@ def test_an_order_whose_connection_dies_is_paid_once_on_retry(api, monkeypatch, 
     with api.rt.db.uow() as uow:
         assert [a.status for a in uow.payments.all()] == ["succeeded"]
     assert payments.reconcile(api.rt.db, gateway) == []
+
+
+def test_a_call_whose_batch_loses_its_connection_answers_503_and_the_next_works(api,
+                                                                               monkeypatch):
+    """The charging engine's connection dies under a batch: the switch is told 503 (it will
+    retransmit), nothing of the call is stored, and the next call is decided as usual."""
+    from commcredits.services import charging
+    from tests.api.voice import UK, make_voice
+    voice = make_voice(api)
+    voice.fund("10.00")
+    real = charging.authorize_call
+
+    def authorize_call(uow, *args, **kw):
+        _kill(uow)
+        return real(uow, *args, **kw)
+    monkeypatch.setattr(charging, "authorize_call", authorize_call)
+    body = {"call_id": "dies", "tenant_id": voice.tid, "call_type": "user_out",
+            "from": "+14255550100", "to": UK, "upn": "payg@contoso.com"}
+    r = api.post("/v1/calls", body, key=voice.switch)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "unavailable" and int(r.headers["Retry-After"]) > 0
+    monkeypatch.setattr(charging, "authorize_call", real)
+    assert voice.credits()["reserved"] == "0.00"  # nothing half-written
+    again = api.post("/v1/calls", body, key=voice.switch, expect=200).json()
+    assert again["decision"] == "allowed"  # the retransmission is decided, once
+    assert voice.call("next", UK)["decision"] == "allowed"
