@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from commcredits.charging import engine
 from commcredits.charging.requests import Kind, Request, rate_cdr
 from commcredits.domain.errors import DomainError
 from commcredits.services import cdrs
@@ -136,7 +137,8 @@ def _live(db: Any, cdr: cdrs.Cdr) -> cdrs.CdrResult:
     return cdrs._result(cdr, request)
 
 
-def test_the_batch_path_leaves_exactly_what_the_live_path_leaves(api, db_url):
+def test_the_batch_path_leaves_exactly_what_the_live_path_leaves(api, db_url, monkeypatch):
+    monkeypatch.setattr(engine, "STREAM_EVERY", 5)  # rows written while deciding on
     rng = random.Random(20301)
     one, batched = _tenants(api, TOLL_FREE), _tenants(api, TOLL_FREE_B)
     lines_one: list[str] = []

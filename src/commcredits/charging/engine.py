@@ -31,6 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CAP = 512  # requests per batch at most (the wallets stay locked for one batch)
+STREAM_EVERY = 250  # in a bigger batch, rows are written every this many requests
 IDLE_S = 2.0  # the engine's thread ends after this long without a request
 AfterCommit = Callable[[list[str], list[str]], None]  # (tenants to recharge, cut ids)
 
@@ -207,13 +209,13 @@ class ChargingEngine:
         batch as a whole fail; ``alone``: one request, whose own failure is its answer).
         Returns the requests put off (``defer``), undecided."""
         later: list[Request] = []
-        with self.db.batch() as (uow, store):
-            work = Batch(uow, store)
+        with self.db.batch() as (uow, store), closing(Batch(uow, store)) as work:
             wanted = LoadPlan()
             plan(requests, wanted, work.now)
             if defer:  # wait only for the wallets a request was put off for already
                 wanted.wait = sorted({r.deferred for r in requests if r.deferred})
             work.load(wanted)
+            decided = 0
             for r in requests:
                 if work.deferred:
                     held = tenant_of(r, work.deferred_calls)
@@ -230,15 +232,18 @@ class ChargingEngine:
                         raise _Spoiled from e
                     r.error = e
                     if alone:
-                        return  # nothing of it may commit
+                        return later  # nothing of it may commit
                     continue
                 except Exception as e:
                     if alone and not isinstance(e, sa.exc.SQLAlchemyError):
                         r.error = e
-                        return
+                        return later
                     raise
                 r.recharges = sorted(work.recharges_requested - recharges)
                 r.cuts = sorted(work.cuts_requested - cuts)
+                decided += 1
+                if decided % STREAM_EVERY == 0 and len(requests) > STREAM_EVERY:
+                    work.stream()  # a big batch (CDRs): write while deciding on
             if self.settings.hold_s:
                 time.sleep(self.settings.hold_s)
             work.commit()

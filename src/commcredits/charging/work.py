@@ -19,6 +19,8 @@ batch roll back (the engine then runs its requests one at a time).
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -106,6 +108,8 @@ class Batch:
         self.deferred: set[str] = set()  # tenants another batch held: their requests wait
         self.deferred_calls: dict[str, str] = {}  # calls of those tenants: id → tenant
         self._reset_pending()
+        self._writer: ThreadPoolExecutor | None = None
+        self._sending: Future[None] | None = None
         self.tenants = Tenants(self, uow.tenants)
         self.credits = Credits(self, uow.credits)
         self.charging = Charging(self, uow.charging)
@@ -190,6 +194,7 @@ class Batch:
 
     def flush(self) -> None:
         """Write every change so far (before a read the batch cannot answer itself)."""
+        self.wait()
         changes = self.changes()
         if changes:
             self.store.write(changes)
@@ -197,6 +202,48 @@ class Batch:
 
     def commit(self) -> None:
         """Write every change and commit, together."""
+        self.wait()
         self.store.write(self.changes(), commit=True)
         self._reset_pending()
         self.uow.commit()
+
+    # -- a big batch's rows, written while the next requests are decided -------------------
+    def stream(self) -> None:
+        """Send the new rows so far (calls, usage records, ledger entries, messages) to the
+        database on a thread of the batch, in its transaction, while the caller decides on
+        in memory; the rows that keep changing (wallets, lots, pool counters) wait for the
+        commit. Anything that needs the connection waits for the thread first (``wait``).
+        Only where the store can (PostgreSQL); elsewhere a no-op."""
+        send = getattr(self.store, "send", None)
+        if send is None:
+            return
+        self.wait()
+        calls = self.calls
+        rows = Changes(
+            new_calls=[calls[c] for c in self.new_calls],
+            changed_calls=[calls[c] for c in self.changed_calls if c not in self.new_calls],
+            usage=self.usage, transactions=self.transactions, postings=self.postings,
+            messages=self.new_messages)
+        params = self.store.encode(rows)
+        self.new_calls, self.changed_calls = set(), set()
+        self.usage, self.transactions, self.postings, self.new_messages = [], [], [], []
+        if params is None:
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="batch-write")
+        self._sending = self._writer.submit(send, params)
+
+    def wait(self) -> None:
+        """Wait for rows being written by :meth:`stream` (raising what that raised)."""
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            sending.result()
+
+    def close(self) -> None:
+        """Leave the connection free whatever happened (before a rollback)."""
+        if self._sending is not None:
+            futures_wait([self._sending])
+            self._sending = None
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None

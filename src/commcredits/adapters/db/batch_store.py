@@ -226,20 +226,32 @@ class PgBatchStore:
 
     def write(self, ch: Changes, *, commit: bool = False) -> None:
         """Store every change (and commit, in the same round trip)."""
-        raw = self.raw
+        self.send(self.encode(ch), commit=commit)
+
+    @staticmethod
+    def encode(ch: Changes) -> tuple[str | None, ...] | None:
+        """The parameters of ``charging_write`` for ``ch`` (None: nothing to write)."""
         if not ch:
+            return None
+        return (_encoded("calls_w", ch.new_calls), _encoded("calls_w", ch.changed_calls),
+                _encoded("transactions", ch.transactions),
+                _encoded("postings", ch.postings), _encoded("usage", ch.usage),
+                _encoded("lots", [{"id": i, "tenant_id": t, "remaining": r}
+                                  for i, t, r in ch.lots]),
+                _encoded("wallets", ch.wallets), _encoded("pools", ch.pools),
+                _encoded("messages", ch.messages),
+                _encoded("keys", [{"id": k, "at": a, "stale_before": b}
+                                  for k, a, b in ch.key_uses]))
+
+    def send(self, params: tuple[str | None, ...] | None, *, commit: bool = False) -> None:
+        """Run ``charging_write`` with ``params`` (from :meth:`encode`), and the COMMIT in
+        the same round trip. May run on another thread than the one that encoded them, as
+        long as nothing else uses the connection meanwhile."""
+        raw = self.raw
+        if params is None:
             if commit:
                 raw.commit()
             return
-        params = (_encoded("calls_w", ch.new_calls), _encoded("calls_w", ch.changed_calls),
-                  _encoded("transactions", ch.transactions),
-                  _encoded("postings", ch.postings), _encoded("usage", ch.usage),
-                  _encoded("lots", [{"id": i, "tenant_id": t, "remaining": r}
-                                    for i, t, r in ch.lots]),
-                  _encoded("wallets", ch.wallets), _encoded("pools", ch.pools),
-                  _encoded("messages", ch.messages),
-                  _encoded("keys", [{"id": k, "at": a, "stale_before": b}
-                                    for k, a, b in ch.key_uses]))
         if not commit:
             with raw.cursor(binary=True) as cur:
                 cur.execute(_PG_WRITE, params, prepare=True)
