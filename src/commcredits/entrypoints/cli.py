@@ -180,11 +180,15 @@ def admins_create(
 
 
 @app.command()
-def demo(db: DbOption = None) -> None:
+def demo(db: DbOption = None,
+         usage: Annotated[int, typer.Option(
+             min=0, max=366, metavar="DAYS",
+             help="fill the last DAYS days with calls and SMS charged through the real "
+                  "path (only when the demo tenant is created by this run)")] = 0) -> None:
     """Load a demo operator key, tenant, users and credits; print the keys."""
     from commcredits.entrypoints.demo import load_demo
     rt = _runtime(db)
-    for line in load_demo(rt):
+    for line in load_demo(rt, usage):
         print(line)
 
 
