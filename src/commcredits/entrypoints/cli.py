@@ -241,6 +241,23 @@ def payments_reconcile(
         raise typer.Exit(1)
 
 
+@payments_app.command("refund")
+def payments_refund(attempt: Annotated[str, typer.Argument(help="a payment attempt that "
+                                                                 "needs review (charged)")],
+                    db: DbOption = None) -> None:
+    """Refund money the gateway took that never became credits (``reconcile``'s
+    needs_review); a repeat refunds nothing twice."""
+    from commcredits.services import payment_corrections
+    rt = _runtime(db)
+    try:
+        row = payment_corrections.refund_attempt(rt.db, rt.gateway, attempt)
+    except DomainError as e:
+        err.print(f"[red]{e.code}[/red] {e.message}")
+        raise typer.Exit(1) from None
+    out.print(f"{row.id}: {row.status} ({row.amount} {row.currency}, refund "
+              f"{row.refund_reference})")
+
+
 @ledger_app.command("verify")
 def ledger_verify(db: DbOption = None) -> None:
     """Re-derive every balance and lot from the ledger; exit 1 on any mismatch."""

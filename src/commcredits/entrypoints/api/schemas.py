@@ -251,6 +251,8 @@ class PaymentMethodIn(Body):
     exp_month: Annotated[int, Field(ge=1, le=12), BeforeValidator(_whole)] | None = None
     exp_year: Annotated[int, Field(ge=2000, le=2100), BeforeValidator(_whole)] | None = None
     agreement_number: txt("payment_methods.agreement_number", 100) | None = None
+    # the Stripe gateway: a SetupIntent the browser confirmed (instead of a card number)
+    setup_intent_id: ident("payment_methods.token") | None = None
 
     def fingerprint(self) -> str:
         # Never let the card number reach storage, not even inside a hash.

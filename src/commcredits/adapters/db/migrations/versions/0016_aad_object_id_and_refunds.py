@@ -1,8 +1,11 @@
-"""users.aad_object_id: the user's Entra ID (Azure AD) object id, for the usage exports
+"""users.aad_object_id (the Entra ID object id for the usage exports) and
+payment_attempts.refund_reference (a refund of money taken that no lot holds)
 
 The PSTN and SMS exports have an ``AAD ObjectId`` column, as the Teams admin center's do;
 it held the internal ``usr_…`` id. A user created with its GUID now carries it there. One
-GUID names one user of a tenant (NULLs allowed: users created without one).
+GUID names one user of a tenant (NULLs allowed: users created without one). A card payment
+the gateway took but that could not become credits (``charged``) can be refunded: the
+attempt becomes ``refunded`` with the gateway's refund id.
 
 Revision ID: 0016
 Revises: 0013
@@ -25,8 +28,11 @@ def upgrade() -> None:
     op.add_column('users', sa.Column('aad_object_id', sa.String(length=36), nullable=True))
     op.create_index('uq_users_tenant_aad_object_id', 'users', ['tenant_id', 'aad_object_id'],
                     unique=True)
+    op.add_column('payment_attempts', sa.Column('refund_reference', sa.String(length=200),
+                                                nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('payment_attempts', 'refund_reference')
     op.drop_index('uq_users_tenant_aad_object_id', table_name='users')
     op.drop_column('users', 'aad_object_id')  # SQLite 3.35+ drops a column in place
