@@ -1,5 +1,5 @@
 """A TLS-terminating proxy for one test: what nginx or HAProxy does in front of commcredits
-when the switch reaches it over a network (docs/deployment.md § TLS). Each accepted TLS
+when the switch reaches it over a network (docs/deployment.md § 6). Each accepted TLS
 connection is piped to the plain-HTTP service; ``handshakes`` counts the ones that
 completed, so a test can tell the switch really came through TLS."""
 
