@@ -4,14 +4,14 @@
 form (Stripe.js: a SetupIntent's client secret); ``finish`` reads back what the gateway
 saved and stores it as a payment method (token, brand, last4, expiry), once: the browser
 and the gateway's webhook may both report the same setup. Gateways without such a flow
-(``test``) refuse it with ``card_setup_not_supported``.
+(``test``) refuse it with ``card_setup_not_supported`` (409).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from commcredits.domain.errors import invalid
+from commcredits.domain.errors import conflict
 from commcredits.services import credits
 from commcredits.services.ports import CardToken, PaymentGateway
 from commcredits.services.tenants import get_tenant
@@ -30,8 +30,8 @@ class SetupGateway(Protocol):
 
 def _setup_gateway(gateway: PaymentGateway) -> SetupGateway:
     if not hasattr(gateway, "begin_setup"):
-        raise invalid("card_setup_not_supported", f"the {gateway.name} gateway takes the card "
-                      "number itself (card_number, exp_month, exp_year)")
+        raise conflict("card_setup_not_supported", f"the {gateway.name} gateway takes the "
+                       "card number itself (card_number, exp_month, exp_year)")
     return gateway  # type: ignore[return-value]
 
 

@@ -22,7 +22,7 @@ def begin_card_setup(tid: str, request: Request, who: Principal = Depends(caller
     """Start saving a card with the Stripe gateway: `{setup_intent_id, client_secret,
     publishable_key}`. The browser confirms the SetupIntent with Stripe.js (the card number
     goes to Stripe only); then `POST .../payment-methods {type: "card", setup_intent_id}`
-    stores the card (token, brand, last4, expiry). Other gateways: 422
+    stores the card (token, brand, last4, expiry). Other gateways: 409
     `card_setup_not_supported`."""
     authorize(who, Action.BILLING, tid)
     rt = runtime(request)
