@@ -233,3 +233,13 @@ def test_a_card_saved_by_the_webhook_and_by_the_browser_is_stored_once(api, stri
     r = api.post(f"/v1/tenants/{other}/payment-methods",
                  {"type": "card", "setup_intent_id": setup["setup_intent_id"]}, expect=422)
     assert not api.get(f"/v1/tenants/{other}/payment-methods", expect=200).json()
+
+
+def test_the_demo_loads_with_the_stripe_gateway(api, stripe_fake):
+    """No card number may be given to Stripe's gateway: the demo pays by agreement."""
+    from commcredits.entrypoints.demo import load_demo
+    lines = load_demo(api.rt)
+    tid = next(x.split("=", 1)[1] for x in lines if x.startswith("COMMCREDITS_DEMO_TENANT="))
+    (pm,) = api.get(f"/v1/tenants/{tid}/payment-methods", expect=200).json()
+    assert pm["type"] == "enterprise_agreement"
+    assert api.credits(tid)["balance"] == "100.00" and not stripe_fake.intents

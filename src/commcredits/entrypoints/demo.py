@@ -87,7 +87,13 @@ def _load(rt: Runtime, lines: list[str],
                     directory.assign_license(uow, tenant.id, upn, sku)
             directory.set_billing_contacts(uow, tenant.id, ["billing@contoso.example"])
             directory.add_number(uow, tenant.id, "+18005550100", "toll_free")
-            card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12, 2030)
+            if hasattr(rt.gateway, "begin_setup"):  # Stripe: cards only through its form
+                card = credits.add_agreement(uow, tenant.id, "EA-DEMO-0001")
+                lines.append("# demo pays by Enterprise Agreement: with the stripe gateway a "
+                             "card is added in the console (Stripe's card form)")
+            else:
+                card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12,
+                                        2030)
             access.add_admin(uow, tenant.id, ADMIN_EMAIL, ADMIN_PASSWORD, "global_admin")
             lines.append(f"# demo tenant {tenant.id}: 4 users, 100.00 {tenant.currency} of "
                          f"credits (min order {Decimal(rt.settings.min_order)})")
