@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     smtp_from: str = "commcredits@localhost"
     payment_gateway: str = "test"  # or recording:<file> (tests: a statement of charges)
     gateway_delay_ms: int = 0  # simulated latency of the recording gateway
+    # the Stripe gateway (payment_gateway=stripe): keys from the Stripe dashboard
+    stripe_secret_key: str | None = None  # sk_live_… / sk_test_… (server side only)
+    stripe_publishable_key: str | None = None  # pk_…: the console's Stripe.js card element
+    stripe_webhook_secret: str | None = None  # whsec_…: verifies POST /v1/webhooks/stripe
+    stripe_api_base: str | None = None  # tests: a local fake of Stripe's API
+    stripe_js_url: str = "https://js.stripe.com/v3/"  # tests: a local fake of Stripe.js
+    stripe_timeout_s: float = 20.0  # no answer by then: the attempt stays pending
     batch_hold_ms: int = 0  # fault tests: each charging batch waits this long before its commit
     manual_clock: bool = False
     min_order: Decimal = Decimal(50)

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from commcredits.adapters import xlsx
+from commcredits.adapters.db import schema
 from commcredits.services import report_formats as formats
 from commcredits.services import reports as rep
 
@@ -22,12 +23,19 @@ ODD = ["", "plain", 'with "quotes", and a comma', "two\nlines", "cr\r\nlf", " pa
 
 def _records(uow: Any, tid: str) -> None:
     start = datetime(2030, 3, 10, 12, 0, 0, tzinfo=UTC)
+    # records of a user with an Entra ID object id, of one without, and of nobody (None)
+    for user_id, guid in (("usr_guid", "0f9e8d7c-6b5a-4948-a7b6-c5d4e3f2a1b0"),
+                          ("usr_plain", None)):
+        uow.conn.execute(schema.users.insert().values(
+            id=user_id, tenant_id=tid, upn=f"{user_id}@contoso.com", display_name=user_id,
+            usage_location="US", aad_object_id=guid, created_at=start))
     for i, odd in enumerate(ODD * 2):
         at = start + timedelta(seconds=i // 3, microseconds=999_999 * (i % 2))
         kind = "call" if i < len(ODD) else "sms"
         uow.charging.add_usage(
             id=f"use_{i:03d}", tenant_id=tid, kind=kind, ref=f"ref-{i}", conference_id=odd,
-            user_location="US", user_id=None, upn=odd, display_name=odd, caller_id="+1425",
+            user_location="US", user_id=(None, "usr_guid", "usr_plain")[i % 3], upn=odd,
+            display_name=odd, caller_id="+1425",
             call_type="user_out" if kind == "call" else "sms_out", number_type="geographic",
             scope=None if odd is None else odd[:15], destination=odd, destination_number="+44",
             start_time=at,
@@ -56,6 +64,8 @@ def test_database_rows_and_csv_equal_the_python_rendering(api, odd_tenant):
             reference = [report.row(r) for r in uow.charging.usage(
                 tid, report.kind, period.start, period.end)]
         assert len(reference) == len(ODD)
+        aad = report.columns.index("AAD ObjectId")
+        assert {r[aad] for r in reference} == {None, "0f9e8d7c-6b5a-4948-a7b6-c5d4e3f2a1b0"}
         assert list(rep.stream(db, report, tid, period)) == reference
         expected = "".join(formats.csv_lines(report, reference)).encode("utf-8")
         assert b"".join(formats.csv_bytes(report, rep.stream(db, report, tid, period))) == expected

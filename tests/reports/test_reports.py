@@ -44,6 +44,7 @@ UK_MOBILE = "+447700900123"
 US = "+12125550123"
 FRANCE = "+33612345678"
 START = "2030-03-10T12:00:00Z"
+ALICE_AAD = "8c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"  # her Entra ID object id
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Voice:
     api: Any
     tid: str
     switch: str
-    alice_id: str
+    alice_aad: str  # the GUID the exports show as AAD ObjectId
 
     def call(self, call_id: str, to: str, duration: int, upn: str = "alice@contoso.com",
              **extra: Any) -> dict[str, Any]:
@@ -101,11 +102,13 @@ def voice(api: Any) -> Voice:
         api.post(f"/v1/tenants/{tid}/subscriptions", {"sku": sku, "quantity": 5}, expect=201)
     alice = api.post(f"/v1/tenants/{tid}/users",
                      {"upn": "alice@contoso.com", "display_name": "Alice Liddell, \"A\"",
-                      "usage_location": "US", "phone_number": ALICE_NUMBER}, expect=201).json()
+                      "usage_location": "US", "phone_number": ALICE_NUMBER,
+                      "aad_object_id": ALICE_AAD.upper()}, expect=201).json()
+    assert alice["aad_object_id"] == ALICE_AAD  # stored in its canonical form
     for sku in ("MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"):
         api.put(f"/v1/tenants/{tid}/users/alice@contoso.com/licenses/{sku}", expect=200)
     assert api.order(tid, "100.00", api.card(tid)).status_code == 201
-    return Voice(api, tid, api.new_key("switch"), alice["id"])
+    return Voice(api, tid, api.new_key("switch"), ALICE_AAD)
 
 
 @pytest.fixture
@@ -129,7 +132,7 @@ def test_pstn_json_has_the_export_columns_in_order(usage: Voice) -> None:
     assert row["UsageId"].startswith("use")
     assert row == {
         "UsageId": row["UsageId"], "Call ID": "call-1", "Conference ID": None,
-        "User Location": "US", "AAD ObjectId": usage.alice_id, "UPN": "alice@contoso.com",
+        "User Location": "US", "AAD ObjectId": usage.alice_aad, "UPN": "alice@contoso.com",
         "User Display Name": "Alice Liddell, \"A\"", "Caller ID": ALICE_NUMBER,
         "Call Type": "user_out", "Number Type": row["Number Type"],
         "Domestic/International": "International", "Destination Dialed": "United Kingdom",
@@ -166,7 +169,7 @@ def test_sms_json(usage: Voice) -> None:
     out, inbound = rows
     assert out == {
         "UsageId": out["UsageId"], "Message ID": "sms-1", "User Location": "US",
-        "AAD ObjectId": usage.alice_id, "UPN": "alice@contoso.com",
+        "AAD ObjectId": usage.alice_aad, "UPN": "alice@contoso.com",
         "User Display Name": "Alice Liddell, \"A\"", "Sender ID": ALICE_NUMBER,
         "Message Type": "sms_out", "Number Type": out["Number Type"],
         "Domestic/International": "International", "Destination": out["Destination"],
@@ -457,7 +460,7 @@ def test_xlsx_times_are_excel_date_times_with_an_autofilter(usage: Voice) -> Non
     end = ws.cell(2, PSTN_COLUMNS.index("End Time") + 1)
     assert start.is_date and start.value == datetime(2030, 3, 10, 12, 0, 0)
     assert end.value == datetime(2030, 3, 10, 12, 1, 30)  # 90 s later
-    assert start.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert start.number_format == 'yyyy-mm-dd"T"hh:mm:ss"Z"'  # shown with its UTC marker
     assert ws.auto_filter.ref == f"A1:T{ws.max_row}"
     sms = openpyxl.load_workbook(io.BytesIO(usage.report("sms-usage", format="xlsx").content))
     sent = sms.worksheets[0].cell(2, SMS_COLUMNS.index("Sent Time") + 1)

@@ -45,3 +45,22 @@ class ManualClock:
 
     def set(self, conn: sa.Connection, now: datetime) -> None:
         conn.execute(sa.update(clock_table).where(clock_table.c.id == 1).values(now=now))
+
+
+class SteppedClock:
+    """A clock this process moves forward by hand, never backwards, and keeps in memory
+    (unlike ``ManualClock``, nothing is written to the database and no other instance sees
+    it). ``commcredits demo --usage`` replays a month of calls through the real charging
+    path with it, each request at the moment it would have happened."""
+
+    manual = False
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self, conn: sa.Connection) -> datetime:
+        return self._now
+
+    def advance_to(self, at: datetime) -> None:
+        if at > self._now:
+            self._now = at

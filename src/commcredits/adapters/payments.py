@@ -18,6 +18,7 @@ import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from commcredits.domain import cards
 from commcredits.domain.errors import invalid, payment
@@ -53,6 +54,13 @@ class TestGateway:
         self.verify(card, now=now)
         digest = hashlib.sha256(f"{card.token}|{idempotency_key}".encode()).hexdigest()[:24]
         return f"ch_test_{digest}"
+
+    def refund(self, reference: str, amount: Decimal, currency: str, *,
+               idempotency_key: str) -> str:
+        if not reference.startswith("ch_test_"):
+            raise invalid("validation_error", "this payment belongs to another gateway")
+        digest = hashlib.sha256(f"{reference}|{idempotency_key}".encode()).hexdigest()[:24]
+        return f"re_test_{digest}"
 
 
     def verify(self, card: CardToken, *, now: datetime) -> None:
@@ -104,10 +112,15 @@ def read_statement(path: Path) -> list[dict[str, str]]:
     return out
 
 
-def gateway_named(name: str, delay_s: float = 0.0) -> PaymentGateway:
-    """``test``, or ``recording:<file>`` (the test gateway keeping a statement)."""
+def gateway_named(name: str, delay_s: float = 0.0, **stripe: Any) -> PaymentGateway:
+    """``test``, ``recording:<file>`` (the test gateway keeping a statement) or ``stripe``
+    (``stripe``: the keyword arguments of ``StripeGateway``)."""
     if name == "test":
         return TestGateway()
     if name.startswith("recording:"):
         return RecordingGateway(name.partition(":")[2], delay_s)
-    raise ValueError(f"unknown payment gateway {name!r} (available: test, recording:<file>)")
+    if name == "stripe":
+        from commcredits.adapters.stripe_gateway import StripeGateway
+        return StripeGateway(**stripe)
+    raise ValueError(f"unknown payment gateway {name!r} "
+                     "(available: test, stripe, recording:<file>)")

@@ -41,7 +41,8 @@ _EDGE_SPACE = re.compile(r"(?:^|\u2063)\s|\s(?:\u2063|$)")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 TEXT, INTEGER, MONEY, TIME = "text", "integer", "money", "time"
-TIME_STYLE = 2  # cell style of UTC date-times: yyyy-mm-dd hh:mm:ss
+TIME_STYLE = 2  # cell style of UTC date-times, shown as ISO 8601 with its Z (UTC) marker
+TIME_FORMAT = 'yyyy-mm-dd"T"hh:mm:ss"Z"'  # Excel shows 2030-03-10T12:00:00Z
 _TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})Z?")
 _EPOCH = date(1899, 12, 30)  # Excel's day 0 (with its 1900 leap-year quirk folded in)
 
@@ -349,7 +350,8 @@ class Workbook:
 
     def _styles(self) -> str:
         by_style = sorted((style, places) for places, style in self.money_styles.items())
-        fmts = '<numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/>' + "".join(
+        time_format = TIME_FORMAT.replace('"', "&quot;")
+        fmts = f'<numFmt numFmtId="164" formatCode="{time_format}"/>' + "".join(
             f'<numFmt numFmtId="{165 + i}" formatCode="'
             f'{"0." + "0" * places if places else "0"}"/>'
             for i, (_, places) in enumerate(by_style))

@@ -16,6 +16,7 @@ class ErrorKind(StrEnum):
     PAYMENT = "payment"  # the payment gateway refused (402)
     FORBIDDEN = "forbidden"  # the caller's role may not do this (403)
     UNAUTHORIZED = "unauthorized"  # no or a wrong credential (401)
+    UNAVAILABLE = "unavailable"  # a service we depend on did not answer; retry (503)
 
 
 class DomainError(Exception):

@@ -15,6 +15,7 @@ column.
 from __future__ import annotations
 
 import re
+import uuid
 
 from commcredits.domain.errors import invalid
 
@@ -67,3 +68,14 @@ def check_text(value: str, field: str, max_len: int) -> str:
     if problem:
         raise invalid("validation_error", f"{field} {problem}")
     return value
+
+
+def guid(value: str, field: str) -> str:
+    """A GUID (an Entra ID object id) in its canonical form: 36 lower-case characters with
+    hyphens, whatever form it came in (upper case, braces, ``urn:uuid:``, no hyphens)."""
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise invalid("validation_error",
+                      f"{field} must be a GUID such as 8c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e "
+                      f"(got {str(value)[:40]!r})") from None

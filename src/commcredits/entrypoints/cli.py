@@ -180,11 +180,15 @@ def admins_create(
 
 
 @app.command()
-def demo(db: DbOption = None) -> None:
+def demo(db: DbOption = None,
+         usage: Annotated[int, typer.Option(
+             min=0, max=366, metavar="DAYS",
+             help="fill the last DAYS days with calls and SMS charged through the real "
+                  "path (only when the demo tenant is created by this run)")] = 0) -> None:
     """Load a demo operator key, tenant, users and credits; print the keys."""
     from commcredits.entrypoints.demo import load_demo
     rt = _runtime(db)
-    for line in load_demo(rt):
+    for line in load_demo(rt, usage):
         print(line)
 
 
@@ -235,6 +239,23 @@ def payments_reconcile(
               f"{len(review)} need review")
     if review:
         raise typer.Exit(1)
+
+
+@payments_app.command("refund")
+def payments_refund(attempt: Annotated[str, typer.Argument(help="a payment attempt that "
+                                                                 "needs review (charged)")],
+                    db: DbOption = None) -> None:
+    """Refund money the gateway took that never became credits (``reconcile``'s
+    needs_review); a repeat refunds nothing twice."""
+    from commcredits.services import payment_corrections
+    rt = _runtime(db)
+    try:
+        row = payment_corrections.refund_attempt(rt.db, rt.gateway, attempt)
+    except DomainError as e:
+        err.print(f"[red]{e.code}[/red] {e.message}")
+        raise typer.Exit(1) from None
+    out.print(f"{row.id}: {row.status} ({row.amount} {row.currency}, refund "
+              f"{row.refund_reference})")
 
 
 @ledger_app.command("verify")

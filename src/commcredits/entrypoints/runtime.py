@@ -49,9 +49,14 @@ class Runtime:
         reads = Reads.connect(db, settings.db_replica, replica_fallback)
         bus = NatsEventBus(settings.nats_url, settings.nats_events_stream,
                            f"{settings.nats_events_prefix}.>") if settings.nats_url else None
+        stripe = {"secret_key": settings.stripe_secret_key or "",
+                  "webhook_secret": settings.stripe_webhook_secret,
+                  "api_base": settings.stripe_api_base,
+                  "timeout_s": settings.stripe_timeout_s} \
+            if settings.payment_gateway == "stripe" else {}
         return cls(settings, db, gateway_named(settings.payment_gateway,
-                                               settings.gateway_delay_ms / 1000), mailer, switch,
-                   reads, bus)
+                                               settings.gateway_delay_ms / 1000, **stripe),
+                   mailer, switch, reads, bus)
 
     @property
     def engine(self) -> ChargingEngine:

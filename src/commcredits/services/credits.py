@@ -37,10 +37,16 @@ if TYPE_CHECKING:
 def add_card(uow: UnitOfWork, gateway: PaymentGateway, tenant_id: str, card_number: str,
              exp_month: int, exp_year: int) -> dict[str, Any]:
     get_tenant(uow, tenant_id)
-    token = gateway.tokenize(card_number, exp_month, exp_year)
+    return add_token(uow, gateway.name, tenant_id,
+                     gateway.tokenize(card_number, exp_month, exp_year))
+
+
+def add_token(uow: UnitOfWork, gateway_name: str, tenant_id: str,
+              token: CardToken) -> dict[str, Any]:
+    """Store a card the gateway holds: its token, brand, last4 and expiry, nothing more."""
     pm_id = new_id("pm")
     uow.credits.add_payment_method(
-        id=pm_id, tenant_id=tenant_id, type="card", gateway=gateway.name, token=token.token,
+        id=pm_id, tenant_id=tenant_id, type="card", gateway=gateway_name, token=token.token,
         brand=token.brand, last4=token.last4, exp_month=token.exp_month,
         exp_year=token.exp_year, created_at=uow.now)
     view = payment_method_view(uow.credits.payment_method(tenant_id, pm_id))

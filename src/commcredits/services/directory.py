@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from commcredits.adapters.db.repositories.directory import User
 from commcredits.domain import licensing, numbers, tenancy
 from commcredits.domain.errors import DomainError, conflict, invalid, not_found
+from commcredits.domain.text import guid
 from commcredits.services import audit
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
@@ -34,7 +35,10 @@ def add_seats(uow: UnitOfWork, tenant_id: str, sku: str, quantity: int) -> tuple
 
 
 def create_user(uow: UnitOfWork, tenant_id: str, upn: str, display_name: str,
-                usage_location: str, phone_number: str | None) -> User:
+                usage_location: str, phone_number: str | None,
+                aad_object_id: str | None = None) -> User:
+    """A user of the tenant; ``aad_object_id`` is its Entra ID (Azure AD) object id, the
+    GUID the usage exports show in their ``AAD ObjectId`` column."""
     get_tenant(uow, tenant_id)
     upn = upn.strip()
     if "@" not in upn or len(upn) < 3 or " " in upn:
@@ -43,11 +47,15 @@ def create_user(uow: UnitOfWork, tenant_id: str, upn: str, display_name: str,
     number = normalize_number(phone_number, field="phone_number") if phone_number else None
     if uow.directory.upn_taken(tenant_id, upn):
         raise conflict("already_exists", f"user {upn!r} already exists")
+    object_id = guid(aad_object_id, "aad_object_id") if aad_object_id else None
+    if object_id and uow.directory.aad_object_id_taken(tenant_id, object_id):
+        raise conflict("already_exists", f"another user has aad_object_id {object_id}")
     user = User(new_id("usr"), tenant_id, upn, display_name.strip() or upn, location, number,
-                frozenset())
+                frozenset(), object_id)
     uow.directory.add_user(user, uow.now)
     audit.record(uow, tenant_id, "user.create", upn, None,
-                 {"display_name": user.display_name, "usage_location": location})
+                 {"display_name": user.display_name, "usage_location": location,
+                  **({"aad_object_id": object_id} if object_id else {})})
     return user
 
 

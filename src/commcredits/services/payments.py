@@ -109,6 +109,8 @@ def charge(db: Database, gateway: PaymentGateway, attempt_id: str) -> Outcome:
                                    description=f"communications credits {attempt.tenant_id}",
                                    now=now)
     except DomainError as e:
+        if e.kind is ErrorKind.UNAVAILABLE:
+            raise  # not a refusal: the money may have been taken; the attempt stays pending
         return Refused(e)
     return Paid(reference)
 

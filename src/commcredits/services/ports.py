@@ -8,6 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from commcredits.domain.errors import DomainError, ErrorKind
+
 
 @dataclass(frozen=True, slots=True)
 class CardToken:
@@ -18,6 +20,13 @@ class CardToken:
     last4: str
     exp_month: int
     exp_year: int
+
+
+def gateway_unavailable(message: str) -> DomainError:
+    """The gateway did not answer (a timeout, a connection error, its own failure): whether
+    the money was taken is not known, so the payment attempt must stay pending (the webhook,
+    a retry with the same idempotency key or the ``payments`` job settles it). 503."""
+    return DomainError("payment_gateway_unavailable", message, ErrorKind.UNAVAILABLE)
 
 
 class PaymentGateway(Protocol):
@@ -36,6 +45,12 @@ class PaymentGateway(Protocol):
     def verify(self, card: CardToken, *, now: datetime) -> None:
         """Check the card can pay without taking money (Stripe: a SetupIntent). Raises what
         ``charge`` would."""
+        ...
+
+    def refund(self, reference: str, amount: Decimal, currency: str, *,
+               idempotency_key: str) -> str:
+        """Give back ``amount`` of the charge ``reference`` (once per ``idempotency_key``);
+        returns the refund's reference."""
         ...
 
 

@@ -39,7 +39,7 @@ Excel (streamed by :mod:`commcredits.adapters.xlsx`): money goes out as **numeri
 USD). The value is never a float: the cell holds the amount's decimal text, so the XML has
 the exact digits (``<v>0.04</v>``). Excel keeps 15 significant digits; an amount with more
 is written as a text cell so that nothing is ever rounded. Times are real Excel date-times
-(UTC, shown ``yyyy-mm-dd hh:mm:ss``), and the header row carries an autofilter.
+(UTC, shown ``2030-03-10T12:00:00Z``: the Z marks UTC), and the header row carries an autofilter.
 
 ZIP, as the admin center's "Export to Excel" gives it: see :mod:`report_zip`.
 
@@ -171,8 +171,8 @@ def _money(amount: Decimal | None, currency: str) -> str | None:
 
 
 def _pstn_row(r: Any) -> Row:
-    return (r.id, r.ref, r.conference_id, r.user_location, r.user_id, r.upn, r.display_name,
-            r.caller_id, r.call_type, r.number_type, r.scope, r.destination,
+    return (r.id, r.ref, r.conference_id, r.user_location, r.aad_object_id, r.upn,
+            r.display_name, r.caller_id, r.call_type, r.number_type, r.scope, r.destination,
             r.destination_number, _time(r.start_time), _time(r.end_time), int(r.duration_s),
             _money(r.connection_fee, r.currency), _money(r.charge, r.currency), r.currency,
             r.capability)
@@ -183,8 +183,8 @@ def _pstn_extra(r: Any) -> Row:
 
 
 def _sms_row(r: Any) -> Row:
-    return (r.id, r.ref, r.user_location, r.user_id, r.upn, r.display_name, r.caller_id,
-            r.call_type, r.number_type, r.scope, r.destination, r.destination_number,
+    return (r.id, r.ref, r.user_location, r.aad_object_id, r.upn, r.display_name,
+            r.caller_id, r.call_type, r.number_type, r.scope, r.destination, r.destination_number,
             _time(r.start_time), int(r.segments or 0), _money(r.charge, r.currency),
             r.currency, r.capability)
 

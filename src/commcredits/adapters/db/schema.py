@@ -140,10 +140,14 @@ users = sa.Table(
     sa.Column("usage_location", sa.String(2), nullable=False),
     sa.Column("phone_number", sa.String(20)),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # the Entra ID (Azure AD) object id: the usage exports' "AAD ObjectId" (migration 0016)
+    sa.Column("aad_object_id", sa.String(36)),
     sa.UniqueConstraint("tenant_id", "upn", name="uq_users_tenant_upn"),
 )
 # UPNs are looked up case-insensitively on every call decision
 sa.Index("ix_users_tenant_upn_lower", users.c.tenant_id, sa.func.lower(users.c.upn))
+sa.Index("uq_users_tenant_aad_object_id", users.c.tenant_id, users.c.aad_object_id,
+         unique=True)
 
 license_assignments = sa.Table(
     "license_assignments", metadata,

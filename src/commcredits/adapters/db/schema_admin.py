@@ -30,6 +30,7 @@ payment_attempts = sa.Table(
     sa.Column("gateway_reference", sa.String(200)),
     sa.Column("error_code", sa.String(60)),
     sa.Column("order_id", Id),
+    sa.Column("refund_reference", sa.String(200)),  # status refunded: the gateway's refund
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.CheckConstraint("amount > 0", name="amount_positive"),

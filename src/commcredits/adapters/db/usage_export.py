@@ -34,27 +34,30 @@ def _places_by_currency(usual: str) -> str:
     from commcredits.domain.money import is_currency, places
     odd = sorted((c, places(c)) for c in list_currencies() if places(c) != 2)
     first = f"WHEN '{usual}' THEN {places(usual)} " if is_currency(usual) else ""
-    return ("CASE currency " + first + " ".join(f"WHEN '{c}' THEN {p}" for c, p in odd)
+    return ("CASE r.currency " + first + " ".join(f"WHEN '{c}' THEN {p}" for c, p in odd)
             + " ELSE 2 END")
 
-# the report's columns as SQL expressions, in order (see services/reports.py)
+# the report's columns as SQL expressions over ``usage_records r`` (and its user ``u``, for
+# the Entra ID object id), in order (see services/reports.py)
+_AAD = "u.aad_object_id"
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "call": ("id", "ref", "conference_id", "user_location", "user_id", "upn", "display_name",
-             "caller_id", "call_type", "number_type", "scope", "destination",
-             "destination_number", _TIME.format("start_time"), _TIME.format("end_time"),
-             "duration_s", _MONEY.replace("{}", "connection_fee"),
-             _MONEY.replace("{}", "charge"),
-             "currency", "capability"),
-    "sms": ("id", "ref", "user_location", "user_id", "upn", "display_name", "caller_id",
-            "call_type", "number_type", "scope", "destination", "destination_number",
-            _TIME.format("start_time"), "COALESCE(segments, 0)", _MONEY.replace("{}", "charge"),
-            "currency", "capability"),
+    "call": ("r.id", "r.ref", "r.conference_id", "r.user_location", _AAD, "r.upn",
+             "r.display_name", "r.caller_id", "r.call_type", "r.number_type", "r.scope",
+             "r.destination", "r.destination_number", _TIME.format("r.start_time"),
+             _TIME.format("r.end_time"), "r.duration_s",
+             _MONEY.replace("{}", "r.connection_fee"), _MONEY.replace("{}", "r.charge"),
+             "r.currency", "r.capability"),
+    "sms": ("r.id", "r.ref", "r.user_location", _AAD, "r.upn", "r.display_name",
+            "r.caller_id", "r.call_type", "r.number_type", "r.scope", "r.destination",
+            "r.destination_number", _TIME.format("r.start_time"), "COALESCE(r.segments, 0)",
+            _MONEY.replace("{}", "r.charge"), "r.currency", "r.capability"),
 }
 # beyond the export's contract columns: what JSON rows add (services/reports.py ``extra``)
-EXTRA: dict[str, tuple[str, ...]] = {"call": (_MONEY.replace("{}", "uncollected"),), "sms": ()}
-_TEXT_COLUMNS = {"id", "ref", "conference_id", "user_location", "user_id", "upn",
-                 "display_name", "caller_id", "call_type", "number_type", "scope",
-                 "destination", "destination_number", "currency", "capability"}
+EXTRA: dict[str, tuple[str, ...]] = {"call": (_MONEY.replace("{}", "r.uncollected"),),
+                                     "sms": ()}
+_TEXT_COLUMNS = {"r.id", "r.ref", "r.conference_id", "r.user_location", _AAD, "r.upn",
+                 "r.display_name", "r.caller_id", "r.call_type", "r.number_type", "r.scope",
+                 "r.destination", "r.destination_number", "r.currency", "r.capability"}
 
 
 def _select(kind: str, currency: str, *, csv: bool, upn: str | None = None,
@@ -63,11 +66,12 @@ def _select(kind: str, currency: str, *, csv: bool, upn: str | None = None,
                  for c in COLUMNS[kind] + (EXTRA[kind] if extras else ()))
     if csv:  # csv.writer leaves an empty string unquoted; COPY would write ""
         cols = tuple(f"NULLIF({c}, '')" if c in _TEXT_COLUMNS else c for c in cols)
-    return (f"SELECT {', '.join(cols)} FROM usage_records "
-            "WHERE tenant_id = %(tenant)s AND kind = %(kind)s "
-            "AND start_time >= %(start)s AND start_time < %(end)s "
-            + ("AND lower(upn) = %(upn)s " if upn else "")
-            + "ORDER BY start_time, id")
+    return (f"SELECT {', '.join(cols)} FROM usage_records r "
+            "LEFT JOIN users u ON u.id = r.user_id AND u.tenant_id = r.tenant_id "
+            "WHERE r.tenant_id = %(tenant)s AND r.kind = %(kind)s "
+            "AND r.start_time >= %(start)s AND r.start_time < %(end)s "
+            + ("AND lower(r.upn) = %(upn)s " if upn else "")
+            + "ORDER BY r.start_time, r.id")
 
 
 def _params(tenant_id: str, kind: str, start: datetime, end: datetime,

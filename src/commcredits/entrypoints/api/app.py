@@ -18,6 +18,7 @@ from commcredits.entrypoints.api import errors
 from commcredits.entrypoints.api.routes import (
     audit,
     credits,
+    gateway,
     operator,
     rating,
     reports,
@@ -63,7 +64,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                                      '`{"error": {"code", "message"}}`.')
     app.state.runtime = rt
     errors.install(app)
-    for module in (operator, tenant_admin, credits, rating, telephony, reports, system, audit):
+    for module in (operator, tenant_admin, credits, gateway, rating, telephony, reports, system,
+                   audit):
         app.include_router(module.router)
     from commcredits.entrypoints.console import pages
     pages.install(app)

@@ -33,6 +33,7 @@ STATUS = {
     ErrorKind.PAYMENT: 402,
     ErrorKind.FORBIDDEN: 403,
     ErrorKind.UNAUTHORIZED: 401,
+    ErrorKind.UNAVAILABLE: 503,
 }
 
 
@@ -41,7 +42,8 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def error_response(err: DomainError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if err.kind is ErrorKind.UNAUTHORIZED else None
+    headers = {"WWW-Authenticate": "Bearer"} if err.kind is ErrorKind.UNAUTHORIZED else \
+        {"Retry-After": str(RETRY_AFTER_S)} if err.kind is ErrorKind.UNAVAILABLE else None
     extra = {"details": err.details} if err.details else {}
     return JSONResponse(error_body(err.code, err.message, **extra), STATUS[err.kind],
                         headers=headers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -200,6 +201,8 @@ class UserIn(Body):
     usage_location: txt("users.usage_location", 2, 2, schema=COUNTRIES)
     # stored normalized to E.164 (at most 16 characters)
     phone_number: txt(None, 30) | None = None
+    # the user's Entra ID (Azure AD) object id: the usage exports' "AAD ObjectId" column
+    aad_object_id: UUID | None = None
 
 
 class BulkAssignIn(Body):
@@ -248,6 +251,8 @@ class PaymentMethodIn(Body):
     exp_month: Annotated[int, Field(ge=1, le=12), BeforeValidator(_whole)] | None = None
     exp_year: Annotated[int, Field(ge=2000, le=2100), BeforeValidator(_whole)] | None = None
     agreement_number: txt("payment_methods.agreement_number", 100) | None = None
+    # the Stripe gateway: a SetupIntent the browser confirmed (instead of a card number)
+    setup_intent_id: ident("payment_methods.token") | None = None
 
     def fingerprint(self) -> str:
         # Never let the card number reach storage, not even inside a hash.

@@ -21,7 +21,7 @@ def tenant(t: Tenant) -> dict[str, Any]:
 def user(u: User) -> dict[str, Any]:
     return {"id": u.id, "upn": u.upn, "display_name": u.display_name,
             "usage_location": u.usage_location, "phone_number": u.phone_number,
-            "licenses": sorted(u.licenses)}
+            "aad_object_id": u.aad_object_id, "licenses": sorted(u.licenses)}
 
 
 def subscription(sku: str, quantity: int, assigned: int) -> dict[str, Any]:

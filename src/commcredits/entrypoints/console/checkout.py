@@ -35,7 +35,7 @@ from commcredits.entrypoints.console.pages import (
     _status,
     _to_login,
 )
-from commcredits.services import audit, credits, payment_methods
+from commcredits.services import audit, card_setup, credits, payment_methods
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
@@ -234,17 +234,27 @@ def receipt(request: Request, order_id: str, placed: str = "") -> Response:
 def _methods_page(request: Request, sess: Session, *, form: dict[str, str] | None = None,
                   errors: dict[str, str] | None = None, notice: str | None = None,
                   status: int = 200) -> Response:
+    rt = _runtime(request)
     try:
         authorize(sess.principal, Action.READ, sess.tenant_id)
-        with _runtime(request).db.uow(readonly=True) as uow:
+        with rt.db.uow(readonly=True) as uow:
             tenant = get_tenant(uow, sess.tenant_id)
             methods = _methods(uow, sess.tenant_id)
             ar_pm = uow.tenants.wallet(sess.tenant_id).auto_recharge.payment_method_id
     except DomainError as e:
         return _error_page(request, sess, _status(e), "Not available", e.message)
+    errors = dict(errors or {})
+    stripe = None
+    if rt.gateway.name == "stripe" and sess.may(Action.BILLING):
+        try:  # a SetupIntent for the card the admin may add: Stripe.js completes it
+            setup = card_setup.begin(rt.db, rt.gateway, sess.tenant_id)
+            stripe = {"js_url": rt.settings.stripe_js_url, "client_secret": setup.client_secret,
+                      "publishable_key": rt.settings.stripe_publishable_key or ""}
+        except DomainError as e:
+            errors.setdefault("card_number", _sentence(e.message))
     return render(request, sess, "payment_methods.html", tenant, methods=methods,
-                  form=form or {}, errors=errors or {}, notice=notice, ar_pm=ar_pm,
-                  status=status)
+                  form=form or {}, errors=errors, notice=notice, ar_pm=ar_pm,
+                  stripe=stripe, status=status)
 
 
 NOTICES = {"card": "Card added.", "agreement": "Enterprise Agreement added.",
@@ -286,6 +296,23 @@ def add_method(request: Request, csrf: str = Form(""), kind: str = Form(""),
                              status=_status(e))
     done = "card" if kind == "card" else "agreement"
     return RedirectResponse(f"/console/payment-methods?done={done}", status_code=303)
+
+
+@router.post("/console/payment-methods/stripe", response_class=HTMLResponse)
+def add_stripe_card(request: Request, csrf: str = Form(""),
+                    setup_intent_id: str = Form("")) -> Response:
+    """The card Stripe.js saved (a confirmed SetupIntent): read back from Stripe and stored
+    as token + last4. The card number went from the browser to Stripe, never here."""
+    sess, refused = guard(request, csrf, Action.BILLING, "change payment methods")
+    if sess is None:
+        return refused
+    rt = _runtime(request)
+    try:
+        card_setup.finish(rt.db, rt.gateway, sess.tenant_id, setup_intent_id.strip())
+    except DomainError as e:
+        return _methods_page(request, sess, errors={"card_number": _sentence(e.message)},
+                             status=_status(e))
+    return RedirectResponse("/console/payment-methods?done=card", status_code=303)
 
 
 @router.post("/console/payment-methods/{pm_id}/{what}", response_class=HTMLResponse)

@@ -80,7 +80,9 @@ def render(request: Request, sess: Session, template: str, tenant: Tenant | None
         "cur": tenant.currency if tenant else "USD",
         "loc": locale_for(tenant.country) if tenant else "en_US",
         "can_bill": sess.may(Action.BILLING), "can_users": sess.may(Action.USERS),
-        "can_admin": sess.may(Action.ADMINS), **ctx,
+        "can_admin": sess.may(Action.ADMINS),
+        # the Stripe gateway: cards are entered in Stripe's own element, never in our forms
+        "stripe_on": request.app.state.runtime.gateway.name == "stripe", **ctx,
     }, status_code=status, headers=NO_STORE)
 
 

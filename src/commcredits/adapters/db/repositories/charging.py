@@ -136,8 +136,13 @@ class ChargingRepo:
     def usage(self, tenant_id: str, kind: str, start: datetime, end: datetime,
               batch: int = 1000, upn: str | None = None) -> Any:
         """Stream records with ``start <= start_time < end`` in time order (of one user, any
-        case, when ``upn`` is given)."""
-        q = (sa.select(usage_records).where(*usage_filter(tenant_id, kind, start, end, upn))
+        case, when ``upn`` is given), each with its user's ``aad_object_id`` (None when the
+        user has none or is gone)."""
+        q = (sa.select(usage_records, users.c.aad_object_id)
+             .select_from(usage_records.outerjoin(users, sa.and_(
+                 users.c.id == usage_records.c.user_id,
+                 users.c.tenant_id == usage_records.c.tenant_id)))
+             .where(*usage_filter(tenant_id, kind, start, end, upn))
              .order_by(usage_records.c.start_time, usage_records.c.id)
              .execution_options(yield_per=batch))
         yield from self.conn.execute(q)

@@ -171,9 +171,11 @@ class CreditsRepo:
                                              payment_methods.c.removed_at.is_(None))
         return self.conn.execute(q).first()
 
-    def payment_methods(self, tenant_id: str) -> list[sa.Row]:
-        q = (sa.select(payment_methods).where(payment_methods.c.tenant_id == tenant_id,
-                                              payment_methods.c.removed_at.is_(None))
+    def payment_methods(self, tenant_id: str, with_removed: bool = False) -> list[sa.Row]:
+        where = [payment_methods.c.tenant_id == tenant_id]
+        if not with_removed:
+            where.append(payment_methods.c.removed_at.is_(None))
+        q = (sa.select(payment_methods).where(*where)
              .order_by(payment_methods.c.created_at, payment_methods.c.id))
         return list(self.conn.execute(q))
 

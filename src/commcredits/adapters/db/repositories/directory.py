@@ -25,6 +25,7 @@ class User:
     usage_location: str
     phone_number: str | None
     licenses: frozenset[str]
+    aad_object_id: str | None = None  # Entra ID object id (a GUID), when given
 
 
 class DirectoryRepo:
@@ -35,7 +36,8 @@ class DirectoryRepo:
     def add_user(self, user: User, now: datetime) -> None:
         self.conn.execute(sa.insert(users).values(
             id=user.id, tenant_id=user.tenant_id, upn=user.upn, display_name=user.display_name,
-            usage_location=user.usage_location, phone_number=user.phone_number, created_at=now))
+            usage_location=user.usage_location, phone_number=user.phone_number,
+            aad_object_id=user.aad_object_id, created_at=now))
 
     def user(self, tenant_id: str, upn: str) -> User | None:
         return self._user(sa.func.lower(users.c.upn) == upn.lower(), tenant_id)
@@ -55,7 +57,8 @@ class DirectoryRepo:
             return None
         row = rows[0]
         return User(row.id, row.tenant_id, row.upn, row.display_name, row.usage_location,
-                    row.phone_number, frozenset(r.sku for r in rows if r.sku))
+                    row.phone_number, frozenset(r.sku for r in rows if r.sku),
+                    row.aad_object_id)
 
     def users(self, tenant_id: str) -> list[User]:
         rows = list(self.conn.execute(sa.select(users).where(users.c.tenant_id == tenant_id)
@@ -66,10 +69,15 @@ class DirectoryRepo:
                                    .where(license_assignments.c.tenant_id == tenant_id)):
             held.setdefault(a.user_id, set()).add(a.sku)
         return [User(r.id, r.tenant_id, r.upn, r.display_name, r.usage_location,
-                     r.phone_number, frozenset(held.get(r.id, ()))) for r in rows]
+                     r.phone_number, frozenset(held.get(r.id, ())), r.aad_object_id)
+                for r in rows]
 
     def upn_taken(self, tenant_id: str, upn: str) -> bool:
         return self.user(tenant_id, upn) is not None
+
+    def aad_object_id_taken(self, tenant_id: str, object_id: str) -> bool:
+        return self.conn.scalar(sa.select(users.c.id).where(
+            users.c.tenant_id == tenant_id, users.c.aad_object_id == object_id)) is not None
 
     # -- licenses and seats ----------------------------------------------------------------
     def assign(self, user: User, skus: frozenset[str], now: datetime) -> None:
@@ -182,4 +190,5 @@ class DirectoryRepo:
                                            [r.id for r in rows]))):
                 held.setdefault(a.user_id, set()).add(a.sku)
         return [User(r.id, r.tenant_id, r.upn, r.display_name, r.usage_location,
-                     r.phone_number, frozenset(held.get(r.id, ()))) for r in rows], total
+                     r.phone_number, frozenset(held.get(r.id, ())), r.aad_object_id)
+                for r in rows], total

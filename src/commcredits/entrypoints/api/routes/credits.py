@@ -20,7 +20,7 @@ from commcredits.entrypoints.api.deps import (
 )
 from commcredits.entrypoints.api.schemas import AutoRechargeIn, OrderIn, PaymentMethodIn
 from commcredits.entrypoints.runtime import Runtime
-from commcredits.services import audit, credits, notify, payments
+from commcredits.services import audit, card_setup, credits, notify, payments
 from commcredits.services.tenants import get_tenant
 
 router = APIRouter(prefix="/v1/tenants/{tid}", tags=["credits"])
@@ -30,9 +30,15 @@ router = APIRouter(prefix="/v1/tenants/{tid}", tags=["credits"])
 def add_payment_method(tid: str, body: PaymentMethodIn, request: Request,
                        who: Principal = Depends(caller)) -> JSONResponse:
     """A card (tokenized by the gateway; only token, brand, last4 and expiry are kept) or an
-    Enterprise Agreement number."""
+    Enterprise Agreement number. With the Stripe gateway a card comes as `setup_intent_id`
+    (see `POST .../payment-methods/card-setups`); a `card_number` is refused there
+    (`card_number_not_accepted`)."""
     authorize(who, Action.BILLING, tid)
-    gateway = runtime(request).gateway
+    rt = runtime(request)
+    gateway = rt.gateway
+    if body.type == "card" and body.setup_intent_id:  # saved by the gateway, read back once
+        view, _ = card_setup.finish(rt.db, gateway, tid, body.setup_intent_id)
+        return JSONResponse(view, 201)
 
     def work(uow: UnitOfWork, _: str | None) -> dict[str, Any]:
         if body.type == "card":

@@ -98,12 +98,22 @@ def _charged(currency: str, funding: str) -> Any:
 
 
 def _answer(request: Request_, who: Principal, call_id: str, body: AnswerIn) -> Any:
-    return runtime(request).engine.ask(Request(Kind.ANSWER, {
+    return take_answer(runtime(request), who, call_id, body)
+
+
+def take_answer(rt: Runtime, who: Principal, call_id: str, body: AnswerIn) -> Any:
+    """The call's answer past validation (also the demo's switch, ``entrypoints.demo_usage``)."""
+    return rt.engine.ask(Request(Kind.ANSWER, {
         "call_id": call_id, "answered_at": body.answered_at}, who=who))
 
 
 def _interim(request: Request_, who: Principal, call_id: str, body: InterimIn) -> Any:
-    return runtime(request).engine.ask(Request(Kind.INTERIM, {
+    return take_interim(runtime(request), who, call_id, body)
+
+
+def take_interim(rt: Runtime, who: Principal, call_id: str, body: InterimIn) -> Any:
+    """An interim update past validation."""
+    return rt.engine.ask(Request(Kind.INTERIM, {
         "call_id": call_id, "elapsed_s": body.elapsed_s, "answered_at": body.answered_at},
         who=who))
 
@@ -240,8 +250,12 @@ def _cdr_view(out: cdrs.CdrResult) -> dict[str, Any]:
 @router.post("/sms")
 def send_sms(body: SmsIn, request: Request_, who: Principal = Depends(caller)) -> Any:
     """Charge an SMS per segment (outbound); inbound is free. Idempotent by ``message_id``."""
-    result = runtime(request).engine.ask(Request(Kind.SMS, body.model_dump(by_alias=True),
-                                                 who=who))
+    return take_sms(runtime(request), who, body)
+
+
+def take_sms(rt: Runtime, who: Principal, body: SmsIn) -> Any:
+    """An SMS past validation: decided by the charging engine."""
+    result = rt.engine.ask(Request(Kind.SMS, body.model_dump(by_alias=True), who=who))
     count_sms(result)
     return result
 

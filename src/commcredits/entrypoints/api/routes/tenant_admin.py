@@ -51,7 +51,8 @@ def create_user(tid: str, body: UserIn, request: Request,
                 who: Principal = Depends(caller)) -> JSONResponse:
     authorize(who, Action.USERS, tid)
     return write(request, who, lambda uow, _: views.user(directory.create_user(
-        uow, tid, body.upn, body.display_name, body.usage_location, body.phone_number)),
+        uow, tid, body.upn, body.display_name, body.usage_location, body.phone_number,
+        str(body.aad_object_id) if body.aad_object_id else None)),
         body, 201)
 
 
