@@ -165,23 +165,21 @@ def _decoded(kind: str, rows: list[Row] | None) -> list[Row]:
 
 
 def _stored(value: Any) -> Any:
-    """A value as its column stores it: money (every Decimal of a batch's rows is an
-    ``Amount``) as integer millionths, refusing a seventh decimal; a time as ISO 8601 in
-    UTC, which a ``timestamp`` column takes as it is (a naive time is refused)."""
+    """Money as its column stores it: every Decimal of a batch's rows is an ``Amount``, in
+    integer millionths (a seventh decimal is refused)."""
     if type(value) is Decimal:
         return to_millionths(value)
-    if isinstance(value, datetime):
-        utc = to_utc(value)
-        assert utc is not None
-        return utc.isoformat()
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
 def _encoded(kind: str, rows: Sequence[Row]) -> str | None:
-    """Rows as the JSON document ``charging_write`` reads."""
+    """Rows as the JSON document ``charging_write`` reads. Times are written by orjson as
+    ISO 8601 with their offset, which a ``timestamp`` column ignores: every time the service
+    keeps is UTC (``UtcDateTime``'s rule: the API turns what it is given into UTC, the
+    clocks and the database give UTC)."""
     if not rows:
         return None
-    return orjson.dumps(rows, default=_stored, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    return orjson.dumps(rows, default=_stored).decode()
 
 
 _PG_LOAD = ("SELECT charging_load(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], "
