@@ -95,3 +95,45 @@ def test_serve_refuses_the_default_secret_outside_test_mode(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "COMMCREDITS_SECRET_KEY" in r.stderr
+
+
+def test_a_crowd_of_slow_connections_from_one_address_cannot_refuse_the_switch(tmp_path):
+    """Hundreds of connections from one address that send half a request head and trickle
+    the rest: beyond the per-address cap they are closed at once, the rest do not count
+    against the capacity real requests need, and the switch (another address) is answered
+    throughout (it used to get 503 once the slow connections filled limit_concurrency)."""
+    env = {**os.environ, "COMMCREDITS_DB": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+           "COMMCREDITS_MANUAL_CLOCK": "true", "COMMCREDITS_REQUEST_TIMEOUT_S": "20",
+           "COMMCREDITS_LIMIT_CONCURRENCY": "40",
+           "COMMCREDITS_MAX_CONNECTIONS_PER_CLIENT": "30"}
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--no-jobs"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    crowd: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+        for _ in range(120):  # from 127.0.0.2: another client address on the loopback
+            s = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+            s.sendall(b"POST /v1/calls HTTP/1.1\r\nHost: x\r\n")
+            crowd.append(s)
+        time.sleep(0.5)
+        for s in crowd:
+            with contextlib.suppress(OSError):
+                s.sendall(b"X")  # still trickling
+        time.sleep(0.3)
+        open_ = sum(not _closed(s) for s in crowd)
+        assert open_ == 30  # the cap: the others were closed at once
+        for _ in range(20):  # more requests than limit_concurrency minus the crowd allows
+            assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+    finally:
+        for s in crowd:
+            s.close()
+        proc.terminate()
+        proc.wait(10)
