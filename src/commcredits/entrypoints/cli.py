@@ -42,8 +42,8 @@ for sub, name in ((db_app, "db"), (keys_app, "keys"), (admins_app, "admins"),
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
           jobs: bool = typer.Option(True, help="run background jobs (one process of the "
                                                "database runs them)"),
-          workers: int = typer.Option(1, min=1, help="server processes (production: about "
-                                                     "one per core, on PostgreSQL)")) -> None:
+          workers: int = typer.Option(1, min=1, help="server processes (production: one "
+                                                     "per two cores, README)")) -> None:
     """API + console + background jobs. ``--workers N`` serves from N processes."""
     import os
 
