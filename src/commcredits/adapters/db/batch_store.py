@@ -4,15 +4,15 @@ The charging engine (``commcredits.charging``) decides many requests in one tran
 asks this store for everything those requests need at once (:meth:`PgBatchStore.load`) and
 hands it every row they changed at the end (:meth:`PgBatchStore.write`).
 
-PostgreSQL: plain psycopg on the batch's connection, every statement prepared once per
-connection (server-side), one array parameter per column (``unnest``), so a batch of any
-size is the same dozen statements. The reads go out in one pipeline (one round trip): the
-wallets are locked first, in tenant order (two batches, or a batch and a job, never wait for
-each other in a circle), then the calls the requests name, then everything else, each
-statement seeing what committed before it (READ COMMITTED takes a snapshot per statement,
-so nothing derived from the lots is read from before a lock wait). The writes and the COMMIT
-go out in a second pipeline. Values cross as the columns store them: money as integer
-millionths, times as naive UTC.
+PostgreSQL: libpq itself on the batch's connection (``pg_wire``: psycopg's own pipelines
+cost more Python and time than the database's work on a small batch), two functions
+(migration 0013) whose statements PL/pgSQL plans once per connection. The read
+(``charging_load``, after BEGIN) locks the wallets first, in tenant order (two batches, or a
+batch and a job, never wait for each other in a circle), then the calls the requests name,
+then reads everything else, each statement seeing what committed before it (READ COMMITTED
+takes a snapshot per statement, so nothing derived from the lots is read from before a lock
+wait). The writes (``charging_write``, a JSON array per table) and the COMMIT follow. Values
+cross as the columns store them: money as integer millionths, times as naive UTC.
 
 SQLite (one writer at a time, ``BEGIN IMMEDIATE``): the same reads and writes through
 SQLAlchemy, a statement each; a batch there is small and the database is local.
@@ -28,7 +28,9 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from psycopg import pq
 
+from commcredits.adapters.db import pg_wire
 from commcredits.adapters.db.schema import (
     api_keys,
     calls,
@@ -172,39 +174,40 @@ def _stored(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
-def _encoded(kind: str, rows: Sequence[Row]) -> str | None:
+def _encoded(kind: str, rows: Sequence[Row]) -> bytes | None:
     """Rows as the JSON document ``charging_write`` reads. Times are written by orjson as
     ISO 8601 with their offset, which a ``timestamp`` column ignores: every time the service
     keeps is UTC (``UtcDateTime``'s rule: the API turns what it is given into UTC, the
     clocks and the database give UTC)."""
     if not rows:
         return None
-    return orjson.dumps(rows, default=_stored).decode()
+    return orjson.dumps(rows, default=_stored)
 
 
-_PG_LOAD = ("SELECT charging_load(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], "
-            "%b::text[], %b::text[], %b::text[])::text")
-_PG_WRITE = ("SELECT charging_write(%b::json, %b::json, %b::json, %b::json, %b::json, "
-             "%b::json, %b::json, %b::json, %b::json, %b::json)")
+_PG_LOAD = (b"SELECT charging_load($1::text[], $2::text[], $3::text[], $4::text[], "
+            b"$5::text[], $6::text[], $7::text[], $8::text[])::text")
+_PG_WRITE = (b"SELECT charging_write($1::json, $2::json, $3::json, $4::json, $5::json, "
+             b"$6::json, $7::json, $8::json, $9::json, $10::json)")
 
 
 class PgBatchStore:
     """The batch's reads and writes on the psycopg connection ``raw`` (in its transaction):
-    one call of ``charging_load`` and one of ``charging_write`` (migration 0013), each
-    prepared once per connection; the rows cross as JSON."""
+    one call of ``charging_load`` and one of ``charging_write`` (migration 0013), sent
+    through libpq itself (``pg_wire``); the rows cross as JSON."""
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
     def load(self, plan: LoadPlan) -> Loaded:
         raw = self.raw
-        with raw.pipeline(), raw.cursor(binary=True) as cur:  # BEGIN rides along: one trip
-            cur.execute(_PG_LOAD, (plan.key_hashes, plan.tenant_ids, plan.call_ids,
-                                   [t for t, _ in plan.upns], [u for _, u in plan.upns],
-                                   plan.message_ids, plan.months,
-                                   plan.wait),
-                        prepare=True)
-            doc = orjson.loads(cur.fetchone()[0])
+        if raw.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            pg_wire.command(raw, b"BEGIN")
+        text = pg_wire.query(raw, _PG_LOAD, [
+            pg_wire.array(plan.key_hashes), pg_wire.array(plan.tenant_ids),
+            pg_wire.array(plan.call_ids), pg_wire.array([t for t, _ in plan.upns]),
+            pg_wire.array([u for _, u in plan.upns]), pg_wire.array(plan.message_ids),
+            pg_wire.array(plan.months), pg_wire.array(plan.wait)])
+        doc = orjson.loads(text)
         lots_by: dict[str, list[Row]] = {}
         for lot in _decoded("lots", doc["lots"]):
             lots_by.setdefault(lot["tenant_id"], []).append(lot)
@@ -227,7 +230,7 @@ class PgBatchStore:
         self.send(self.encode(ch), commit=commit)
 
     @staticmethod
-    def encode(ch: Changes) -> tuple[str | None, ...] | None:
+    def encode(ch: Changes) -> tuple[bytes | None, ...] | None:
         """The parameters of ``charging_write`` for ``ch`` (None: nothing to write)."""
         if not ch:
             return None
@@ -241,22 +244,15 @@ class PgBatchStore:
                 _encoded("keys", [{"id": k, "at": a, "stale_before": b}
                                   for k, a, b in ch.key_uses]))
 
-    def send(self, params: tuple[str | None, ...] | None, *, commit: bool = False) -> None:
-        """Run ``charging_write`` with ``params`` (from :meth:`encode`), and the COMMIT in
-        the same round trip. May run on another thread than the one that encoded them, as
-        long as nothing else uses the connection meanwhile."""
+    def send(self, params: tuple[bytes | None, ...] | None, *, commit: bool = False) -> None:
+        """Run ``charging_write`` with ``params`` (from :meth:`encode`), then the COMMIT.
+        May run on another thread than the one that encoded them, as long as nothing else
+        uses the connection meanwhile."""
         raw = self.raw
-        if params is None:
-            if commit:
-                raw.commit()
-            return
-        if not commit:
-            with raw.cursor(binary=True) as cur:
-                cur.execute(_PG_WRITE, params, prepare=True)
-            return
-        with raw.pipeline(), raw.cursor(binary=True) as cur:
-            cur.execute(_PG_WRITE, params, prepare=True)
-            raw.commit()
+        if params is not None:
+            pg_wire.query(raw, _PG_WRITE, params)
+        if commit:
+            pg_wire.commit(raw)
 
 
 # -- SQLite ---------------------------------------------------------------------------------
