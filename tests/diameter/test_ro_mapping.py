@@ -69,6 +69,9 @@ def test_destination_numbers(address: str | None, e164: str | None) -> None:
 def test_subscribers() -> None:
     assert ro.subscriber_key((0, "14255550111")) == ("phone", "+14255550111")
     assert ro.subscriber_key((2, "sip:Alice@Contoso.com")) == ("upn", "alice@contoso.com")
+    assert ro.subscriber_key((2, "sip:+14255550111@10.0.0.1:5060")) == ("phone",
+                                                                         "+14255550111")
+    assert ro.subscriber_key((2, "sip:alice@contoso.com:5060")) == ("upn", "alice@contoso.com")
     assert ro.subscriber_key((1, "001010123456789")) is None  # IMSI: not ours
     assert ro.subscriber_key(None) is None
 

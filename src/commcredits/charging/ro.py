@@ -235,8 +235,13 @@ def subscriber_key(subscriber: tuple[int, str] | None) -> tuple[str, str] | None
         number = e164(data)
         return ("phone", number) if number else None
     if kind == SUB_SIP_URI:
-        upn = re.sub(r"^sips?:", "", data, flags=re.I).split(";")[0].strip().lower()
-        return ("upn", upn) if "@" in upn else None
+        uri = re.sub(r"^sips?:", "", data, flags=re.I).split(";")[0].strip().lower()
+        user = uri.split("@")[0]
+        if re.fullmatch(r"\+?[0-9]{4,15}", user):  # sip:+E164@host: a phone number
+            number = e164(user)
+            return ("phone", number) if number else None
+        return ("upn", uri.split(":")[0] if uri.count(":") == 1 else uri) if "@" in uri \
+            else None
     return None
 
 

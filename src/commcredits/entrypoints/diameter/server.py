@@ -153,7 +153,11 @@ class DiameterServer:
                                                    mandatory=False),
                 ro.new(c.AVP_ORIGIN_STATE_ID, self.state_id),
                 ro.new(c.AVP_SUPPORTED_VENDOR_ID, ro.TGPP),
-                ro.new(c.AVP_AUTH_APPLICATION_ID, ro.APP_CREDIT_CONTROL)]
+                ro.new(c.AVP_AUTH_APPLICATION_ID, ro.APP_CREDIT_CONTROL),
+                # Ro clients (Kamailio's cdp) route Credit-Control as 4 of vendor 3GPP
+                ro.new(c.AVP_VENDOR_SPECIFIC_APPLICATION_ID, [
+                    ro.new(c.AVP_VENDOR_ID, ro.TGPP),
+                    ro.new(c.AVP_AUTH_APPLICATION_ID, ro.APP_CREDIT_CONTROL)])]
         writer.write(wire.answer(msg, avps, error=code == ro.Code.UNKNOWN_PEER))
         if code != ro.Code.SUCCESS:
             log.warning("diameter CER from %r refused: %s", host, int(code))
@@ -215,6 +219,8 @@ class DiameterServer:
         finally:
             del self._inflight[key]
         peer.send(wire.answer(msg, avps))
+        log.info("diameter CCR %s #%d of %s used %ds: %s", ccr.request_type.name,
+                 ccr.number, ccr.session_id, ccr.used_s, ro.value(avps, c.AVP_RESULT_CODE))
 
     async def _answer(self, peer: Peer, ccr: ro.Ccr) -> list[Avp]:
         try:
@@ -315,6 +321,8 @@ class DiameterServer:
         """Send the peer of ``call_id``'s session an Abort-Session-Request; its ASA's
         Result-Code. ``LookupError`` when no session or no connection to its peer."""
         sid = self.by_call.get(call_id)
+        if sid is None and call_id.removeprefix(ro.CALL_PREFIX) in self.ended:
+            return int(ro.Code.UNKNOWN_SESSION_ID)  # over already: nothing left to cut
         session = self.sessions.get(sid) if sid else None
         peer = self.peers.get(session.peer) if session else None
         if session is None or peer is None:
@@ -327,6 +335,7 @@ class DiameterServer:
                 ro.new(c.AVP_DESTINATION_HOST, peer.host.encode()),
                 ro.new(c.AVP_AUTH_APPLICATION_ID, ro.APP_CREDIT_CONTROL)]
         peer.send(wire.request(wire.ASR, ro.APP_CREDIT_CONTROL, hop, hop, avps))
+        log.info("diameter ASR for %s sent to %s", session.session_id, peer.host)
         try:
             asa = await asyncio.wait_for(waiting, self.config.answer_timeout_s)
         finally:
