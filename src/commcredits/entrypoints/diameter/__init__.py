@@ -43,7 +43,7 @@ async def run(rt: Runtime, server: DiameterServer, host: str, port: int,
             while True:
                 await asyncio.sleep(CUT_POLL_S)
                 if server.by_call:
-                    await asyncio.to_thread(_deliver_cuts, rt, server)
+                    await asyncio.to_thread(_deliver_cuts, rt, sorted(server.by_call))
     finally:
         listener.close()
 
@@ -53,10 +53,14 @@ def _db_now(rt: Runtime) -> datetime:
         return uow.now
 
 
-def _deliver_cuts(rt: Runtime, server: DiameterServer) -> None:
+def _deliver_cuts(rt: Runtime, call_ids: list[str]) -> None:
     from commcredits.services import cuts
-    with rt.db.uow(readonly=True) as uow:
-        due = [row.id for row in uow.switching.due_cuts(uow.now) if server.holds(row.call_id)]
+    with rt.db.uow(readonly=True) as uow:  # the usual answer: none (no write transaction)
+        if not uow.switching.cuts_of_calls(call_ids, cuts.CLAIMABLE):
+            return
+    with rt.db.uow() as uow:
+        due = cuts.claim(uow, call_ids)
+        uow.commit()
     if due:
         with contextlib.suppress(Exception):  # retried on the next poll
             cuts.deliver(rt.db, rt.switch, due)
