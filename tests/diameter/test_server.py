@@ -230,3 +230,23 @@ def test_an_operator_cut_sends_an_abort_session_request(dia_env: Dia) -> None:
 def test_port_is_bound_on_loopback(dia_env: Dia) -> None:
     with socket.create_connection(("127.0.0.1", dia_env.server.port), timeout=2):
         pass
+
+
+def test_a_forgotten_session_goes_on_from_its_stored_call(dia_env: Dia) -> None:
+    """What a restart (or an idle sweep) leaves: the session is rebuilt from the call."""
+    cl = dia_env.client()
+    assert result(cl.ccr("s-gone", INITIAL, 0, sub=SUB, called=TEL_UK)) == 2001
+    assert result(cl.ccr("s-gone", UPDATE, 1, used=60)) == 2001
+    server = dia_env.server
+    assert server.loop is not None
+    dropped = []
+    server.loop.call_soon_threadsafe(lambda: dropped.append(server.forget_idle(0.0)))
+    for _ in range(50):
+        if dropped:
+            break
+        time.sleep(0.02)
+    assert dropped == [1] and not server.holds("ro:s-gone")
+    assert result(cl.ccr("s-gone", UPDATE, 2, used=30)) == 2001  # 90 s so far
+    assert result(cl.ccr("s-gone", TERMINATION, 3, used=0)) == 2001
+    assert dia_env.balance() == "49.96"  # 90 s: 2 started minutes
+    ledger_ok(dia_env.voice.api)

@@ -37,6 +37,7 @@ DECK = """prefix,destination,number_type,per_minute,connection_fee,increment_s
 44,United Kingdom,any,1.2000,0.0500,1
 """
 UK = "+442079460123"
+REPLAY_PEER = "replay.test"  # a second Ro client: the tests' own (tests/diameter/client.py)
 RANGES = {"diameter": (13868, 13899), "sip": (15060, 15099), "http": (18500, 18599)}
 
 
@@ -131,7 +132,7 @@ class Stack:
         self.dia_port = free_port("diameter", self.ports)
         cmd = ["commcredits", "serve", "--db", self.db_url, "--port", str(self.cc_port),
                "--diameter-port", str(self.dia_port), "--origin-host", "localhost",
-               "--origin-realm", "test", "--peer", "kamailio.test"]
+               "--origin-realm", "test", "--peer", "kamailio.test", "--peer", REPLAY_PEER]
         log = (self.workdir / "commcredits.log").open("ab")
         proc = started(self.workdir, subprocess.Popen(
             cmd, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,

@@ -9,7 +9,8 @@ import subprocess
 import time
 from decimal import Decimal
 
-from tests.ro_sip.harness import SLICE_S, Stack
+from tests.diameter.client import INITIAL, TERMINATION, UPDATE, Client, result
+from tests.ro_sip.harness import REPLAY_PEER, SLICE_S, UK, Stack
 
 PER_S, FEE = Decimal("0.02"), Decimal("0.05")
 
@@ -113,6 +114,25 @@ def test_an_operator_cut_sends_an_asr_and_ends_the_call(stack: Stack) -> None:
     _terminated(stack, session)
     used = _charged(stack, session)
     assert stack.credits(tid)["balance"] == str(Decimal("10.00") - FEE - used * PER_S)
+
+
+def test_a_retransmitted_ccr_is_charged_once(stack: Stack) -> None:
+    """A second peer beside Kamailio sends each CCR twice, the second with the T flag (what
+    a Diameter client does after a failover): the same answers, one charge."""
+    tid, number = stack.subscriber("10.00")
+    cl = Client(stack.dia_port, REPLAY_PEER)
+    assert result(cl.cer()) == 2001
+    sub, to = (0, number.lstrip("+")), f"tel:{UK}"
+    for retransmit in (False, True):
+        assert result(cl.ccr("replay;1", INITIAL, 0, retransmit=retransmit, sub=sub,
+                             called=to)) == 2001
+    for retransmit in (False, True):
+        assert result(cl.ccr("replay;1", UPDATE, 1, retransmit=retransmit, used=20)) == 2001
+    for retransmit in (False, True):
+        assert result(cl.ccr("replay;1", TERMINATION, 2, retransmit=retransmit,
+                             used=10)) == 2001
+    cl.close()
+    assert stack.credits(tid)["balance"] == str(Decimal("10.00") - FEE - 30 * PER_S)
 
 
 def test_zz_the_ledger_verifies_after_the_run(stack: Stack) -> None:

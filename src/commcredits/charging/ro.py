@@ -252,11 +252,11 @@ class Session:
     session_id: str
     call_id: str
     peer: str  # the Origin-Host that opened it
-    kind: RequestType = RequestType.INITIAL
     used_s: int = 0  # total used seconds reported so far
     answered: bool = False
     ended: bool = False
     answers: dict[int, Any] = field(default_factory=dict)  # CC-Request-Number → answer
+    seen: float = 0.0  # when it was last heard from (monotonic seconds)
 
 
 def call_body(ccr: Ccr, tenant_id: str, upn: str, frm: str | None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import threading
 from datetime import datetime
@@ -40,8 +41,10 @@ async def run(rt: Runtime, server: DiameterServer, host: str, port: int,
         started.set()
     try:
         async with listener:
-            while True:
+            for tick in itertools.count(1):
                 await asyncio.sleep(CUT_POLL_S)
+                if tick % 60 == 0:
+                    server.forget_idle()
                 if server.by_call:
                     await asyncio.to_thread(_deliver_cuts, rt, sorted(server.by_call))
     finally:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RELAY = 0xFFFFFFFF
 ENDED_KEPT = 10_000  # ended sessions remembered for retransmitted CCR-Terminations
+IDLE_SESSION_S = 4 * 3600.0  # a session not heard from for this long is forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +235,8 @@ class DiameterServer:
 
     async def _decide(self, peer: Peer, ccr: ro.Ccr) -> ro.Cca:
         session = self.sessions.get(ccr.session_id) or self.ended.get(ccr.session_id)
+        if session is not None:
+            session.seen = time.monotonic()
         if session is not None and ccr.number in session.answers:
             cached: ro.Cca = session.answers[ccr.number]
             return cached  # sent again: the same answer, charged once
@@ -264,7 +267,8 @@ class DiameterServer:
         decision = await self.engine.ask_async(Request(Kind.AUTHORIZE, body, who=self.who))
         cca = ro.for_authorize(decision, self.config.slice_s)
         if cca.code is ro.Code.SUCCESS:
-            session = ro.Session(ccr.session_id, body["call_id"], peer.host)
+            session = ro.Session(ccr.session_id, body["call_id"], peer.host,
+                                 seen=time.monotonic())
             session.answers[ccr.number] = cca
             self.sessions[ccr.session_id] = session
             self.by_call[session.call_id] = ccr.session_id
@@ -295,11 +299,23 @@ class DiameterServer:
                               f"no Credit-Control session {ccr.session_id!r}")
         status, elapsed, answered = live
         session = ro.Session(ccr.session_id, call_id, peer.host, used_s=elapsed,
-                             answered=answered, ended=status not in ("active", "expired"))
+                             answered=answered, ended=status not in ("active", "expired"),
+                             seen=time.monotonic())
         if not session.ended:
             self.sessions[ccr.session_id] = session
             self.by_call[call_id] = ccr.session_id
         return session
+
+    def forget_idle(self, idle_s: float = IDLE_SESSION_S) -> int:
+        """Drop the sessions not heard from in ``idle_s`` (a peer that never sent the
+        CCR-Termination; the service settles such calls itself). One that comes back is
+        rebuilt from its stored call."""
+        cutoff = time.monotonic() - idle_s
+        gone = [s for s in self.sessions.values() if s.seen < cutoff]
+        for session in gone:
+            del self.sessions[session.session_id]
+            self.by_call.pop(session.call_id, None)
+        return len(gone)
 
     def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self.db.uow(readonly=True) as uow:
