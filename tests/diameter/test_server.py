@@ -250,3 +250,20 @@ def test_a_forgotten_session_goes_on_from_its_stored_call(dia_env: Dia) -> None:
     assert result(cl.ccr("s-gone", TERMINATION, 3, used=0)) == 2001
     assert dia_env.balance() == "49.96"  # 90 s: 2 started minutes
     ledger_ok(dia_env.voice.api)
+
+
+def test_an_engine_failure_is_answered_5012_and_the_retry_is_charged(dia_env: Dia,
+                                                                      monkeypatch) -> None:
+    server = dia_env.server
+    real = server.engine.ask_async
+
+    async def broken(request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database unreachable")
+    monkeypatch.setattr(server.engine, "ask_async", broken)
+    cl = dia_env.client()
+    assert result(cl.ccr("s-down", INITIAL, 0, sub=SUB, called=TEL_UK)) == 5012
+    monkeypatch.setattr(server.engine, "ask_async", real)
+    assert result(cl.ccr("s-down", INITIAL, 0, retransmit=True, sub=SUB,
+                         called=TEL_UK)) == 2001  # not kept: decided now
+    assert result(cl.ccr("s-down", TERMINATION, 1, used=60)) == 2001
+    assert dia_env.balance() == "49.98"

@@ -231,6 +231,11 @@ class DiameterServer:
                                  self.config.origin_realm, e.message, e.avp)
         except DomainError as e:
             cca = ro.for_error(e.code, e.message)
+        except Exception:  # the database is down, say: nothing was committed; try again
+            log.exception("diameter CCR of %s failed", ccr.session_id)
+            return ro.error_avps(ccr.session_id, ro.Code.UNABLE_TO_COMPLY,
+                                 self.config.origin_host, self.config.origin_realm,
+                                 "the charging engine could not decide; send it again")
         return ro.cca_avps(cca, ccr, self.config.origin_host, self.config.origin_realm)
 
     async def _decide(self, peer: Peer, ccr: ro.Ccr) -> ro.Cca:
