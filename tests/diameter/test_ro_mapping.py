@@ -137,3 +137,8 @@ def test_an_sms_event() -> None:
     assert body["message_id"] == "ro:m1" and body["to"] == "+14255550199"
     assert body["segments"] == 1
     assert ro.for_sms({"decision": "blocked", "reason": "insufficient_credits"}).code == 4012
+
+
+def test_message_ids_are_identifiers() -> None:
+    assert ro.message_id_of("smsc;1") == "ro:smsc;1"
+    assert ro.message_id_of("a/b").startswith("ro:h:") and "/" not in ro.message_id_of("a/b")

@@ -267,3 +267,17 @@ def test_an_engine_failure_is_answered_5012_and_the_retry_is_charged(dia_env: Di
                          called=TEL_UK)) == 2001  # not kept: decided now
     assert result(cl.ccr("s-down", TERMINATION, 1, used=60)) == 2001
     assert dia_env.balance() == "49.98"
+
+
+def test_bodies_go_through_the_http_validation() -> None:
+    import pytest
+
+    from commcredits.charging import ro
+    from commcredits.entrypoints.api.schemas import CallIn
+    from commcredits.entrypoints.diameter.server import _validated
+    body = {"call_id": "ro:s", "tenant_id": "tnt_1", "call_type": "user_out", "from": "",
+            "to": "+442079460123", "upn": "a@b.com"}
+    assert _validated(CallIn, body)["to"] == "+442079460123"
+    with pytest.raises(ro.Rejected) as e:
+        _validated(CallIn, {**body, "to": "x" * 41})
+    assert e.value.code is ro.Code.INVALID_AVP_VALUE and e.value.message.startswith("to:")

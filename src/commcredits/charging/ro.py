@@ -216,6 +216,14 @@ def call_id_of(session_id: str) -> str:
     return CALL_PREFIX + "h:" + hashlib.sha256(session_id.encode()).hexdigest()
 
 
+def message_id_of(session_id: str) -> str:
+    """Our SMS message id for a Session-Id (an identifier: no "/" either)."""
+    plain = call_id_of(session_id)
+    if "/" not in plain:
+        return plain
+    return CALL_PREFIX + "h:" + hashlib.sha256(session_id.encode()).hexdigest()
+
+
 def e164(address: str | None) -> str | None:
     """``+E164`` from ``tel:+E164``, ``sip:+E164@host;user=phone`` or bare digits."""
     if not address:
@@ -277,7 +285,7 @@ def sms_body(ccr: Ccr, tenant_id: str, upn: str, frm: str | None) -> dict[str, A
     if to is None:
         raise Rejected(Code.MISSING_AVP, "the SMS recipient (Called-Party-Address or "
                                          "SMS-Information/Recipient-Address) is missing")
-    return {"message_id": call_id_of(ccr.session_id), "tenant_id": tenant_id, "upn": upn,
+    return {"message_id": message_id_of(ccr.session_id), "tenant_id": tenant_id, "upn": upn,
             "from": frm or "", "to": to, "direction": "out",
             "segments": max(1, min(ccr.segments, 100))}
 

@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING, Any
 from diameter.message import Message
 from diameter.message import constants as c
 from diameter.message.avp import Avp, AvpGrouped
+from pydantic import BaseModel, ValidationError
 
 from commcredits.charging import ro
 from commcredits.charging.requests import Kind, Request
 from commcredits.domain.access import Principal, Role
 from commcredits.domain.errors import DomainError
+from commcredits.entrypoints.api.schemas import CallIn, SmsIn
 from commcredits.entrypoints.diameter import wire
 from commcredits.services import switching
 
@@ -268,7 +270,7 @@ class DiameterServer:
         if session is not None:  # a second CCR-Initial on a live session: the first's grant
             return next(iter(session.answers.values()), ro.Cca(ro.Code.SUCCESS))
         tenant_id, upn, phone = await self._subscriber(ccr)
-        body = ro.call_body(ccr, tenant_id, upn, phone)
+        body = _validated(CallIn, ro.call_body(ccr, tenant_id, upn, phone))
         decision = await self.engine.ask_async(Request(Kind.AUTHORIZE, body, who=self.who))
         cca = ro.for_authorize(decision, self.config.slice_s)
         if cca.code is ro.Code.SUCCESS:
@@ -281,7 +283,7 @@ class DiameterServer:
 
     async def _event(self, ccr: ro.Ccr) -> ro.Cca:
         tenant_id, upn, phone = await self._subscriber(ccr)
-        body = ro.sms_body(ccr, tenant_id, upn, phone)
+        body = _validated(SmsIn, ro.sms_body(ccr, tenant_id, upn, phone))
         result = await self.engine.ask_async(Request(Kind.SMS, body, who=self.who))
         return ro.for_sms(result)  # the engine answers a repeated message id the same
 
@@ -362,3 +364,14 @@ class DiameterServer:
         finally:
             peer.waiting.pop(hop, None)
         return int(ro.value(asa.avps, c.AVP_RESULT_CODE) or 0)
+
+
+def _validated(model: type[BaseModel], body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` through the same validation as its HTTP route (``POST /v1/calls``,
+    ``POST /v1/sms``): 5004 naming the field it refuses."""
+    try:
+        return model.model_validate(body).model_dump(by_alias=True)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(x) for x in first["loc"])
+        raise ro.Rejected(ro.Code.INVALID_AVP_VALUE, f"{field}: {first['msg']}") from None
