@@ -34,6 +34,7 @@ from commcredits.charging import ro
 from commcredits.charging.requests import Kind, Request
 from commcredits.domain.access import Principal, Role
 from commcredits.domain.errors import DomainError
+from commcredits.entrypoints.api.routes.telephony import count_decision, count_settled, count_sms
 from commcredits.entrypoints.api.schemas import CallIn, SmsIn
 from commcredits.entrypoints.diameter import wire
 from commcredits.services import switching
@@ -259,6 +260,7 @@ class DiameterServer:
         answer: dict[str, Any] = await self.engine.ask_async(Request(kind, body, who=self.who))
         session.used_s, session.answered = total, session.answered or total > 0
         if kind is Kind.END:
+            count_settled(answer)
             cca = ro.Cca(ro.Code.SUCCESS)
             self._end(session)
         else:
@@ -272,6 +274,7 @@ class DiameterServer:
         tenant_id, upn, phone = await self._subscriber(ccr)
         body = _validated(CallIn, ro.call_body(ccr, tenant_id, upn, phone))
         decision = await self.engine.ask_async(Request(Kind.AUTHORIZE, body, who=self.who))
+        count_decision(decision)
         cca = ro.for_authorize(decision, self.config.slice_s)
         if cca.code is ro.Code.SUCCESS:
             session = ro.Session(ccr.session_id, body["call_id"], peer.host,
@@ -285,6 +288,7 @@ class DiameterServer:
         tenant_id, upn, phone = await self._subscriber(ccr)
         body = _validated(SmsIn, ro.sms_body(ccr, tenant_id, upn, phone))
         result = await self.engine.ask_async(Request(Kind.SMS, body, who=self.who))
+        count_sms(result)
         return ro.for_sms(result)  # the engine answers a repeated message id the same
 
     async def _subscriber(self, ccr: ro.Ccr) -> tuple[str, str, str | None]:
