@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import batches, bulk, charging, cycles, http, instances, nats, rating
+from bench import batches, bulk, charging, cycles, diameter, http, instances, nats, rating
 from bench.common import BACKENDS, Databases, Metric
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", action="store_true",
                         help="also run the database benchmarks on PostgreSQL at 127.0.0.1:5432")
     parser.add_argument("--only", default="",
-                        help="comma-separated suites to run (rating, charging, http, bulk, "
-                             "cycles, batches, instances, nats); their metrics replace those in "
+                        help="comma-separated suites to run (rating, charging, http, diameter, "
+                             "bulk, cycles, batches, instances, nats); their metrics replace "
+                             "those in "
                              "bench/results.json")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -80,9 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     try:
         for name, suite in (("rating", rating), ("charging", charging), ("http", http),
-                            ("bulk", bulk), ("cycles", cycles), ("batches", batches),
-                            ("instances", instances),
-                            ("nats", nats)):
+                            ("diameter", diameter), ("bulk", bulk), ("cycles", cycles),
+                            ("batches", batches), ("instances", instances), ("nats", nats)):
             if only and name not in only:
                 continue
             with console.status(f"running the {name} benchmarks on {', '.join(backends)}..."):

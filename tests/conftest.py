@@ -31,6 +31,8 @@ from commcredits.services.access import create_api_key
 
 # The switch scenarios (tests/sip) start Kamailio and SIPp: ./scripts/test-sip runs them.
 collect_ignore = [] if os.environ.get("COMMCREDITS_SIP_TESTS") else ["sip"]
+# The Diameter Ro scenarios (tests/ro_sip) start Kamailio's ims_charging: ./scripts/test-diameter.
+collect_ignore += [] if os.environ.get("COMMCREDITS_RO_TESTS") else ["ro_sip"]
 
 PG_SERVER = os.environ.get("COMMCREDITS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]

@@ -43,8 +43,14 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
           jobs: bool = typer.Option(True, help="run background jobs (one process of the "
                                                "database runs them)"),
           workers: int = typer.Option(1, min=1, help="server processes (production: one "
-                                                     "per two cores, README)")) -> None:
-    """API + console + background jobs. ``--workers N`` serves from N processes."""
+                                                     "per two cores, README)"),
+          diameter_port: int | None = typer.Option(None, help="also serve Diameter Ro/Gy "
+                                                   "on this port (one worker)"),
+          origin_host: str = "commcredits.local", origin_realm: str = "local",
+          peer: Annotated[list[str] | None, typer.Option(
+              help="Origin-Host of a Diameter peer allowed in (repeat)")] = None) -> None:
+    """API + console + background jobs. ``--workers N`` serves from N processes;
+    ``--diameter-port`` serves Diameter beside HTTP (see ``commcredits diameter``)."""
     import os
 
     import uvicorn
@@ -64,6 +70,16 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
               f"{workers} worker{'s' if workers > 1 else ''})")
     # slow or idle clients are closed, connections are limited (entrypoints/http_server.py)
     options = uvicorn_options(s)
+    if diameter_port is not None:
+        if workers != 1:
+            err.print("[red]error[/red] --diameter-port serves from one process: run "
+                      "`commcredits diameter` beside a multi-worker serve instead")
+            raise typer.Exit(2)
+        from commcredits.entrypoints import diameter as dia
+        dia.start_in_thread(rt, dia.Config(origin_host, origin_realm, frozenset(peer or ()),
+                                           host_ip=host, slice_s=s.grant_slice_s),
+                            host, diameter_port)
+        out.print(f"diameter on {host}:{diameter_port} as {origin_host}")
     if workers == 1:
         from commcredits.entrypoints.api.app import create_app
         uvicorn.run(create_app(runtime=rt, run_jobs=jobs), host=host, port=port,
@@ -78,6 +94,31 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,
     options["http"] = GuardedHttpToolsProtocol  # importable; reads its limits from the env
     uvicorn.run("commcredits.entrypoints.api.asgi:create", factory=True, workers=workers,
                 host=host, port=port, log_level="info", log_config=log_config, **options)
+
+
+@app.command()
+def diameter(db: DbOption = None, host: str = "127.0.0.1", port: int = 3868,
+             origin_host: str = typer.Option(..., help="our Diameter identity"),
+             origin_realm: str = typer.Option(..., help="our realm"),
+             peer: Annotated[list[str], typer.Option(
+                 help="Origin-Host of a peer allowed in (repeat)")] = ...,  # type: ignore[assignment]
+             cer_timeout: float = typer.Option(5.0, help="seconds a new connection has to "
+                                                         "send its CER")) -> None:
+    """Diameter Ro/Gy (Credit-Control) over TCP, on the same database as ``serve``."""
+    import asyncio
+    import contextlib
+
+    from commcredits.entrypoints import diameter as dia
+    from commcredits.entrypoints import logs
+    rt = _runtime(db)
+    logs.configure(rt.settings.log_json)
+    config = dia.Config(origin_host, origin_realm, frozenset(peer), host_ip=host,
+                        cer_timeout_s=cer_timeout, slice_s=rt.settings.grant_slice_s)
+    server = dia.attach(rt, config)
+    out.print(f"commcredits diameter on {host}:{port} as {origin_host} "
+              f"(peers: {', '.join(sorted(peer))})")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(dia.run(rt, server, host, port))
 
 
 @db_app.command("upgrade")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 RETRY_AFTER_S = (5, 15, 60, 300, 900)  # then the cut is given up ("failed")
 LEASE_S = 30  # a delivery in progress is not picked up again for this long
 REASON = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+CLAIMABLE = ("pending", "no_receiver")  # what a process holding the switch may deliver
 
 
 def request(uow: UnitOfWork, call: sa.Row, reason: str) -> bool:
@@ -165,6 +166,20 @@ def deliver(db: Database, notifier: SwitchNotifier | None,
                     next_attempt_at=uow.now + timedelta(seconds=RETRY_AFTER_S[attempts - 1]))
             uow.commit()
     return sent
+
+
+def claim(uow: UnitOfWork, call_ids: list[str]) -> list[str]:
+    """The cuts of ``call_ids`` that a process holding their switch's connection (a
+    Diameter server) delivers: those due, and those another process without a receiver
+    left ``no_receiver`` (pending again, due now)."""
+    due = []
+    for row in uow.switching.cuts_of_calls(call_ids, CLAIMABLE):
+        if row.status == "no_receiver":
+            uow.switching.update_cut(row.id, status="pending", next_attempt_at=uow.now)
+        elif row.next_attempt_at > uow.now:
+            continue
+        due.append(row.id)
+    return due
 
 
 def cut_view(row: sa.Row) -> dict[str, Any]:

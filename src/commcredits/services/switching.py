@@ -59,3 +59,21 @@ def set_sip_domains(uow: UnitOfWork, tenant_id: str, domains: list[str]) -> dict
             raise conflict("already_exists", f"{domain} belongs to another tenant")
     uow.switching.set_domains(tenant_id, cleaned)
     return sip_domains(uow, tenant_id)
+
+
+def subscriber(uow: UnitOfWork, key: tuple[str, str]) -> tuple[str, str, str | None] | None:
+    """``(tenant_id, upn, phone_number)`` of the one user a Diameter Subscription-Id names
+    (``("phone", "+E164")`` or ``("upn", …)``); None when no user, or more than one, has it."""
+    kind, named = key
+    found = uow.directory.users_named(phone=named) if kind == "phone" else \
+        uow.directory.users_named(upn=named)
+    return found[0] if len(found) == 1 else None
+
+
+def live_call(uow: UnitOfWork, call_id: str) -> tuple[str, int, bool] | None:
+    """``(status, elapsed_s, answered)`` of a call: what a Diameter session that this process
+    no longer holds (a restart) goes on from; None when there is no such call."""
+    call = uow.charging.call(call_id)
+    if call is None:
+        return None
+    return str(call.status), int(call.elapsed_s or 0), call.answered_at is not None

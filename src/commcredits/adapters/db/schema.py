@@ -146,6 +146,9 @@ users = sa.Table(
 )
 # UPNs are looked up case-insensitively on every call decision
 sa.Index("ix_users_tenant_upn_lower", users.c.tenant_id, sa.func.lower(users.c.upn))
+# a Diameter CCR names its user by phone number or SIP URI alone (migration 0021)
+sa.Index("ix_users_phone_number", users.c.phone_number)
+sa.Index("ix_users_upn_lower", sa.func.lower(users.c.upn))
 sa.Index("uq_users_tenant_aad_object_id", users.c.tenant_id, users.c.aad_object_id,
          unique=True)
 

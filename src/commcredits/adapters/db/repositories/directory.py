@@ -42,6 +42,16 @@ class DirectoryRepo:
     def user(self, tenant_id: str, upn: str) -> User | None:
         return self._user(sa.func.lower(users.c.upn) == upn.lower(), tenant_id)
 
+    def users_named(self, *, phone: str | None = None, upn: str | None = None,
+                    limit: int = 2) -> list[tuple[str, str, str | None]]:
+        """``(tenant_id, upn, phone_number)`` of the users (of any tenant) with this phone
+        number or UPN: a Diameter subscriber (at most ``limit``)."""
+        match = users.c.phone_number == phone if phone is not None else \
+            sa.func.lower(users.c.upn) == (upn or "").lower()
+        q = sa.select(users.c.tenant_id, users.c.upn, users.c.phone_number).where(match)
+        return [(r.tenant_id, r.upn, r.phone_number)
+                for r in self.conn.execute(q.limit(limit))]
+
     def user_by_id(self, tenant_id: str, user_id: str) -> User | None:
         return self._user(users.c.id == user_id, tenant_id)
 

@@ -24,6 +24,12 @@ class SwitchingRepo:
                                          switch_cuts.c.next_attempt_at <= now)
             .order_by(switch_cuts.c.next_attempt_at).limit(limit)))
 
+    def cuts_of_calls(self, call_ids: list[str], statuses: tuple[str, ...]) -> list[sa.Row]:
+        if not call_ids:
+            return []
+        return list(self.conn.execute(sa.select(switch_cuts).where(
+            switch_cuts.c.call_id.in_(call_ids), switch_cuts.c.status.in_(statuses))))
+
     def cut(self, cut_id: str, *, lock: bool = False) -> sa.Row | None:
         q = sa.select(switch_cuts).where(switch_cuts.c.id == cut_id)
         if lock and self.conn.dialect.name == "postgresql":
