@@ -163,7 +163,8 @@ def view(e: Explanation) -> dict[str, Any]:
                                           "used_before": p.used_before,
                                           "used_after": p.used_after}
     out["lots"] = [{"lot_id": lot.lot_id, "amount": fmt(lot.amount, cur),
-                    "expires_at": lot.expires_at.isoformat() if lot.expires_at else None} for lot in e.lots]
+                    "expires_at": lot.expires_at.isoformat() if lot.expires_at else None}
+                   for lot in e.lots]
     out["overage"] = fmt(e.overage, cur)
     out["uncollected"] = fmt(e.uncollected, cur)
     ids = e.ledger_transaction_ids

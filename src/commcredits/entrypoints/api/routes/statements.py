@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
 from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import Action, Principal, authorize
+from commcredits.domain.errors import invalid
 from commcredits.entrypoints.api.deps import caller, read
-from commcredits.services import explanations
+from commcredits.services import explanations, statements
 
 router = APIRouter(prefix="/v1/tenants/{tid}", tags=["statements"])
 
@@ -44,3 +46,43 @@ def sms_explanation(tid: str, message_id: str, request: Request,
     def work(uow: UnitOfWork) -> dict[str, Any]:
         return explanations.explain_sms(uow, tid, message_id)
     return read(request, work)
+
+
+_MONTH = Path(description="the calendar month, YYYY-MM (UTC)", examples=["2030-03"],
+              pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$")
+_FORMAT = Query("json", alias="format", description="json (default), csv or pdf",
+                json_schema_extra={"enum": list(statements.FORMATS)})
+_MEDIA = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
+
+
+@router.get(
+    "/statements/{month}",
+    description="The tenant's credits over one calendar month (UTC), from the ledger: "
+                "`opening_balance` + `purchases` + `auto_recharges` - `usage.total` + "
+                "`corrections` - `expired` = `closing_balance`, to the cent; a month's "
+                "closing is the next month's opening, each the balance at that instant. "
+                "`usage` by category (domestic, international, toll_free, conferencing, "
+                "sms); `final` is false while the month is not over. Also `tenant_name`, "
+                "`transactions` (how many ledger transactions the month holds) and "
+                "`overage` (post-usage overage of the month, invoiced separately: not part "
+                "of the balance). `format=csv` one row per line; `format=pdf` the same as a "
+                "PDF page (Unicode: any tenant name prints).",
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}},
+                                 "text/csv": {"schema": {"type": "string"}},
+                                 "application/pdf": {"schema": {"type": "string",
+                                                                "format": "binary"}}}}})
+def monthly_statement(tid: str, request: Request, month: str = _MONTH,
+                      fmt_: str = _FORMAT, who: Principal = Depends(caller)) -> Any:
+    authorize(who, Action.READ, tid)
+    if fmt_ not in statements.FORMATS:
+        raise invalid("validation_error", "format must be one of json, csv, pdf")
+
+    def work(uow: UnitOfWork) -> dict[str, Any]:
+        return statements.statement(uow, tid, month)
+    view = read(request, work)
+    if fmt_ == "json":
+        return view
+    body = statements.to_csv(view).encode() if fmt_ == "csv" else statements.to_pdf(view)
+    name = statements.file_name(view, fmt_)
+    return Response(body, media_type=_MEDIA[fmt_],
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
