@@ -202,6 +202,7 @@ class JobName(StrEnum):
     payments = "payments"
     notify = "notify"
     pools = "pools"
+    statements = "statements"
     events = "events"
     all = "all"
 
