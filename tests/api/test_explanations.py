@@ -54,6 +54,7 @@ def test_a_call_through_a_pool_two_lots_and_overage_adds_up(api):
     usage = [t for t in txns if t["kind"] == "usage"]
     assert e["ledger_transaction_id"] in {t["id"] for t in usage}
     assert e["corrections"] == []
+    assert (e["route"]["paid_by"], e["route"]["upn"]) == ("user", "dom@contoso.com")
 
 
 def test_rounding_and_uncollected_are_explained(api):

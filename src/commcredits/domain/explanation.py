@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from commcredits.domain.calls import CONFERENCE_OUT, INBOUND
 from commcredits.domain.money import ZERO, fmt
 
 
@@ -102,10 +103,21 @@ class Explanation:
     uncollected: Decimal
     ledger_transaction_ids: tuple[str, ...]
     corrections: tuple[Correction, ...] = field(default=())
+    route: dict[str, Any] = field(default_factory=dict)
 
 
 class PartsDoNotAddUp(ValueError):
     """A stored record whose lots, overage and uncollected are not its charge."""
+
+
+def paid_by(kind: str, call_type: str) -> str:
+    """Whose usage it is: a user's call or SMS, a meeting's dial-out (its organizer's
+    licences), or a toll-free number's inbound call (the tenant's)."""
+    if kind == "call" and call_type in CONFERENCE_OUT:
+        return "conferencing"
+    if kind == "call" and call_type in INBOUND:
+        return "toll_free"
+    return "user"
 
 
 def billed(seconds: int, increment_s: int | None) -> int:
@@ -122,7 +134,8 @@ def assemble(*, usage_id: str, kind: str, ref: str, call_type: str, funding: str
              seconds: Seconds | None, segments: int | None, rate: RateLine | None,
              pool: PoolTake | None, lots: list[LotTake], overage: Decimal,
              uncollected: Decimal, ledger_transaction_ids: list[str],
-             corrections: list[Correction] | None = None) -> Explanation:
+             corrections: list[Correction] | None = None,
+             route: dict[str, Any] | None = None) -> Explanation:
     """The explanation of one usage record. ``collected`` is what the record says was
     charged (credits taken + overage); the charge is that plus what went uncollected."""
     drawn = sum((lot.amount for lot in lots), ZERO)
@@ -132,7 +145,8 @@ def assemble(*, usage_id: str, kind: str, ref: str, call_type: str, funding: str
                               f"uncollected {uncollected} != charge {charge}")
     return Explanation(usage_id, kind, ref, call_type, funding, currency, charge, collected,
                        connection_fee, seconds, segments, rate, pool, tuple(lots), overage,
-                       uncollected, tuple(ledger_transaction_ids), tuple(corrections or ()))
+                       uncollected, tuple(ledger_transaction_ids), tuple(corrections or ()),
+                       dict(route or {}))
 
 
 def view(e: Explanation) -> dict[str, Any]:
@@ -143,7 +157,7 @@ def view(e: Explanation) -> dict[str, Any]:
         ("call_id" if e.kind == "call" else "message_id"): e.ref,
         "usage_id": e.usage_id, "call_type": e.call_type, "funding": e.funding,
         "currency": cur, "charge": fmt(e.charge, cur), "collected": fmt(e.collected, cur),
-        "connection_fee": fmt(e.connection_fee, cur)}
+        "connection_fee": fmt(e.connection_fee, cur), "route": e.route}
     if e.seconds is not None:
         s = e.seconds
         out.update(duration_s=s.duration_s, billed_s=s.billed_s, rounding={

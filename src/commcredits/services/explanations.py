@@ -100,7 +100,11 @@ def _explain(uow: UnitOfWork, tenant_id: str, kind: str, ref: str) -> ex.Explana
         lots=[ex.LotTake(lot_id, amount, expires.get(lot_id)) for lot_id, amount in drawn],
         overage=row.overage_charge, uncollected=row.uncollected,
         ledger_transaction_ids=list(txn_ids),
-        corrections=[ex.Correction(**c) for c in corrections_for(uow, tenant_id, row.id)])
+        corrections=[ex.Correction(**c) for c in corrections_for(uow, tenant_id, row.id)],
+        route={"paid_by": ex.paid_by(kind, row.call_type), "upn": row.upn,
+               "caller_id": row.caller_id, "destination_number": row.destination_number,
+               "destination": row.destination, "number_type": row.number_type,
+               "scope": row.scope, "capability": row.capability})
 
 
 def _seconds(row: Any, detail: dict[str, Any], rate: dict[str, Any] | None) -> ex.Seconds:

@@ -17,7 +17,9 @@ from commcredits.services import explanations, statements
 router = APIRouter(prefix="/v1/tenants/{tid}", tags=["statements"])
 
 _EXPLAINED = (
-    "As stored when it settled (never recomputed with today's deck): `charge` (the price: "
+    "As stored when it settled (never recomputed with today's deck): `route` (who pays: "
+    "`paid_by` user, conferencing or toll_free; the number, destination, scope, capability), "
+    "`charge` (the price: "
     "`charge` = Σ `lots[].amount` + `overage` + `uncollected`), `collected` (what was taken: "
     "credits + overage, the usage report's Charge), the rate line with its `deck_version`, "
     "the seconds and how rounding made them (`billed_s`, `rounding`), the minute pool before "
