@@ -8,6 +8,7 @@ from decimal import Decimal
 from typer.testing import CliRunner
 
 from commcredits.entrypoints.cli import app as cli
+from tests.api.test_switch_events import silent_call
 from tests.api.voice import UK, US, make_voice
 
 DOMESTIC = "+12065550123"
@@ -118,3 +119,19 @@ def test_who_may_read_an_explanation(api):
     assert _explain(api, voice.tid, "open", expect=404).json()["error"]["code"] == "not_found"
     _explain(api, other, "c1", expect=404)  # another tenant's call is not this one's
     api.get(f"/v1/tenants/{voice.tid}/sms/none/explanation", expect=404)
+
+
+def test_a_late_end_that_corrects_a_silent_call_is_explained(voice, api):
+    silent_call(voice, api, "q")  # settled by silence at 120 s: 0.04
+    first = _explain(api, voice.tid, "q").json()
+    assert (first["charge"], len(first["ledger_transaction_ids"])) == ("0.04", 1)
+    voice.end("q", 30)  # the switch says 30 s: 0.02, the rest back to its lot
+    e = _explain(api, voice.tid, "q").json()
+    _adds_up(e)
+    assert (e["charge"], e["duration_s"], e["billed_s"]) == ("0.02", 30, 60)
+    assert [x["amount"] for x in e["lots"]] == ["0.02"]
+    txns = api.get(f"/v1/tenants/{voice.tid}/credits/transactions").json()
+    assert e["ledger_transaction_ids"] == [t["id"] for t in txns
+                                           if t["kind"] in ("usage", "adjustment")]
+    s = api.get(f"/v1/tenants/{voice.tid}/statements/2030-03", expect=200).json()
+    assert s["usage"]["international"] == s["usage"]["total"] == "0.02"
