@@ -95,15 +95,22 @@ def test_csv_and_pdf_say_what_the_json_says(api, tmp_path):
     tid = api.tenant("RU", name=CYRILLIC)
     voice = make_voice(api)
     voice.fund("5.00")
+    ea = api.post(f"/v1/tenants/{voice.tid}/payment-methods",
+                  {"type": "enterprise_agreement", "agreement_number": "EA-7731"},
+                  expect=201).json()["id"]
+    api.order(voice.tid, "3.00", ea, po_number="PO-4411")
     voice.call("c", UK)
     voice.end("c", 120)
     s = _statement(api, voice.tid, "2030-03").json()
+    assert [(f["kind"], f["amount"], f["payment"], f["po_number"]) for f in s["fundings"]] == [
+        ("order", "5.00", "card", None), ("order", "3.00", "enterprise_agreement", "PO-4411")]
     r = _statement(api, voice.tid, "2030-03", fmt="csv")
     assert r.headers["content-type"].startswith("text/csv")
     rows = {row[0]: row for row in csv.reader(io.StringIO(r.text))}
     assert rows["closing_balance"][2] == s["closing_balance"]
     assert rows["usage.international"][2] == s["usage"]["international"] == "0.04"
-    assert rows["purchases"][2] == "5.00"
+    assert rows["purchases"][2] == "8.00"
+    assert "Enterprise Agreement EA-7731, PO PO-4411" in r.text
     # Cyrillic tenant names print in the PDF
     api.rt.settings.min_order = Decimal("0.01")
     ru = _statement(api, tid, "2030-03", fmt="pdf")
@@ -117,6 +124,7 @@ def test_csv_and_pdf_say_what_the_json_says(api, tmp_path):
                        ("Closing balance", s["closing_balance"])):
         line = next(x for x in text.splitlines() if x.strip().startswith(key))
         assert line.split()[-2:] == [value, "USD"], line
+    assert "Enterprise Agreement EA-7731, PO PO-4411" in text
 
 
 def _pdf_text(tmp_path, content: bytes) -> str:

@@ -49,6 +49,14 @@ def render(view: dict[str, Any]) -> bytes:
         pdf.cell(130, 8, label)
         pdf.cell(0, 8, f"{amount} {view['currency']}", align="R", new_x="LMARGIN",
                  new_y="NEXT")
+    fundings = view.get("fundings") or []
+    if fundings:
+        pdf.ln(2)
+        pdf.set_font("DejaVu", size=10)
+        for f in fundings:
+            pdf.cell(130, 6, rules.paid_how(f))
+            pdf.cell(0, 6, f"{f['amount']} {view['currency']}", align="R", new_x="LMARGIN",
+                     new_y="NEXT")
     pdf.ln(4)
     pdf.set_font("DejaVu", size=9)
     pdf.multi_cell(0, 5, "opening + purchases + auto-recharges - usage + corrections - "

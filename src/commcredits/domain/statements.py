@@ -150,3 +150,11 @@ def lines(v: dict[str, Any]) -> list[tuple[str, str, str]]:
     out += [(k, _LABELS[k], v[k]) for k in ("corrections", "expired", "closing_balance",
                                              "overage")]
     return out
+
+
+def paid_how(f: dict[str, Any]) -> str:
+    """One funding of the month in words: date, kind, order, card or EA (+ PO)."""
+    how = (f"card ending {f['card_last4']}" if f["payment"] == "card"
+           else f"Enterprise Agreement {f['agreement_number']}")
+    po = f", PO {f['po_number']}" if f.get("po_number") else ""
+    return f"{f['at'][:10]} {f['kind'].replace('_', '-')} {f['order_id']}: {how}{po}"

@@ -19,9 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from commcredits.adapters.db.schema import ledger_transactions, usage_records
+from commcredits.adapters.db.schema import (
+    ledger_transactions,
+    orders,
+    payment_methods,
+    usage_records,
+)
 from commcredits.domain import statements as rules
-from commcredits.domain.money import ZERO
+from commcredits.domain.money import ZERO, fmt
 from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
@@ -46,11 +51,33 @@ def statement(uow: UnitOfWork, tenant_id: str, month: str) -> dict[str, Any]:
                                           if r.kind in ("usage", "adjustment")])
     movements = [rules.Movement(r.kind, r.amount, kinds.get(_ref(r.reference) or ("", "")))
                  for r in rows]
+    fundings = _fundings(uow, tenant_id, open_seq, close_seq, tenant.currency)
     built = rules.build(tenant_id=tenant.id, tenant_name=tenant.name, month=month,
                         currency=tenant.currency, final=end <= uow.now, opening=opening,
                         closing=closing if close_seq else opening, movements=movements,
                         overage=_overage(uow, tenant_id, start, end))
-    return rules.view(built)
+    out = rules.view(built)
+    out["fundings"] = fundings
+    return out
+
+
+def _fundings(uow: UnitOfWork, tenant_id: str, after_seq: int, upto_seq: int,
+              cur: str) -> list[dict[str, Any]]:
+    """The month's orders and auto-recharges: when, how much, paid how (card last4 or
+    Enterprise Agreement number, with its PO number)."""
+    t, o, pm = ledger_transactions, orders, payment_methods
+    q = (sa.select(t.c.kind, t.c.at, t.c.amount, o.c.id, o.c.po_number, pm.c.type, pm.c.last4,
+                   pm.c.agreement_number)
+         .select_from(t.join(o, sa.and_(o.c.id == t.c.reference, o.c.tenant_id == t.c.tenant_id))
+                      .outerjoin(pm, sa.and_(pm.c.id == o.c.payment_method_id,
+                                             pm.c.tenant_id == o.c.tenant_id)))
+         .where(t.c.tenant_id == tenant_id, t.c.seq > after_seq, t.c.seq <= upto_seq,
+                t.c.kind.in_(("order", "auto_recharge")))
+         .order_by(t.c.seq))
+    return [{"order_id": r.id, "kind": r.kind, "at": r.at.isoformat(),
+             "amount": fmt(r.amount, cur), "payment": r.type,
+             "card_last4": r.last4, "agreement_number": r.agreement_number,
+             "po_number": r.po_number} for r in uow.conn.execute(q)]
 
 
 def _last_before(uow: UnitOfWork, tenant_id: str, at: datetime) -> tuple[int, Decimal]:
@@ -105,7 +132,10 @@ def to_csv(view: dict[str, Any]) -> str:
     w.writerow(["month", view["month"], "final" if view["final"] else "not final", ""])
     for key, label, amount in rules.lines(view):
         w.writerow([key, label, amount, view["currency"]])
+    for f in view.get("fundings", []):
+        w.writerow([f"funding.{f['kind']}", rules.paid_how(f), f["amount"], view["currency"]])
     return buf.getvalue()
+
 
 
 def to_pdf(view: dict[str, Any]) -> bytes:
