@@ -65,7 +65,9 @@ _MEDIA = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
                 "closing is the next month's opening, each the balance at that instant. "
                 "`usage` by category (domestic, international, toll_free, conferencing, "
                 "sms); `final` is false while the month is not over. Also `tenant_name`, "
-                "`transactions` (how many ledger transactions the month holds) and "
+                "`transactions` (how many ledger transactions the month holds), "
+                "`fundings` (each order and auto-recharge: card, or Enterprise Agreement "
+                "with its PO number) and "
                 "`overage` (post-usage overage of the month, invoiced separately: not part "
                 "of the balance). `format=csv` one row per line; `format=pdf` the same as a "
                 "PDF page (Unicode: any tenant name prints).",
