@@ -135,3 +135,23 @@ def test_a_late_end_that_corrects_a_silent_call_is_explained(voice, api):
                                            if t["kind"] in ("usage", "adjustment")]
     s = api.get(f"/v1/tenants/{voice.tid}/statements/2030-03", expect=200).json()
     assert s["usage"]["international"] == s["usage"]["total"] == "0.02"
+
+
+def test_a_new_deck_does_not_change_what_an_old_call_says(api):
+    voice = make_voice(api)
+    voice.fund("5.00")
+    voice.call("before", UK)
+    voice.end("before", 60)
+    was = _explain(api, voice.tid, "before").json()
+    deck = "prefix,destination,number_type,per_minute,connection_fee,increment_s\n" \
+           "44,United Kingdom,any,0.5000,0.1000,1\n"
+    r = api.client.put("/v1/rate-decks/USD", content=deck.encode(),
+                       headers={"Authorization": f"Bearer {api.operator}",
+                                "Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text
+    voice.call("after", UK)
+    voice.end("after", 60)
+    assert _explain(api, voice.tid, "before").json() == was
+    now = _explain(api, voice.tid, "after").json()
+    assert (was["rate"]["deck_version"], now["rate"]["deck_version"]) == (1, 2)
+    assert Decimal(now["rate"]["per_minute"]) == Decimal("0.5") and now["charge"] == "0.60"
