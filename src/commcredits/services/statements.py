@@ -103,14 +103,15 @@ def _usage_kinds(uow: UnitOfWork, tenant_id: str,
                  refs: list[tuple[str, str] | None]) -> dict[tuple[str, str], str]:
     """The usage category of each (kind, id) named by a charge."""
     u = usage_records
-    wanted = sorted({r for r in refs if r})
     out: dict[tuple[str, str], str] = {}
-    for i in range(0, len(wanted), _CHUNK):
-        ids = [ref for _, ref in wanted[i:i + _CHUNK]]
-        q = sa.select(u.c.kind, u.c.ref, u.c.call_type, u.c.scope).where(
-            u.c.tenant_id == tenant_id, u.c.ref.in_(ids))
-        for r in uow.conn.execute(q):
-            out[(r.kind, r.ref)] = rules.category(r.kind, r.call_type, r.scope)
+    for kind in ("call", "sms"):  # (tenant, kind, ref) is the records' unique index
+        wanted = sorted({ref for k, ref in (r for r in refs if r) if k == kind})
+        for i in range(0, len(wanted), _CHUNK):
+            q = sa.select(u.c.ref, u.c.call_type, u.c.scope).where(
+                u.c.tenant_id == tenant_id, u.c.kind == kind,
+                u.c.ref.in_(wanted[i:i + _CHUNK]))
+            for r in uow.conn.execute(q):
+                out[(kind, r.ref)] = rules.category(kind, r.call_type, r.scope)
     return out
 
 
