@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from commcredits.domain.calls import CONFERENCE_OUT, INBOUND
-from commcredits.domain.money import ZERO, fmt
+from commcredits.domain.money import ZERO, fmt, fmt_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,8 @@ def assemble(*, usage_id: str, kind: str, ref: str, call_type: str, funding: str
 
 def view(e: Explanation) -> dict[str, Any]:
     """The explanation as the API answers it (money as strings in the currency's places;
-    a rate's prices keep their own decimals, as the deck has them)."""
+    a rate's prices as the rate lookup shows them: at least two places, more when the deck
+    has them)."""
     cur = e.currency
     out: dict[str, Any] = {
         ("call_id" if e.kind == "call" else "message_id"): e.ref,
@@ -170,8 +171,8 @@ def view(e: Explanation) -> dict[str, Any]:
     r = e.rate
     out["rate"] = None if r is None else {
         "deck_version": r.deck_version, "prefix": r.prefix, "destination": r.destination,
-        "number_type": r.number_type, "per_minute": str(r.per_minute),
-        "connection_fee": str(r.connection_fee), "increment_s": r.increment_s}
+        "number_type": r.number_type, "per_minute": fmt_rate(r.per_minute),
+        "connection_fee": fmt_rate(r.connection_fee), "increment_s": r.increment_s}
     p = e.pool
     out["pool"] = None if p is None else {"pool": p.pool, "minutes": p.minutes,
                                           "used_before": p.used_before,
