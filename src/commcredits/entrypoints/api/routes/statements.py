@@ -27,8 +27,31 @@ _EXPLAINED = (
     "ids and any re-rating `corrections`. 404 `not_found` until the call has settled.")
 
 
+_EXAMPLE = {
+    "call_id": "c-1", "usage_id": "use_0123456789abcdef01234567", "call_type": "user_out",
+    "funding": "credits", "currency": "USD", "charge": "0.10", "collected": "0.10",
+    "connection_fee": "0.00", "route": {"paid_by": "user", "upn": "adele@contoso.com",
+                                        "destination_number": "+12065550123",
+                                        "destination": "United States", "scope": "Domestic",
+                                        "capability": "MCOPSTNPP"},
+    "duration_s": 720, "billed_s": 600,
+    "rounding": {"increment_s": 60, "pool_s": 120, "pool_minutes": 2, "credit_s": 300,
+                 "credit_billed_s": 300, "overage_s": 300, "overage_billed_s": 300},
+    "rate": {"deck_version": 1, "prefix": "1", "destination": "United States",
+             "number_type": "any", "per_minute": "0.01", "connection_fee": "0.00",
+             "increment_s": 60},
+    "pool": {"pool": "domestic:US:MCOPSTN1", "minutes": 2, "used_before": 5998,
+             "used_after": 6000},
+    "lots": [{"lot_id": "lot_a", "amount": "0.03", "expires_at": "2031-03-10T12:00:00+00:00"},
+             {"lot_id": "lot_b", "amount": "0.02", "expires_at": "2031-03-11T12:00:00+00:00"}],
+    "overage": "0.05", "uncollected": "0.00",
+    "ledger_transaction_id": "txn_0123456789abcdef01234567",
+    "ledger_transaction_ids": ["txn_0123456789abcdef01234567"], "corrections": []}
+
+
 @router.get("/calls/{call_id}/explanation",
-            description=f"Why a call cost what it did. {_EXPLAINED}")
+            description=f"Why a call cost what it did. {_EXPLAINED}",
+            responses={200: {"content": {"application/json": {"example": _EXAMPLE}}}})
 def call_explanation(tid: str, call_id: str, request: Request,
                      who: Principal = Depends(caller)) -> Any:
     authorize(who, Action.READ, tid)
