@@ -55,6 +55,9 @@ def test_a_call_through_a_pool_two_lots_and_overage_adds_up(api):
     assert e["ledger_transaction_id"] in {t["id"] for t in usage}
     assert e["corrections"] == []
     assert (e["route"]["paid_by"], e["route"]["upn"]) == ("user", "dom@contoso.com")
+    s = api.get(f"/v1/tenants/{voice.tid}/statements/2030-03", expect=200).json()
+    assert (s["usage"]["domestic"], s["overage"], s["closing_balance"]) == (
+        "0.05", "0.05", "0.00")  # overage is billed apart: not part of the balance
 
 
 def test_rounding_and_uncollected_are_explained(api):
