@@ -20,5 +20,13 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# PDF statements print in DejaVu Sans (Unicode: Cyrillic tenant names); Debian ships it
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -z "${COMMCREDITS_PDF_FONT:-}" ] \
+    && command -v apt-get >/dev/null; then
+  echo "==> installing Debian's fonts-dejavu-core (the PDF statements' font)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq fonts-dejavu-core >/dev/null; } \
+    || echo "!! could not install fonts-dejavu-core: PDF statements need COMMCREDITS_PDF_FONT"
+fi
 export PATH="$ROOT/.venv/bin:$PATH"
 mkdir -p var

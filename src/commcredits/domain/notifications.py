@@ -16,6 +16,7 @@ class NoticeKind(StrEnum):
     RECHARGE_CAPPED = "recharge_capped"
     POOL_80 = "pool_80"
     POOL_100 = "pool_100"
+    MONTHLY_STATEMENT = "monthly_statement"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,4 +112,18 @@ def pool_alert(tenant_name: str, pool_label: str, percent: int, month: str,
         f"The {pool_label} minute pool is {percent}% used this month. Further minutes are "
         "charged from credits (or refused without them).",
         f"pool:{pool_code}:{month}:{percent}",
+    )
+
+
+def monthly_statement(tenant_name: str, tenant_id: str, month: str,
+                      lines: list[tuple[str, str]], currency: str) -> Notice:
+    """A month closed: its statement's lines (label, amount), and where to download it."""
+    text = "\n".join(f"  {label}: {amount} {currency}" for label, amount in lines)
+    return Notice(
+        NoticeKind.MONTHLY_STATEMENT,
+        f"{tenant_name}: your communications credits statement for {month}",
+        f"The statement of {month} (UTC) reconciles to the ledger to the cent:\n{text}\n"
+        f"Download it as PDF, CSV or JSON from the console's Statements page, or "
+        f"GET /v1/tenants/{tenant_id}/statements/{month}?format=pdf",
+        f"monthly_statement:{month}",
     )

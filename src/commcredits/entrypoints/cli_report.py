@@ -104,3 +104,50 @@ def sms_usage(tenant: Tenant, out: Out, from_: From = None, to: To = None, days:
               user: User = None, db: Db = None) -> None:
     """Export the SMS usage report."""
     _export("sms-usage", tenant, out, from_, to, days, db, user)
+
+
+StatementOut = Annotated[Path, typer.Option("--out", dir_okay=False,
+                                            help="output file: .json, .csv or .pdf")]
+Month = Annotated[str, typer.Option("--month", help="the calendar month, YYYY-MM (UTC)")]
+
+
+def statement(tenant: Tenant, month: Month, out: StatementOut, db: Db = None) -> None:
+    """Write a tenant's monthly statement (opening, purchases, auto-recharges, usage by
+    category, corrections, expiries, closing; reconciled to the ledger) as JSON, CSV or PDF,
+    by the extension of ``--out``."""
+    import json
+
+    from commcredits.services import statements
+
+    ext = out.suffix.lower().lstrip(".")
+    if ext not in statements.FORMATS:
+        _err.print(f"[red]error[/red] --out must end in .json, .csv or .pdf (got {out.name!r})")
+        raise typer.Exit(2)
+    if not out.parent.is_dir():
+        _err.print(f"[red]error[/red] the folder {str(out.parent)!r} does not exist")
+        raise typer.Exit(2)
+    rt: Any = _runtime(db)
+    try:
+        with rt.db.uow(readonly=True) as uow:
+            view = statements.statement(uow, tenant, month)
+    except DomainError as e:
+        _err.print(f"[red]error[/red] {e.code}: {e.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2 if e.kind is ErrorKind.INVALID else 1) from None
+    body: bytes
+    if ext == "json":
+        body = (json.dumps(view, ensure_ascii=False, indent=2) + "\n").encode()
+    elif ext == "csv":
+        body = statements.to_csv(view).encode()
+    else:
+        body = statements.to_pdf(view)
+    partial = out.with_name(f".{out.name}.part")
+    try:
+        partial.write_bytes(body)
+        os.replace(partial, out)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+    _out.print(f"statement {view['month']} of {view['tenant_id']}: opening "
+               f"{view['opening_balance']}, closing {view['closing_balance']} "
+               f"{view['currency']}{'' if view['final'] else ' (not final)'} → {out}",
+               highlight=False, soft_wrap=True)

@@ -12,6 +12,7 @@ import orjson
 from commcredits.domain import notifications as notes
 from commcredits.domain import pools as poolrules
 from commcredits.domain.calls import Grant, Party, Route
+from commcredits.domain.lots import Lot
 from commcredits.domain.numbers import Number
 from commcredits.domain.pools import PoolKey
 from commcredits.domain.rating import Rate
@@ -25,10 +26,13 @@ if TYPE_CHECKING:
 
 
 # -- what is stored with a call --------------------------------------------------------------
-def route_json(route: Route, number: Number | None, party: Party | None) -> str:
-    """The route as stored with the call (JSON; money as decimal strings)."""
+def route_json(route: Route, number: Number | None, party: Party | None,
+               deck_version: int | None = None) -> str:
+    """The route as stored with the call (JSON; money as decimal strings), with the version
+    of the deck that priced it (what the call's explanation names)."""
     rate = route.rate
     return orjson.dumps({
+        "deck_version": deck_version,
         "blocked": route.blocked, "pool": route.pool.code if route.pool else None,
         "credits": route.credits, "overage": route.overage, "free": route.free,
         "no_pay_reason": route.no_pay_reason, "capability": route.capability,
@@ -77,6 +81,31 @@ def route_from(data: dict[str, Any]) -> Route:
                  capability=data["capability"], toll_free_inbound=data["toll_free_inbound"])
 
 
+def rate_data(rate: Rate | None) -> dict[str, Any] | None:
+    return None if rate is None else {
+        "prefix": rate.prefix, "destination": rate.destination,
+        "number_type": rate.number_type, "per_minute": str(rate.per_minute),
+        "connection_fee": str(rate.connection_fee), "increment_s": rate.increment_s}
+
+
+def usage_detail(*, deck_version: int | None, rate: Rate | None,
+                 draws: list[tuple[str, Decimal]], lots: list[Lot], txn_ids: list[str],
+                 seconds: tuple[int, int, int] | None = None,
+                 pool: tuple[str, int, int] | None = None) -> str:
+    """What a usage record's explanation is made of, stored with it when it settles
+    (``usage_records.detail``): the deck version and rate line that priced it, the seconds
+    split (pool, credits, overage), the pool counter (code, used minutes before, after),
+    the expiry of each lot drawn from and the ledger transaction ids. ``lots``: the tenant's
+    lots as held in this transaction."""
+    drawn = {lot_id for lot_id, _ in draws}
+    return orjson.dumps({
+        "deck_version": deck_version, "rate": rate_data(rate),
+        "seconds": list(seconds) if seconds else None,
+        "pool": list(pool) if pool else None,
+        "expires": {lot.id: lot.expires_at.isoformat() for lot in lots if lot.id in drawn},
+        "txn": txn_ids}).decode()
+
+
 def grant_of(call: sa.Row) -> Grant:
     return Grant(call.pool_s, call.credit_s, call.credit_reserved, call.with_fee, call.tail)
 
@@ -106,7 +135,9 @@ def grant_values(grant: Grant) -> dict[str, Any]:
 
 
 def settle_pool(uow: UnitOfWork, tenant: Tenant, key: PoolKey, month: str, reserved_s: int,
-                 minutes: int) -> None:
+                minutes: int) -> tuple[int, int]:
+    """Use ``minutes`` of the pool and free ``reserved_s``; returns the minutes used before
+    and after."""
     row = uow.charging.pool(tenant.id, month, key.code, lock=True)
     used = row.used_minutes + minutes
     total = pool_total(uow, tenant.id, key)
@@ -118,3 +149,4 @@ def settle_pool(uow: UnitOfWork, tenant: Tenant, key: PoolKey, month: str, reser
         if percent > row.alerted:
             notify.queue(uow, tenant, notes.pool_alert(tenant.name, key.label, percent, month,
                                                       key.code))
+    return row.used_minutes, used

@@ -55,6 +55,7 @@ class _Context(NamedTuple):
     tenant: Tenant | None  # None: no such tenant
     party: Party | None
     deck: RateDeck | None
+    deck_version: int | None = None
 
 
 def _context(uow: UnitOfWork, call_id: str, tenant_id: str, upn: str | None) -> _Context:
@@ -67,7 +68,7 @@ def _context(uow: UnitOfWork, call_id: str, tenant_id: str, upn: str | None) -> 
     if ctx.existing_call:
         return _Context(True, None, None, None)
     return _Context(False, ctx.tenant, _party_from(ctx.user),
-                    uow.rates.deck_at(ctx.tenant.currency, ctx.deck_version))
+                    uow.rates.deck_at(ctx.tenant.currency, ctx.deck_version), ctx.deck_version)
 
 
 def _party_from(user: User | None) -> Party | None:
@@ -107,7 +108,8 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
     call_type = body["call_type"]
     upn = body.get("organizer_upn") if call_type in rules.CONFERENCE_OUT else None
     upn = None if call_type in rules.BOT_CALLS else (upn or body.get("upn"))
-    known, tenant, party, deck = _context(uow, call_id, body["tenant_id"], upn or None)
+    known, tenant, party, deck, version = _context(uow, call_id, body["tenant_id"],
+                                                   upn or None)
     if known:
         first = stored_decision(uow, call_id, body["tenant_id"], slice_s)
         if first is None:
@@ -137,7 +139,7 @@ def authorize_call(uow: UnitOfWork, slice_s: int, body: dict[str, Any],
         call_id=call_id, tenant_id=tenant.id, call_type=call_type,
         from_number=str(body.get("from") or "")[:40], to_number=str(body.get("to") or "")[:40],
         user_id=party.id if party else None, conference_id=body.get("conference_id"),
-        decision=decision, reason=reason, route=route_json(route, number, party),
+        decision=decision, reason=reason, route=route_json(route, number, party, version),
         pool=route.pool.code if route.pool and funding else None,
         pool_month=month if route.pool else None, pool_s=grant.pool_s,
         credit_s=grant.credit_s, credit_reserved=grant.credit_reserved,

@@ -8,6 +8,8 @@ does is keyed so that a second run finds nothing left to do.
 * ``payments``: settle card payments a crash left pending (charged again with the same
   idempotency key, then funded).
 * ``pools``: open the new month's pool counters at zero (the monthly reset).
+* ``statements``: once a month is over, queue each tenant's ``monthly_statement`` notice
+  (once per tenant and month across the cluster: a claimed row of ``statement_mailings``).
 * ``calls``: release authorizations never answered (``auth_ttl_s``); settle answered calls
   the switch went silent on (at what it last reported, or the grant, by policy).
 * ``cuts``: push the calls switches must end now to their webhook (retries).
@@ -34,7 +36,16 @@ from commcredits.domain import notifications as notes
 from commcredits.domain.call_clock import SilentCharge
 from commcredits.domain.events import DEFAULT_PREFIX, EventKind
 from commcredits.domain.money import fmt
-from commcredits.services import cuts, events, ledger, notify, payments, recharge, settlement
+from commcredits.services import (
+    cuts,
+    events,
+    ledger,
+    notify,
+    payments,
+    recharge,
+    settlement,
+    statement_mail,
+)
 from commcredits.services import pools as pools_service
 from commcredits.services.ports import EventBus, Mailer, PaymentGateway, SwitchNotifier
 from commcredits.services.tenants import get_tenant
@@ -192,6 +203,21 @@ def open_month(ctx: JobContext) -> int:
     return opened
 
 
+def mail_statements(ctx: JobContext) -> int:
+    """Queue the last closed month's ``monthly_statement`` notice, once per tenant and month
+    across every instance (``services.statement_mail``). Returns the notices queued."""
+    with ctx.db.uow() as uow:
+        month = statement_mail.last_closed_month(uow)
+        tenant_ids = statement_mail.due(uow, month)
+
+    def one(tid: str) -> int:
+        with ctx.db.uow() as uow:
+            queued = statement_mail.mail_one(uow, tid, month)
+            uow.commit()
+        return queued
+    return each(ctx, "statements", tenant_ids, one)
+
+
 JOBS: dict[str, list[Callable[[JobContext], int]]] = {
     "expire": [warn_expiring, expire_lots],
     "calls": [settle_silent_calls],
@@ -199,12 +225,14 @@ JOBS: dict[str, list[Callable[[JobContext], int]]] = {
     "recharge": [run_recharges],
     "payments": [reconcile_payments],
     "pools": [open_month],
+    "statements": [mail_statements],
     "notify": [deliver],
     "events": [publish_events],
 }
 # expiry and silent calls first (they change balances), then the recharges they may start,
 # notify and events last: they send what the others queued
-ORDER = ("expire", "calls", "cuts", "recharge", "payments", "pools", "notify", "events")
+ORDER = ("expire", "calls", "cuts", "recharge", "payments", "pools", "statements", "notify",
+         "events")
 
 
 def run(ctx: JobContext, which: str = "all") -> dict[str, int]:

@@ -29,6 +29,7 @@ from commcredits.services.call_records import (
     route_data,
     route_of,
     settle_pool,
+    usage_detail,
 )
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
@@ -50,14 +51,21 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
     cur = wallet.currency  # the tenant's, fixed when it was created
     wallet.reserved = max(ZERO, wallet.reserved - grant.credit_reserved)
     s = _split(uow, call, route, grant, duration_s, cur, wallet, lots)
-    charged, draws = _collect(uow, wallet, s.credit_charge, call.call_id, lots)
+    charged, draws, txn_id = _collect(uow, wallet, s.credit_charge, call.call_id, lots)
+    pool = None
     if call.pool and call.pool_month:
-        settle_pool(uow, get_tenant(uow, call.tenant_id), PoolKey.parse(call.pool),
-                    call.pool_month, grant.pool_s, s.pool_minutes)
+        before, after = settle_pool(uow, get_tenant(uow, call.tenant_id),
+                                    PoolKey.parse(call.pool), call.pool_month, grant.pool_s,
+                                    s.pool_minutes)
+        pool = (call.pool, before, after)
+    drawn = [(d.lot_id, d.amount) for d in draws]
     uow.charging.add_usage(
         id=new_id("use"), tenant_id=call.tenant_id, kind="call", ref=call.call_id,
         **_usage(call, data, route, s, charged, s.credit_charge - charged, cur),
-        lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]))
+        lots=json.dumps([[lot_id, str(amount)] for lot_id, amount in drawn]),
+        detail=usage_detail(deck_version=data.get("deck_version"), rate=route.rate,
+                            draws=drawn, lots=lots, txn_ids=[txn_id] if txn_id else [],
+                            seconds=(s.pool_s, s.credit_s, s.overage_s), pool=pool))
     return _ended(uow, call, s, charged, cur, settled_by)
 
 
@@ -77,10 +85,11 @@ def _split(uow: UnitOfWork, call: sa.Row, route: Route, grant: Grant, duration_s
 
 
 def _collect(uow: UnitOfWork, wallet: WalletRow, amount: Decimal, call_id: str,
-             lots: list[lotrules.Lot] | None = None) -> tuple[Decimal, list[lotrules.Draw]]:
+             lots: list[lotrules.Lot] | None = None
+             ) -> tuple[Decimal, list[lotrules.Draw], str | None]:
     """Take what the wallet can give of ``amount`` FIFO (a usage entry); always saves the
-    wallet row. Returns what was taken and from which lots (``lots``: already read under
-    the wallet lock in this transaction)."""
+    wallet row. Returns what was taken, from which lots (``lots``: already read under the
+    wallet lock in this transaction) and the ledger transaction (None: nothing taken)."""
     if amount > ZERO:
         if lots is None:
             lots = uow.credits.lots(wallet.tenant_id)
@@ -90,10 +99,10 @@ def _collect(uow: UnitOfWork, wallet: WalletRow, amount: Decimal, call_id: str,
             draws = lotrules.allocate(lots, charged, uow.now)
             txn = ledger_rules.spend(wallet.tenant_id, draws, ledger_rules.TxnKind.USAGE,
                                      "usage", reference=f"call {call_id}")
-            ledger.post(uow, wallet, txn, lots)  # saves the wallet, release included
-            return charged, draws
+            txn_id = ledger.post(uow, wallet, txn, lots)  # saves the wallet, release included
+            return charged, draws, txn_id
     uow.tenants.save_wallet(wallet)
-    return ZERO, []
+    return ZERO, [], None
 
 
 def _usage(call: sa.Row, data: dict[str, Any], route: Route, s: rules.Settlement,
@@ -154,33 +163,44 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     drawn = [(lot_id, Decimal(amount)) for lot_id, amount in json.loads(row.lots)]
     delta = s.credit_charge - (row.credits_charge + row.uncollected)
     charged, uncollected = row.credits_charge, row.uncollected
+    stored = json.loads(row.detail) if row.detail else {}
+    txn_ids: list[str] = list(stored.get("txn") or [])
     if delta > ZERO:
-        more, draws = _collect(uow, wallet, delta, call.call_id, lots)
+        more, draws, txn_id = _collect(uow, wallet, delta, call.call_id, lots)
         charged, uncollected = charged + more, uncollected + delta - more
         drawn += [(d.lot_id, d.amount) for d in draws]
+        txn_ids += [txn_id] if txn_id else []
     elif delta < ZERO:
         forgiven = min(-delta, uncollected)
         refund = -delta - forgiven
         uncollected -= forgiven
-        drawn = _refund(uow, wallet, drawn, refund, call.call_id, lots)
+        drawn, txn_id = _refund(uow, wallet, drawn, refund, call.call_id, lots)
         charged -= refund
+        txn_ids += [txn_id] if txn_id else []
+    pool = None
     if call.pool and call.pool_month:
-        settle_pool(uow, tenant, PoolKey.parse(call.pool), call.pool_month, 0,
-                    s.pool_minutes - row.included_minutes)
+        before, _ = settle_pool(uow, tenant, PoolKey.parse(call.pool), call.pool_month, 0,
+                                s.pool_minutes - row.included_minutes)
+        first = (stored.get("pool") or [None, before - row.included_minutes])[1]
+        pool = (call.pool, first, first + s.pool_minutes)
+    drawn = [(lot_id, amount) for lot_id, amount in drawn if amount]
     uow.charging.update_usage(
         row.id, **_usage(call, data, route, s, charged, uncollected, cur),
-        lots=json.dumps([[lot_id, str(amount)] for lot_id, amount in drawn if amount]))
+        lots=json.dumps([[lot_id, str(amount)] for lot_id, amount in drawn]),
+        detail=usage_detail(deck_version=data.get("deck_version"), rate=route.rate,
+                            draws=drawn, lots=lots, txn_ids=txn_ids,
+                            seconds=(s.pool_s, s.credit_s, s.overage_s), pool=pool))
     return _ended(uow, call, s, charged, cur, "switch")
 
 
 def _refund(uow: UnitOfWork, wallet: WalletRow, drawn: list[tuple[str, Decimal]],
             amount: Decimal, call_id: str, held: list[lotrules.Lot]
-            ) -> list[tuple[str, Decimal]]:
+            ) -> tuple[list[tuple[str, Decimal]], str | None]:
     """Give ``amount`` back to the lots it came from, newest draw first (an ``adjustment``
     entry); what came from a lot that has expired since is forfeited, as its rest was.
     ``held``: the tenant's lots, read under the wallet lock."""
     if amount <= ZERO:
-        return drawn
+        return drawn, None
     lots = {lot.id: lot for lot in held}
     postings: list[ledger_rules.Posting] = []
     left, out = amount, list(drawn)
@@ -198,8 +218,7 @@ def _refund(uow: UnitOfWork, wallet: WalletRow, drawn: list[tuple[str, Decimal]]
         left -= back
     txn = ledger_rules.Transaction(ledger_rules.TxnKind.ADJUSTMENT, tuple(postings),
                                    reference=f"call {call_id} corrected")
-    ledger.post(uow, wallet, txn, list(lots.values()))
-    return out
+    return out, ledger.post(uow, wallet, txn, list(lots.values()))
 
 
 def _scope(number: dict[str, Any], party: dict[str, Any], call_type: str) -> str | None:

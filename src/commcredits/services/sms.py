@@ -17,6 +17,7 @@ from commcredits.domain.numbers import classify
 from commcredits.domain.tenancy import Commerce
 from commcredits.domain.wallet import Wallet
 from commcredits.services import ledger
+from commcredits.services.call_records import usage_detail
 from commcredits.services.ids import new_id
 from commcredits.services.tenants import get_tenant
 
@@ -43,9 +44,11 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
     decision, reason, charge, funding, capability = "allowed", None, ZERO, "free", "FREECALL"
     draws: list[lotrules.Draw] = []
     overage = ZERO
-    rate = None
+    rate = version = txn_id = None
+    held: list[lotrules.Lot] = []
     if outbound:
-        deck = uow.rates.deck(cur)
+        version = uow.rates.version(cur)
+        deck = uow.rates.deck_at(cur, version)
         rate = deck.lookup(number.digits, "sms") if deck and number else None
         if number is None:
             decision, reason = "blocked", "invalid_number"
@@ -60,8 +63,9 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
             available = Wallet(tenant.id, cur, tuple(lots), wallet.reserved).available(uow.now)
             if licensing.CREDITS in user.licenses and price <= available:
                 draws = lotrules.allocate(lots, price, uow.now) if price > ZERO else []
+                held = lots
                 if draws:
-                    ledger.post(uow, wallet, ledger_rules.spend(
+                    txn_id = ledger.post(uow, wallet, ledger_rules.spend(
                         tenant.id, draws, ledger_rules.TxnKind.USAGE, "usage",
                         reference=f"sms {body['message_id']}"))
                 charge, funding = price, "credits"
@@ -79,8 +83,11 @@ def handle(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
     else:
         result.update(charge=fmt(charge, cur), currency=cur, funding=funding)
         destination = rate.destination if rate else (number.country if number else None)
+        detail = usage_detail(deck_version=version, rate=rate,
+                              draws=[(d.lot_id, d.amount) for d in draws], lots=held,
+                              txn_ids=[txn_id] if txn_id else [])
         _record(uow, tenant.id, cur, body, user, number, destination, segments, charge,
-                overage, funding, capability, draws)
+                overage, funding, capability, draws, detail)
     uow.charging.add_message(body["message_id"], tenant.id, json.dumps(result), uow.now)
     return result
 
@@ -97,7 +104,7 @@ def stored_result(uow: UnitOfWork, message_id: str, tenant_id: str) -> dict[str,
 def _record(uow: UnitOfWork, tenant_id: str, cur: str, body: dict[str, Any], user: Any,
             number: Any, destination: str | None, segments: int, charge: Decimal,
             overage: Decimal, funding: str, capability: str,
-            draws: list[lotrules.Draw]) -> None:
+            draws: list[lotrules.Draw], detail: str) -> None:
     scope = None
     if number is not None and user is not None:
         scope = "Domestic" if number.country == user.usage_location else "International"
@@ -113,4 +120,4 @@ def _record(uow: UnitOfWork, tenant_id: str, cur: str, body: dict[str, Any], use
         connection_fee=ZERO, charge=charge, currency=cur, capability=capability,
         funding=funding, included_minutes=0, credits_charge=charge - overage,
         overage_charge=overage, uncollected=ZERO,
-        lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]))
+        lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]), detail=detail)

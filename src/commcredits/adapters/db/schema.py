@@ -360,6 +360,7 @@ usage_records = sa.Table(
     sa.Column("overage_charge", Amount, nullable=False),
     sa.Column("uncollected", Amount, nullable=False),
     sa.Column("lots", sa.Text, nullable=False),  # JSON [[lot id, amount], ...]
+    sa.Column("detail", sa.Text),  # JSON: what its explanation is made of (migration 0019)
     sa.UniqueConstraint("tenant_id", "kind", "ref", name="uq_usage_records_ref"),
 )
 sa.Index("ix_usage_records_period", usage_records.c.tenant_id, usage_records.c.kind,
@@ -396,6 +397,7 @@ from commcredits.adapters.db.schema_admin import (  # noqa: E402
     login_failures,
     operator_admins,
     payment_attempts,
+    statement_mailings,
 )
 from commcredits.adapters.db.schema_bus import (  # noqa: E402
     domain_events,
@@ -404,4 +406,5 @@ from commcredits.adapters.db.schema_bus import (  # noqa: E402
 )
 
 __all__ = ["audit_log", "console_sessions", "domain_events", "event_capture",
-           "ingest_consumers", "login_failures", "operator_admins", "payment_attempts"]
+           "ingest_consumers", "login_failures", "operator_admins", "payment_attempts",
+           "statement_mailings"]

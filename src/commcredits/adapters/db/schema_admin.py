@@ -89,3 +89,12 @@ login_failures = sa.Table(
 )
 sa.Index("ix_login_failures_key_at", login_failures.c.key, login_failures.c.at)
 sa.Index("ix_login_failures_at", login_failures.c.at)
+
+# the month-close statement e-mail: one row per (tenant, month), claimed by the job that
+# sends it (migration 0019), so every instance sends it once between them
+statement_mailings = sa.Table(
+    "statement_mailings", metadata,
+    sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("claimed_at", UtcDateTime, nullable=False),
+)

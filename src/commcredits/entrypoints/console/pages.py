@@ -302,10 +302,11 @@ def install(app: FastAPI) -> None:
         operator,
         reports,
         spend,
+        statements,
         users,
     )
     # HTML pages: not part of the API (the browser tests cover them)
     app.include_router(router, include_in_schema=False)
-    for module in (billing, checkout, users, reports, spend, audit, operator):
+    for module in (billing, checkout, users, reports, spend, statements, audit, operator):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -32,7 +32,7 @@ from commcredits.entrypoints.console.pages import (
     templates,
 )
 from commcredits.entrypoints.downloads import report_file, source_headers
-from commcredits.services import pools
+from commcredits.services import explanations, pools
 from commcredits.services import reports as rep
 from commcredits.services.tenants import get_tenant
 
@@ -89,10 +89,12 @@ def _period_query(days: str, from_: str, to: str, period: rep.Period | None) -> 
 
 @router.get("/console/reports", response_class=HTMLResponse)
 def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _FROM,
-            to: str = "", cols: str = "", user: str = "") -> Response:
+            to: str = "", cols: str = "", user: str = "", explain: str = "") -> Response:
     """PSTN or SMS usage for the last 7 or 28 days or a custom range, with totals and CSV/
     Excel links. The table has the key columns, or every column of the export with
-    ``cols=all``; ``user`` (a UPN) keeps one user's rows, totals and downloads."""
+    ``cols=all``; ``user`` (a UPN) keeps one user's rows, totals and downloads. Each row's
+    call (message) id links to the page with ``explain=<id>``: a panel says why it cost
+    what it did (``services.explanations``, as the API's explanation)."""
     sess = _session(request)
     if sess is None:
         return _to_login()
@@ -100,6 +102,7 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
     error: DomainError | None = None
     period: rep.Period | None = None
     shown: list[rep.Row] = []
+    why: dict[str, Any] | None = None
     total = 0
     sums: UsageTotals | None = None
     upn = user.strip()[:320]
@@ -123,6 +126,7 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
                     shown = list(islice(rows, REPORT_PAGE_ROWS))
                 finally:
                     rows.close()
+            why = _explanation(uow, sess.tenant_id, kind_key, explain.strip()[:200])
     except DomainError as e:
         return _error_page(request, sess, _status(e), "Not available", e.message)
     pq = _period_query(days, from_, to, period)
@@ -131,6 +135,8 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
     names = report.columns if all_cols else KEY_COLUMNS[kind_key]
     where = [report.columns.index(n) for n in names]
     numeric = report.money | report.integers
+    ref = report.columns.index("Message ID" if report is rep.SMS else "Call ID")
+    link = {**pq, **keep}
     return templates.TemplateResponse(request, "reports.html", {
         "sess": sess, "tenant": tenant, "role_label": ROLE_LABELS[sess.principal.role],
         "kind": kind_key, "kinds": [(k, REPORT_LABELS[k], "?" + _qs(kind=k, **pq, **keep))
@@ -138,6 +144,11 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
         "columns": names, "numeric": [n in numeric for n in names],
         "rows": [[_when_s(row[i]) if names[k] in TIME_COLUMNS else row[i]
                   for k, i in enumerate(where)] for row in shown],
+        "ref_col": where.index(ref) if ref in where else None,
+        "explain_links": ["?" + _qs(kind=kind_key, **link, explain=row[ref]) + "#explanation"
+                          for row in shown],
+        "explained": row_ref(shown, ref, explain.strip()), "why": why,
+        "close_explain": "?" + _qs(kind=kind_key, **link),
         "all_cols": all_cols, "n_columns": len(report.columns),
         "cols_toggle": "?" + _qs(kind=kind_key, **pq, cols="" if all_cols else "all",
                                  user=upn),
@@ -153,6 +164,23 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
                        + _qs(kind=kind_key, format=f, **pq, user=upn))
                       for f in EXPORT_FORMATS] if period else [],
     }, status_code=_status(error) if error else 200, headers=NO_STORE)
+
+
+def row_ref(rows: list[rep.Row], ref: int, wanted: str) -> int | None:
+    """Which shown row is being explained (highlighted), if any."""
+    return next((n for n, row in enumerate(rows) if wanted and row[ref] == wanted), None)
+
+
+def _explanation(uow: Any, tenant_id: str, kind: str, ref: str) -> dict[str, Any] | None:
+    """The panel's content: the explanation, or the reason there is none."""
+    if not ref:
+        return None
+    try:
+        found = (explanations.explain_sms if kind == "sms" else explanations.explain_call)(
+            uow, tenant_id, ref)
+    except DomainError as e:
+        return {"error": e.message, "ref": ref}
+    return {"e": found, "ref": ref}
 
 
 @router.get("/console/reports/export")
