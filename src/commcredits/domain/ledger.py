@@ -31,6 +31,7 @@ class TxnKind(StrEnum):
     USAGE = "usage"
     EXPIRY = "expiry"
     ADJUSTMENT = "adjustment"
+    CORRECTION = "correction"  # a re-rate run's correcting entry (reference: the usage id)
 
 
 LOT_PREFIX = "lot:"
