@@ -50,9 +50,12 @@ class Settled:
 
 
 def reprice(route: Route, grant: Grant, settled: Settled, currency: str,
-            new_rate: Rate | None) -> tuple[Settlement, Settlement] | None:
+            new_rate: Rate | None, *, check: bool = True
+            ) -> tuple[Settlement, Settlement] | None:
     """(old, new) settlement of a settled call at ``new_rate``; None when the stored split
     cannot be reproduced from the call's route and grant (the call is then left alone).
+    ``check=False`` for a call a re-rate corrected already: its stored charges are at that
+    run's prices, not its route's.
 
     A call no rate priced (its route is free) keeps its settlement; a call whose number the
     new deck does not price becomes free past its pool, as a live call would be."""
@@ -60,7 +63,7 @@ def reprice(route: Route, grant: Grant, settled: Settled, currency: str,
     covered = settled.credit_charge if route.overage else None
     sp = calls.split(route, grant, settled.duration_s, currency, pool_left, covered)
     old = calls.price(route, grant, sp, currency)
-    if (old.credit_charge, old.overage_charge, old.pool_minutes) != (
+    if check and (old.credit_charge, old.overage_charge, old.pool_minutes) != (
             settled.credit_charge, settled.overage_charge, settled.included_minutes):
         return None
     if route.rate is None:

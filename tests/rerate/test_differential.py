@@ -1,0 +1,44 @@
+"""Re-rating equals rating with the new deck from the start (issue 21): a month rated with
+deck A through the charging engine, deck B imported and the month re-rated and applied,
+ends with the balance, lots, forfeitures, usage rows and pool minutes that a second database
+rated with deck B from the start has — a lot that expired in between included — on SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.api.voice import ledger_ok
+from tests.rerate.world import DECK_A, DECK_B, month, put_deck, state
+
+
+def test_rerating_a_month_ends_where_rating_it_with_the_new_deck_ends(api, other_api):
+    old = month(api, DECK_A)
+    fresh = month(other_api, DECK_B)
+    before, target = state(old), state(fresh)
+    assert before != target  # the decks differ where the month called
+    assert target["forfeited"] > 0 and before["forfeited"] == 0  # lot 1 had some left in B
+
+    put_deck(api, DECK_B)
+    dry = api.post("/v1/rerates", {"tenant_id": old.tid, "from": "2030-03-01",
+                                   "to": "2030-03-31"}, expect=200).json()
+    assert dry["status"] == "dry_run"
+    assert state(old) == before  # a dry run changes nothing
+    (tenant,) = dry["tenants"]
+    assert tenant["calls"] == 7 and tenant["corrected"] == 6
+    assert tenant["balance_delta"] == "0.00"  # lot 2 is emptied either way
+    assert Decimal(tenant["forfeiture_delta"]) == target["forfeited"]  # 0.08 more forfeited
+
+    applied = api.post(f"/v1/rerates/{dry['id']}/apply", expect=200).json()
+    assert applied["status"] == "applied"
+    assert applied["applied"] == [{"tenant_id": old.tid, "result": "applied"}]
+    assert state(old) == target
+    ledger_ok(api)
+
+    again = api.post(f"/v1/rerates/{dry['id']}/apply", expect=200).json()
+    assert again["applied"] == [{"tenant_id": old.tid, "result": "already_applied"}]
+    rerun = api.post("/v1/rerates", {"tenant_id": old.tid, "from": "2030-03-01",
+                                     "to": "2030-03-31", "apply": True}, expect=200).json()
+    assert rerun["tenants"][0]["corrected"] == 0 and rerun["calls"] == []
+    assert state(old) == target
+    ledger_ok(api)
