@@ -23,6 +23,8 @@ from commcredits.entrypoints.embedded import serving
 from tests.api.voice import DECK, UK, UK_MOBILE, US, Voice, ledger_ok, make_voice
 from tests.rerate.world import put_deck
 
+SWITCHES = 32  # switches calling while the apply runs
+
 DEAR = DECK.replace(
     "44,United Kingdom,any,0.0200,0.0000,60", "44,United Kingdom,any,0.0500,0.0000,60")
 
@@ -46,8 +48,8 @@ def _conservation(voice: Voice, funded: Decimal) -> None:
 
 def test_live_calls_keep_working_during_an_apply(api, db_url):
     voice = make_voice(api)
-    voice.fund("3.00")
-    for i in range(10):  # 10 x 0.20 at deck A; deck B makes each 0.50
+    voice.fund("20.00")
+    for i in range(10):  # 10 x 0.20 at deck A; deck B makes each 0.50: 3.00 more
         voice.call(f"old{i}", UK)
         voice.end(f"old{i}", 600)
     put_deck(api, DEAR)
@@ -62,7 +64,7 @@ def test_live_calls_keep_working_during_an_apply(api, db_url):
             ends = []
             with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
                 i = 0
-                while not stop.is_set() or i < 3:
+                while not stop.is_set() or i < 2:
                     call_id = f"live{t}-{i}"
                     i += 1
                     d = client.post("/v1/calls", json={
@@ -75,8 +77,8 @@ def test_live_calls_keep_working_during_an_apply(api, db_url):
                         ends.append(e.json())
             return ends
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            futures = [pool.submit(caller, t) for t in range(8)]
+        with ThreadPoolExecutor(max_workers=SWITCHES) as pool:
+            futures = [pool.submit(caller, t) for t in range(SWITCHES)]
             time.sleep(0.3)
             with httpx.Client(base_url=base, timeout=120,
                               headers={"Authorization": f"Bearer {api.operator}"}) as op:
@@ -85,8 +87,15 @@ def test_live_calls_keep_working_during_an_apply(api, db_url):
             ends = [e for f in futures for e in f.result()]
     assert r.status_code == 200, r.text
     assert r.json()["applied"] == [{"tenant_id": voice.tid, "result": "applied"}]
-    assert ends  # calls were decided while the apply ran
-    _conservation(voice, Decimal("3.00"))
+    assert ends  # calls were decided while the apply ran: before its entries and after
+    with api.rt.db.uow() as uow:
+        seqs = uow.conn.execute(sa.text(
+            "SELECT kind, reference, seq FROM ledger_transactions WHERE tenant_id = :t"),
+            {"t": voice.tid}).all()
+    live = [seq for kind, ref, seq in seqs if kind == "usage" and ref.startswith("call live")]
+    fixed = [seq for kind, _, seq in seqs if kind == "correction"]
+    assert live and fixed and min(live) < min(fixed) and max(fixed) < max(live)
+    _conservation(voice, Decimal("20.00"))
     ledger_ok(api)
     result = CliRunner().invoke(cli, ["ledger", "verify", "--db", db_url])
     assert result.exit_code == 0, result.output
