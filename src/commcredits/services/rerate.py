@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from commcredits.domain import rerate
+from commcredits.domain.dates import check_in_span
 from commcredits.domain.errors import DomainError, conflict, invalid, not_found
 from commcredits.domain.money import ZERO, fmt
 from commcredits.domain.numbers import Number
@@ -37,7 +38,7 @@ from commcredits.services import rerate_ledger as replay
 from commcredits.services.call_records import grant_of, route_data, route_of
 from commcredits.services.charging import rate_for
 from commcredits.services.ids import new_id
-from commcredits.services.reports import Period, parse_period
+from commcredits.services.reports import Period
 
 if TYPE_CHECKING:
     from commcredits.adapters.db.uow import Database, UnitOfWork
@@ -58,14 +59,31 @@ def parse(body: dict[str, Any]) -> Scope:
     tenant_id = body.get("tenant_id")
     if tenant_id is not None and (not isinstance(tenant_id, str) or not tenant_id.strip()):
         raise invalid("validation_error", "tenant_id must be a tenant id")
-    for name in ("from", "to"):
-        if not isinstance(body.get(name), str):
-            raise invalid("validation_error", f"{name} is required (YYYY-MM-DD)")
-    period = parse_period(date.today(), from_=body["from"], to=body["to"])
+    first, last = _day(body, "from"), _day(body, "to")
+    if first > last:
+        raise invalid("validation_error", f"from ({first}) is after to ({last})")
     deck = body.get("deck")
     if deck is not None and (not isinstance(deck, str) or not _DECK.fullmatch(deck.strip())):
         raise invalid("validation_error", "deck must be CURRENCY@VERSION, e.g. USD@7")
-    return Scope(tenant_id, period.first, period.last, deck.strip() if deck else None)
+    return Scope(tenant_id, first, last, deck.strip() if deck else None)
+
+
+def _day(body: dict[str, Any], name: str) -> date:
+    """A day of the period (``YYYY-MM-DD``, UTC, included); a re-rate may span any years
+    of the service's span (no report's one-year limit)."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise invalid("validation_error", f"{name} is required (YYYY-MM-DD)")
+    text = value.strip()
+    try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise invalid("validation_error",
+                      f"{name} {text[:40]!r} is not a valid date (YYYY-MM-DD)") from None
+    check_in_span(day, name)
+    return day
 
 
 def _decks(uow: UnitOfWork, scope: Scope) -> dict[str, tuple[int, RateDeck]]:

@@ -25,8 +25,9 @@ from commcredits.services.audit import Actor
 
 router = APIRouter(prefix="/v1", tags=["rerates"])
 
-Day = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
-                Field(examples=["2030-03-01"])]
+Day = Annotated[str, StringConstraints(
+    pattern=r"^(20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"),
+    Field(examples=["2030-03-01"])]
 
 
 class RerateIn(Body):
