@@ -125,3 +125,22 @@ def test_the_verifier_finds_usage_records_that_disagree_with_the_ledger(api):
                                  " WHERE ref = 'uk'"))
         problems = verify(uow)[1]
     assert [p.what for p in problems] == ["usage records' credits charges"]
+
+
+def test_a_call_whose_reservation_the_corrections_took_is_cut(api):
+    voice = make_voice(api)
+    voice.fund("0.40")
+    voice.call("uk", UK)
+    voice.end("uk", 600)  # 0.20, at deck B 0.50: more than the lot ever held
+    grant = voice.call("open", UK)  # a call in progress holds part of what is left
+    assert grant["decision"] == "allowed" and voice.credits()["reserved"] != "0.00"
+    put_deck(api, DEAR)
+    api.post("/v1/rerates", {"tenant_id": voice.tid, **PERIOD, "apply": True}, expect=200)
+    assert voice.credits()["balance"] == "0.00"
+    rows = {r["Call ID"]: (r["Charge"], r["Uncollected"]) for r in api.get(
+        f"/v1/tenants/{voice.tid}/reports/pstn-usage?from=2030-03-01&to=2030-03-31").json()}
+    assert rows["uk"] == ("0.40", "0.10")
+    told = voice.interim("open", 10)
+    assert told["continue"] is False and told["reason"] == "insufficient_credits"
+    with api.rt.db.uow() as uow:
+        assert verify(uow)[1] == []

@@ -302,11 +302,13 @@ def _apply_tenant(db: Database, run_id: str, tid: str, calls: list[dict[str, Any
         uow.rerates.mark_applied(rerate_id=run_id, tenant_id=tid, applied_at=uow.now,
                                  applied_by=by[:320], corrections=posted,
                                  balance_delta=wallet.balance - before)
-        audit.record(uow, tid, "rerate.apply", run_id,
-                     before={"balance": str(before)},
-                     after={"balance": str(wallet.balance), "calls": len(calls),
-                            "entries": posted})
-        cuts.cover_reservations(uow, wallet)  # a dearer past may leave less than is reserved
+        if calls:  # a tenant with nothing to correct is marked, not audited
+            audit.record(uow, tid, "rerate.apply", run_id,
+                         before={"balance": str(before)},
+                         after={"balance": str(wallet.balance), "calls": len(calls),
+                                "entries": posted})
+            cuts.cover_reservations(uow, wallet)  # a dearer past may leave less than is
+            #                                       reserved: those calls are cut
         uow.commit()
     return "applied"
 
