@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from commcredits.domain.errors import DomainError
+from commcredits.domain.errors import DomainError, ErrorKind
 from commcredits.entrypoints.cli_common import CLI_ACTOR, DbOption, _fail, _runtime, err, out
 
 
@@ -54,6 +54,10 @@ def rerate(
             for item in run["applied"]:
                 out.print(f"{item['tenant_id']}: {item['result']}", highlight=False)
     except DomainError as e:
+        if e.kind is ErrorKind.INVALID:  # a bad option: exit 2, as for any usage error
+            err.print(f"[red]error[/red] {e.code}: {e.message}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(2) from None
         _fail(e)
     out.print(f"rerate {run['id']}: {run['status']}", highlight=False)
 
