@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.api.voice import ledger_ok
-from tests.rerate.world import DECK_A, DECK_B, month, put_deck, state
+from tests.rerate.world import DECK_A, DECK_B, DECK_C, month, put_deck, state
 
 
 def test_rerating_a_month_ends_where_rating_it_with_the_new_deck_ends(api, other_api):
@@ -42,3 +42,21 @@ def test_rerating_a_month_ends_where_rating_it_with_the_new_deck_ends(api, other
     assert rerun["tenants"][0]["corrected"] == 0 and rerun["calls"] == []
     assert state(old) == target
     ledger_ok(api)
+
+
+def test_rerating_twice_ends_where_rating_with_the_last_deck_ends(api, other_api):
+    """A → B → C: the second run reads back what the first corrected (lots and forfeitures
+    included) and ends where rating with C from the start ends."""
+    old = month(api, DECK_A)
+    fresh = month(other_api, DECK_C)
+    target = state(fresh)
+    forfeited = []
+    for deck in (DECK_B, DECK_C):
+        put_deck(api, deck)
+        api.post("/v1/rerates", {"tenant_id": old.tid, "from": "2030-03-01",
+                                 "to": "2030-03-31", "apply": True}, expect=200)
+        ledger_ok(api)
+        forfeited.append(state(old)["forfeited"])
+    # B left lot 1 something to forfeit; C empties it before it expires: forfeiture undone
+    assert forfeited[0] > 0 and forfeited[1] == target["forfeited"] == 0
+    assert state(old) == target

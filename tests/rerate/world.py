@@ -16,6 +16,11 @@ DECK_B = (DECK.replace("44,United Kingdom,any,0.0200,0.0000,60",
                        "44,United Kingdom,any,0.0150,0.0100,60")
           .replace("33,France,any,0.0300,0.0100,6", "33,France,any,0.0500,0.0000,6")
           .replace("1,United States,any,0.0100,0.0000,60", "1,United States,any,0.0050,0.0000,60"))
+# cheaper UK, dearer France and US: lot 1 is emptied before it expires (B forfeited some)
+DECK_C = (DECK.replace("44,United Kingdom,any,0.0200,0.0000,60",
+                       "44,United Kingdom,any,0.0100,0.0000,60")
+          .replace("33,France,any,0.0300,0.0100,6", "33,France,any,0.0400,0.0000,6")
+          .replace("1,United States,any,0.0100,0.0000,60", "1,United States,any,0.0200,0.0000,60"))
 
 # (call id, when, number, seconds, who)
 CALLS = [("c1", "2030-03-10T13:00:00", UK, 600, "payg@contoso.com"),
