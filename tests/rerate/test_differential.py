@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.api.voice import ledger_ok
-from tests.rerate.world import DECK_A, DECK_B, DECK_C, month, put_deck, state
+from tests.rerate.world import DECK_A, DECK_B, DECK_C, cdr_month, month, put_deck, state
 
 
 def test_rerating_a_month_ends_where_rating_it_with_the_new_deck_ends(api, other_api):
@@ -60,3 +60,15 @@ def test_rerating_twice_ends_where_rating_with_the_last_deck_ends(api, other_api
     # B left lot 1 something to forfeit; C empties it before it expires: forfeiture undone
     assert forfeited[0] > 0 and forfeited[1] == target["forfeited"] == 0
     assert state(old) == target
+
+
+def test_rerating_cdrs_ends_where_rating_them_with_the_new_deck_ends(api, other_api):
+    """The same for calls rated from CDRs (the engine's CDR path, in batches)."""
+    old = cdr_month(api, DECK_A)
+    target = state(cdr_month(other_api, DECK_B))
+    assert state(old) != target
+    put_deck(api, DECK_B)
+    api.post("/v1/rerates", {"tenant_id": old.tid, "from": "2030-03-01", "to": "2030-03-31",
+                             "apply": True}, expect=200)
+    assert state(old) == target
+    ledger_ok(api)

@@ -40,9 +40,7 @@ def put_deck(api: Any, deck: str) -> None:
     assert r.status_code == 200, r.text
 
 
-def month(api: Any, deck: str) -> Voice:
-    """A tenant funded in March 2029 (lot 1: 1.00, expires 2030-03-20) and 2030 (lot 2: 2.00)
-    and the month of March 2030 rated with ``deck``."""
+def _funded(api: Any, deck: str) -> Voice:
     api.set_clock("2029-03-20T12:00:00Z")
     put_deck(api, deck)
     tid = api.tenant("US")
@@ -57,6 +55,14 @@ def month(api: Any, deck: str) -> Voice:
     voice.fund("1.00")
     api.set_clock("2030-03-10T12:00:00Z")
     voice.fund("2.00")
+    return voice
+
+
+def month(api: Any, deck: str) -> Voice:
+    """A tenant funded in March 2029 (lot 1: 1.00, expires 2030-03-20) and 2030 (lot 2: 2.00)
+    and the month of March 2030 rated with ``deck``."""
+    voice = _funded(api, deck)
+    tid = voice.tid
     for call_id, at, number, seconds, upn in CALLS:
         if at > SMS_AT and not _sent(voice):
             api.set_clock(SMS_AT + "Z")
@@ -68,6 +74,22 @@ def month(api: Any, deck: str) -> Voice:
         end = datetime.fromisoformat(at) + timedelta(seconds=seconds)
         api.set_clock(end.isoformat() + "Z")
         voice.end(call_id, seconds)
+    api.set_clock("2030-03-31T12:00:00Z")
+    return voice
+
+
+def cdr_month(api: Any, deck: str) -> Voice:
+    """The same month sent as CDRs (``POST /v1/cdrs``, through the engine's CDR path) in two
+    batches, one before lot 1 expires and one after."""
+    voice = _funded(api, deck)
+    for batch, at in ((CALLS[:4], "2030-03-19T00:00:00Z"), (CALLS[4:], "2030-03-26T00:00:00Z")):
+        api.set_clock(at)
+        body = {"cdrs": [{"call_id": call_id, "tenant_id": voice.tid, "call_type": "user_out",
+                          "from": US, "to": number, "upn": upn, "start_time": when + "Z",
+                          "duration_s": seconds}
+                         for call_id, when, number, seconds, upn in batch]}
+        r = api.post("/v1/cdrs", body, key=voice.switch, expect=200).json()
+        assert all(x.get("decision", "allowed") != "blocked" for x in r["results"]), r
     api.set_clock("2030-03-31T12:00:00Z")
     return voice
 
