@@ -26,7 +26,7 @@ from commcredits.services.audit import Actor
 router = APIRouter(prefix="/v1", tags=["rerates"])
 
 Day = Annotated[str, StringConstraints(
-    pattern=r"^(20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"),
+    max_length=10, pattern=r"^(20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"),
     Field(examples=["2030-03-01"])]
 
 
@@ -37,7 +37,8 @@ class RerateIn(Body):
                                                 pattern=r"^[!-.0-~]+$")] | None = None
     from_: Day = Field(alias="from", description="first day (UTC), included")
     to: Day = Field(description="last day (UTC), included")
-    deck: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}@[0-9]{1,9}$")] | None = Field(
+    deck: Annotated[str, StringConstraints(max_length=13,
+                                           pattern=r"^[A-Z]{3}@[0-9]{1,9}$")] | None = Field(
         None, description="CURRENCY@VERSION (the current version of that deck); none: each "
                           "currency's current deck")
     apply: StrictBool = False
