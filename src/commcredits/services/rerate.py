@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from commcredits.domain import rerate
+from commcredits.domain.calls import Settlement
 from commcredits.domain.dates import check_in_span
 from commcredits.domain.errors import DomainError, conflict, invalid, not_found
 from commcredits.domain.money import ZERO, fmt
@@ -188,7 +189,8 @@ def _tenant(uow: UnitOfWork, tid: str, currency: str, deck: RateDeck, start: dat
 
 
 def _reprice(row: Any, settled: rerate.Settled, currency: str, deck: RateDeck
-             ) -> Any:
+             ) -> Settlement | None:
+    """The call's new settlement at ``deck`` (None: its split cannot be reproduced)."""
     route, data = route_of(row), route_data(row)
     number = data.get("number")
     new_rate = None if not number else rate_for(

@@ -78,7 +78,10 @@ def list_rerates(request: Request, who: Principal = Depends(caller)) -> Any:
                                       for r in uow.rerates.runs()])
 
 
-@router.get("/rerates/{run_id}", response_model=None)
+@router.get("/rerates/{run_id}", response_model=None, responses={200: {
+    "description": "the run, or with `format=csv` its per-call diff as CSV",
+    "content": {"application/json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}}}}})
 def get_rerate(run_id: str, request: Request, who: Principal = Depends(caller),
                format: str = Query("json", pattern="^(json|csv)$")) -> Any:
     """A run as computed (``format=csv``: the per-call diff as CSV)."""
