@@ -38,6 +38,10 @@ def test_dry_run_diff_csv_apply_audit_and_report(api):
     (t,) = dry["tenants"]
     assert (t["calls"], t["corrected"], t["old_total"], t["new_total"], t["delta"],
             t["balance_delta"], t["deck"]) == (2, 1, "0.30", "0.60", "0.30", "-0.30", "USD@2")
+    assert dry["currencies"] == [{"currency": "USD", "tenants": 1, "calls": 2, "corrected": 1,
+                                  "old_total": "0.30", "new_total": "0.60", "delta": "0.30",
+                                  "balance_delta": "-0.30", "forfeiture_delta": "0.00",
+                                  "uncollected_delta": "0.00"}]
     assert api.get(f"/v1/rerates/{dry['id']}", expect=200).json() == dry
     text = api.get(f"/v1/rerates/{dry['id']}?format=csv", expect=200).text
     assert list(csv.reader(io.StringIO(text)))[1][1:] == [

@@ -218,9 +218,7 @@ def view(run: Any) -> dict[str, Any]:
     diff = json.loads(run.diff)
     tenants = [{**{k: t[k] for k in ("tenant_id", "currency", "calls", "corrected",
                                      "skipped", "deck")},
-                **{k: _money(t[k], t["currency"]) for k in (
-                    "old_total", "new_total", "delta", "balance_delta", "forfeiture_delta",
-                    "uncollected_delta")}} for t in diff["tenants"]]
+                **{k: _money(t[k], t["currency"]) for k in _TOTALS}} for t in diff["tenants"]]
     calls = [{"tenant_id": c["tenant_id"], "call_id": c["call_id"], "usage_id": c["usage_id"],
               **{k: _money(c[k], c["currency"]) for k in ("old_charge", "new_charge",
                                                           "delta")}}
@@ -229,7 +227,26 @@ def view(run: Any) -> dict[str, Any]:
             "deck": run.deck, "tenant_id": run.tenant_id,
             "created_at": run.created_at.isoformat(), "created_by": run.created_by,
             "applied_at": run.applied_at.isoformat() if run.applied_at else None,
-            "applied_by": run.applied_by, "tenants": tenants, "calls": calls}
+            "applied_by": run.applied_by, "tenants": tenants,
+            "currencies": _per_currency(diff["tenants"]), "calls": calls}
+
+
+_TOTALS = ("old_total", "new_total", "delta", "balance_delta", "forfeiture_delta",
+           "uncollected_delta")
+
+
+def _per_currency(tenants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tenants' totals summed per currency (what an ``--all`` run moves in each)."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in tenants:
+        c = out.setdefault(t["currency"], {"currency": t["currency"], "tenants": 0, "calls": 0,
+                                           "corrected": 0, **{k: ZERO for k in _TOTALS}})
+        c["tenants"] += 1
+        c["calls"] += t["calls"]
+        c["corrected"] += t["corrected"]
+        for k in _TOTALS:
+            c[k] += Decimal(t[k])
+    return [{**c, **{k: fmt(c[k], cur) for k in _TOTALS}} for cur, c in sorted(out.items())]
 
 
 def get(uow: UnitOfWork, run_id: str) -> dict[str, Any]:
