@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.api.voice import ledger_ok
+from tests.api.voice import UK, US, ledger_ok, make_voice
 from tests.rerate.world import DECK_A, DECK_B, DECK_C, cdr_month, month, put_deck, state
 
 
@@ -71,4 +71,36 @@ def test_rerating_cdrs_ends_where_rating_them_with_the_new_deck_ends(api, other_
     api.post("/v1/rerates", {"tenant_id": old.tid, "from": "2030-03-01", "to": "2030-03-31",
                              "apply": True}, expect=200)
     assert state(old) == target
+    ledger_ok(api)
+
+
+def _uncollected_batch(api, deck: str):
+    voice = make_voice(api)
+    put_deck(api, deck)
+    voice.fund("1.00")
+    body = {"cdrs": [{"call_id": f"b{i}", "tenant_id": voice.tid, "call_type": "user_out",
+                      "from": US, "to": UK, "upn": "payg@contoso.com",
+                      "start_time": f"2030-03-09T1{i}:00:00Z", "duration_s": 600}
+                     for i in range(4)]}
+    api.post("/v1/cdrs", body, key=voice.switch, expect=200)
+    return voice
+
+
+def test_charges_that_took_nothing_collect_in_their_order_when_prices_fall(api, other_api):
+    """A batch of CDRs at one instant: at 0.05/min the last two took nothing from the lot;
+    at 0.03/min the third is paid in full and the fourth in part, as rating at 0.03 does."""
+    dear = DECK_A.replace("44,United Kingdom,any,0.0200,0.0000,60",
+                          "44,United Kingdom,any,0.0500,0.0000,60")
+    cheap = DECK_A.replace("44,United Kingdom,any,0.0200,0.0000,60",
+                           "44,United Kingdom,any,0.0300,0.0000,60")
+    old = _uncollected_batch(api, dear)
+    target = state(_uncollected_batch(other_api, cheap))
+    assert [c[2] for c in state(old)["calls"]] == ["0.00", "0.00", "0.50", "0.50"]
+    put_deck(api, cheap)
+    api.post("/v1/rerates", {"tenant_id": old.tid, "from": "2030-03-01", "to": "2030-03-31",
+                             "apply": True}, expect=200)
+    got = state(old)
+    assert [c[1:3] for c in got["calls"]] == [("0.30", "0.00"), ("0.30", "0.00"),
+                                              ("0.30", "0.00"), ("0.10", "0.20")]
+    assert got == target
     ledger_ok(api)

@@ -87,14 +87,15 @@ class RerateRepo:
                       ) -> dict[tuple[str, str], tuple[str, datetime | None, Decimal]]:
         """(kind, ref) → (usage id, when its charge was settled, what credits were asked:
         charged + uncollected) for every usage record of the tenant (settled: a call's
-        ``ended_at``, an SMS's ``end_time``)."""
+        ``ended_at``, an SMS's ``end_time``), in the order they were settled (ties: start
+        time, then id), which is the order the replay gives charges that have no entry."""
         u, c = usage_records, calls
         settled = sa.type_coerce(sa.func.coalesce(c.c.ended_at, u.c.end_time), UtcDateTime)
         q = (sa.select(u.c.kind, u.c.ref, u.c.id, settled, u.c.credits_charge,
                        u.c.uncollected)
              .select_from(u.outerjoin(c, sa.and_(c.c.call_id == u.c.ref, u.c.kind == "call",
                                                  c.c.tenant_id == u.c.tenant_id)))
-             .where(u.c.tenant_id == tenant_id))
+             .where(u.c.tenant_id == tenant_id).order_by(settled, u.c.start_time, u.c.id))
         return {(r[0], r[1]): (r[2], r[3], r[4] + r[5])
                 for r in self.conn.execute(q)}
 
