@@ -148,3 +148,14 @@ def test_a_call_whose_reservation_the_corrections_took_is_cut(api):
     assert told["continue"] is False and told["reason"] == "insufficient_credits"
     with api.rt.db.uow() as uow:
         assert verify(uow)[1] == []
+
+
+def test_a_correction_below_the_trigger_starts_an_auto_recharge(api):
+    voice = _voice(api)  # 5.00 funded, 4.70 left
+    api.put(f"/v1/tenants/{voice.tid}/credits/auto-recharge",
+            {"enabled": True, "recharge_amount": "10.00", "trigger_amount": "4.50",
+             "payment_method_id": voice.card}, expect=200)
+    put_deck(api, DEAR)
+    api.post("/v1/rerates", {"tenant_id": voice.tid, **PERIOD, "apply": True}, expect=200)
+    assert voice.credits()["balance"] == "14.40"  # 4.40 after the correction, then +10.00
+    assert "auto_recharge" in voice.txn_kinds()

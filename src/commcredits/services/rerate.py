@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -265,10 +266,13 @@ def csv_rows(run: dict[str, Any]) -> list[list[str]]:
 
 
 # -- apply ---------------------------------------------------------------------------------
-def apply(db: Database, run_id: str, by: str, actor: object = None) -> dict[str, Any]:
+def apply(db: Database, run_id: str, by: str, actor: object = None,
+          after: Callable[[list[str], list[str]], None] | None = None) -> dict[str, Any]:
     """Apply the run tenant by tenant (one transaction each, under its wallet lock); a tenant
     already applied is skipped. Returns the run's view with ``applied``: per tenant
-    ``applied`` | ``already_applied`` | an error code."""
+    ``applied`` | ``already_applied`` | an error code. ``after(recharges, cuts)`` is told,
+    once a tenant committed, the auto-recharge it started and the calls it cut (the
+    ``recharge`` and ``cuts`` jobs pick them up anyway)."""
     with db.uow(readonly=True) as uow:
         run = uow.rerates.run(run_id)
         if run is None:
@@ -279,7 +283,7 @@ def apply(db: Database, run_id: str, by: str, actor: object = None) -> dict[str,
         tid = summary["tenant_id"]
         calls = [c for c in diff["calls"] if c["tenant_id"] == tid]
         try:
-            results[tid] = _apply_tenant(db, run_id, tid, calls, by, actor)
+            results[tid] = _apply_tenant(db, run_id, tid, calls, by, actor, after)
         except DomainError as e:
             results[tid] = e.code
     with db.uow() as uow:
@@ -293,7 +297,7 @@ def apply(db: Database, run_id: str, by: str, actor: object = None) -> dict[str,
 
 
 def _apply_tenant(db: Database, run_id: str, tid: str, calls: list[dict[str, Any]], by: str,
-                  actor: object) -> str:
+                  actor: object, after: Callable[[list[str], list[str]], None] | None) -> str:
     with db.uow() as uow:
         uow.actor = actor
         wallet, _ = uow.tenants.wallet_and_lots(tid)  # locked as the charging engine locks it
@@ -329,6 +333,9 @@ def _apply_tenant(db: Database, run_id: str, tid: str, calls: list[dict[str, Any
             cuts.cover_reservations(uow, wallet)  # a dearer past may leave less than is
             #                                       reserved: those calls are cut
         uow.commit()
+        started, cut = sorted(uow.recharges_requested), sorted(uow.cuts_requested)
+    if after is not None and (started or cut):
+        after(started, cut)
     return "applied"
 
 

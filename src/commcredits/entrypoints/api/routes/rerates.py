@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints
 
 from commcredits.domain.access import Action, Principal, authorize
-from commcredits.entrypoints.api.deps import caller, read, runtime, write
+from commcredits.entrypoints.api.deps import caller, push_cuts, read, run_recharges, runtime, write
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.services import rerate
 from commcredits.services.audit import Actor
@@ -66,8 +66,16 @@ def create_rerate(body: RerateIn, request: Request,
     if not body.apply:
         return answer
     run_id = json.loads(bytes(answer.body))["id"]
-    return JSONResponse(rerate.apply(runtime(request).db, run_id, who.id,
-                                     Actor.of(who, "api")))
+    return _apply(request, who, run_id)
+
+
+def _apply(request: Request, who: Principal, run_id: str) -> JSONResponse:
+    rt = runtime(request)
+
+    def after(recharges: list[str], cuts: list[str]) -> None:
+        run_recharges(rt, recharges)  # what a correction started runs now, as for a charge
+        push_cuts(rt, cuts)
+    return JSONResponse(rerate.apply(rt.db, run_id, who.id, Actor.of(who, "api"), after))
 
 
 @router.get("/rerates")
@@ -101,5 +109,4 @@ def apply_rerate(run_id: str, request: Request,
     """Apply a dry run as it was computed: per tenant one transaction under its wallet lock;
     a tenant the run corrected already answers ``already_applied`` and changes nothing."""
     authorize(who, Action.OPERATE)
-    return JSONResponse(rerate.apply(runtime(request).db, run_id, who.id,
-                                     Actor.of(who, "api")))
+    return _apply(request, who, run_id)
