@@ -159,3 +159,16 @@ def test_a_correction_below_the_trigger_starts_an_auto_recharge(api):
     api.post("/v1/rerates", {"tenant_id": voice.tid, **PERIOD, "apply": True}, expect=200)
     assert voice.credits()["balance"] == "14.40"  # 4.40 after the correction, then +10.00
     assert "auto_recharge" in voice.txn_kinds()
+
+
+def test_a_call_whose_split_cannot_be_reproduced_is_left_alone_and_listed(api):
+    voice = _voice(api)
+    put_deck(api, DEAR)
+    with api.rt.db.uow() as uow:  # a stored overage that its route could never have made
+        uow.conn.execute(sa.text("UPDATE usage_records SET overage_charge = 10000 "
+                                 "WHERE ref = 'uk'"))
+        uow.commit()
+    dry = api.post("/v1/rerates", {"tenant_id": voice.tid, **PERIOD}, expect=200).json()
+    assert dry["calls"] == [] and dry["tenants"][0]["skipped"] == 1
+    assert [(s["call_id"], s["reason"]) for s in dry["skipped"]] == [
+        ("uk", "split_not_reproducible")]

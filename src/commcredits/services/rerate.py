@@ -154,6 +154,7 @@ def _tenant(uow: UnitOfWork, tid: str, currency: str, deck: RateDeck, start: dat
     old_total = new_total = ZERO
     n = skipped = 0
     asked: dict[str, Decimal] = {}
+    left_alone: list[dict[str, Any]] = []
     for row in uow.rerates.settled_calls(tid, start, end):
         n += 1
         settled = rerate.Settled(row.duration_s, row.included_minutes,
@@ -162,6 +163,8 @@ def _tenant(uow: UnitOfWork, tid: str, currency: str, deck: RateDeck, start: dat
         priced = _reprice(row, settled, currency, deck)
         if priced is None:
             skipped += 1
+            left_alone.append({"tenant_id": tid, "call_id": row.call_id,
+                               "usage_id": row.usage_id, "reason": "split_not_reproducible"})
             old_total += old_price
             new_total += old_price
             continue
@@ -179,6 +182,7 @@ def _tenant(uow: UnitOfWork, tid: str, currency: str, deck: RateDeck, start: dat
                     "new_overage_charge": str(new.overage_charge),
                     "new_connection_fee": str(new.connection_fee)})
     summary: dict[str, Any] = {"tenant_id": tid, "currency": currency, "calls": n,
+                               "left_alone": left_alone,
                                "corrected": len(out), "skipped": skipped,
                                "old_total": str(old_total), "new_total": str(new_total),
                                "delta": str(new_total - old_total)}
@@ -229,7 +233,8 @@ def view(run: Any) -> dict[str, Any]:
             "created_at": run.created_at.isoformat(), "created_by": run.created_by,
             "applied_at": run.applied_at.isoformat() if run.applied_at else None,
             "applied_by": run.applied_by, "tenants": tenants,
-            "currencies": _per_currency(diff["tenants"]), "calls": calls}
+            "currencies": _per_currency(diff["tenants"]), "calls": calls,
+            "skipped": [c for t in diff["tenants"] for c in t.get("left_alone", [])]}
 
 
 _TOTALS = ("old_total", "new_total", "delta", "balance_delta", "forfeiture_delta",
