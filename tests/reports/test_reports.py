@@ -128,7 +128,7 @@ def test_pstn_json_has_the_export_columns_in_order(usage: Voice) -> None:
     assert len(rows) == 1
     row = rows[0]
     # the 20 export columns in order, then what the contract lets JSON add: Uncollected
-    assert list(row) == [*PSTN_COLUMNS, "Uncollected"]
+    assert list(row) == [*PSTN_COLUMNS, "Uncollected", "Original Charge"]
     assert row["UsageId"].startswith("use")
     assert row == {
         "UsageId": row["UsageId"], "Call ID": "call-1", "Conference ID": None,
@@ -138,7 +138,8 @@ def test_pstn_json_has_the_export_columns_in_order(usage: Voice) -> None:
         "Domestic/International": "International", "Destination Dialed": "United Kingdom",
         "Destination Number": UK, "Start Time": "2030-03-10T12:00:00Z",
         "End Time": "2030-03-10T12:01:30Z", "Duration Seconds": 90, "Connection Fee": "0.00",
-        "Charge": "0.04", "Currency": "USD", "Capability": "MCOPSTNPP", "Uncollected": "0.00"}
+        "Charge": "0.04", "Currency": "USD", "Capability": "MCOPSTNPP", "Uncollected": "0.00",
+        "Original Charge": "0.04"}
     assert row["Number Type"] in {"geographic", "any"}
     # format=json is the default; the JSON and the explicit format agree
     assert usage.report("pstn-usage", format="json").json() == rows

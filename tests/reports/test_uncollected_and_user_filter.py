@@ -41,7 +41,7 @@ def test_uncollected_in_json_rows_and_totals_but_not_in_the_files(api, db_url, t
     rows = api.get(f"{base}?{PERIOD}", expect=200).json()
     assert [(r["Call ID"], r["Charge"], r["Uncollected"]) for r in rows] == [
         ("a", "0.04", "0.00"), ("b", "0.01", "0.09"), ("c", "0.00", "0.00")]
-    assert list(rows[0]) == [*rep.PSTN.columns, "Uncollected"]
+    assert list(rows[0]) == [*rep.PSTN.columns, "Uncollected", "Original Charge"]
     totals = api.get(f"{base}/totals?{PERIOD}", expect=200).json()
     assert totals == {"from": "2030-03-01", "to": "2030-03-02", "user": None,
                       "currency": "USD", "records": 3, "duration_s": 480,

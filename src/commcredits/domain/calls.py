@@ -260,8 +260,28 @@ class Settlement:
         return "free"
 
 
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Which seconds of a call each source pays (time only: no money yet)."""
+
+    duration_s: int
+    pool_s: int
+    credit_s: int
+    overage_s: int
+    with_fee: bool
+    fee_buys_all: bool  # a free-per-minute rate: the fee paid for the whole talk
+
+
 def settle(route: Route, grant: Grant, duration_s: int, currency: str,
            pool_left_s: int = 0, credits_available: Decimal | None = None) -> Settlement:
+    """Split the real duration (:func:`split`) and price it at the route's rate
+    (:func:`price`)."""
+    return price(route, grant, split(route, grant, duration_s, currency, pool_left_s,
+                                     credits_available), currency)
+
+
+def split(route: Route, grant: Grant, duration_s: int, currency: str,
+          pool_left_s: int = 0, credits_available: Decimal | None = None) -> Split:
     """Split the real duration: pool seconds, then credit seconds, then the tail.
 
     Seconds past the whole grant (a switch that did not cut the call) follow the funding
@@ -290,17 +310,26 @@ def settle(route: Route, grant: Grant, duration_s: int, currency: str,
             if covered is not None:
                 credit_s = min(credit_s, max(covered, grant.credit_s))
     tail_s = rest - credit_s
-    credit_charge = rate.charge(credit_s, currency, with_fee=with_fee) if (
-        rate and credit_s and route.credits) else ZERO
-    if grant.tail == "free" and grant.credit_reserved > ZERO and rate is not None \
-            and rate.per_minute == ZERO and rest > 0:
-        credit_charge = rate.charge(rest, currency, with_fee=with_fee)  # the fee bought it all
     overage_s = tail_s if grant.tail == "overage" or (grant.tail is None and route.overage) \
         else 0
+    fee_buys_all = grant.tail == "free" and grant.credit_reserved > ZERO and rate is not None \
+        and rate.per_minute == ZERO and rest > 0
+    return Split(duration_s, pool_s, credit_s, overage_s, with_fee, fee_buys_all)
+
+
+def price(route: Route, grant: Grant, sp: Split, currency: str) -> Settlement:
+    """What a split costs at the route's rate. Re-rating prices a settled call's split again
+    with the route's rate replaced by another deck's (``domain.rerate``)."""
+    rate = route.rate
+    credit_s, overage_s, with_fee = sp.credit_s, sp.overage_s, sp.with_fee
+    credit_charge = rate.charge(credit_s, currency, with_fee=with_fee) if (
+        rate and credit_s and route.credits) else ZERO
+    if sp.fee_buys_all and rate is not None:
+        credit_charge = rate.charge(sp.duration_s - sp.pool_s, currency, with_fee=with_fee)
     overage_charge = rate.charge(overage_s, currency, with_fee=with_fee and credit_s == 0) \
         if rate and overage_s else ZERO
     fee = ZERO
     if rate and with_fee and (credit_charge or overage_charge):
         fee = round_half_up(rate.connection_fee, currency)  # shown as the charge rounds
-    return Settlement(duration_s, pool_s, minutes_for(pool_s), credit_s, credit_charge,
+    return Settlement(sp.duration_s, sp.pool_s, minutes_for(sp.pool_s), credit_s, credit_charge,
                       overage_s, overage_charge, fee)

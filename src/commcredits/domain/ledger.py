@@ -1,10 +1,10 @@
 """The ledger: append-only, double-entry, the single source of truth for every balance.
 
-A ledger *transaction* (an order, an auto-recharge, a usage charge, an expiry, an adjustment)
-is made of *postings*. Each posting moves a positive amount from a debit account to a credit
-account, i.e. it is a pair of legs (-amount, +amount), so every transaction's legs sum to zero
-by construction; the database enforces ``amount > 0`` and ``debit <> credit`` with CHECKs and
-forbids UPDATE/DELETE with triggers.
+A ledger *transaction* (an order, an auto-recharge, a usage charge, an expiry, an adjustment,
+a re-rate's correction) is made of *postings*. Each posting moves a positive amount from a
+debit account to a credit account, i.e. it is a pair of legs (-amount, +amount), so every
+transaction's legs sum to zero by construction; the database enforces ``amount > 0`` and
+``debit <> credit`` with CHECKs and forbids UPDATE/DELETE with triggers.
 
 Accounts are named strings:
 ``lot:<lot id>`` (the tenant's money, one account per lot; the balance is their sum),
@@ -31,6 +31,7 @@ class TxnKind(StrEnum):
     USAGE = "usage"
     EXPIRY = "expiry"
     ADJUSTMENT = "adjustment"
+    CORRECTION = "correction"  # a re-rate run's correcting entry (reference: the usage id)
 
 
 LOT_PREFIX = "lot:"

@@ -24,6 +24,7 @@ from commcredits.entrypoints.cli_common import (
 from commcredits.entrypoints.cli_files import cdrs_app, licenses_app, rates_app
 from commcredits.entrypoints.cli_report import report_app
 from commcredits.entrypoints.cli_report import statement as statement_command
+from commcredits.entrypoints.cli_rerate import rerate
 
 app = typer.Typer(help="Communications credits: prepaid balance and real-time PSTN charging.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -39,6 +40,7 @@ for sub, name in ((db_app, "db"), (keys_app, "keys"), (admins_app, "admins"),
                   (payments_app, "payments"), (ingest_app, "ingest")):
     app.add_typer(sub, name=name)
 app.command("statement")(statement_command)
+app.command("rerate")(rerate)
 
 @app.command()
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000,

@@ -20,7 +20,7 @@ from commcredits.domain.calls import Extension, Grant, Party, Route
 from commcredits.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
 from commcredits.domain.money import ZERO
 from commcredits.domain.numbers import Number, classify
-from commcredits.domain.rating import RateDeck
+from commcredits.domain.rating import Rate, RateDeck
 from commcredits.domain.tenancy import Tenant
 from commcredits.domain.wallet import RechargeStatus, Wallet
 from commcredits.services import settlement
@@ -211,14 +211,23 @@ def _route(uow: UnitOfWork, tenant: Tenant, call_type: str, body: dict[str, Any]
             number = classify(str(body.get("to") or ""))
         except DomainError:
             return rules.blocked("invalid_number"), None
-    kind = "toll_free_inbound" if toll_free else number.number_type
-    rate = deck.lookup(number.digits, kind) if deck else None
+    rate = rate_for(deck, number, toll_free)
     route = rules.route_call(call_type, commerce=tenant.commerce, party=party, number=number,
                              rate=rate, toll_free_inbound=toll_free,
                              allow_premium=tenant.allow_premium, zone_a=_zone_a(),
                              blocked_prefixes=tenant.blocked_prefixes,
                              overage_enabled=tenant.overage_enabled, no_rate=tenant.no_rate)
     return route, number
+
+
+def rate_for(deck: RateDeck | None, number: Number, toll_free_inbound: bool) -> Rate | None:
+    """The deck's rate for a call's number (longest prefix): the caller's origin for an
+    inbound call to a toll-free number, the destination's number type otherwise. Live calls,
+    CDRs and re-rating (``services.rerate``) all look rates up here."""
+    if deck is None:
+        return None
+    return deck.lookup(number.digits,
+                       "toll_free_inbound" if toll_free_inbound else number.number_type)
 
 
 def _maybe(raw: object) -> Number | None:

@@ -118,6 +118,7 @@ def verify(uow: UnitOfWork) -> tuple[int, list[Mismatch]]:
         wallet = uow.tenants.wallet(tid)
         if wallet.balance != derived_total:
             problems.append(Mismatch(tid, "balance", wallet.balance, derived_total))
+        problems += _usage_agrees(uow, tid, balances)
         running = ZERO
         for txn_id, amount, balance_after, delta, postings in uow.credits.ledger_deltas(tid):
             moved = ZERO if delta is None else delta
@@ -131,3 +132,17 @@ def verify(uow: UnitOfWork) -> tuple[int, list[Mismatch]]:
                 problems.append(Mismatch(tid, f"transaction {txn_id} balance_after",
                                          balance_after, running))
     return len(tenant_ids), problems
+
+
+def _usage_agrees(uow: UnitOfWork, tid: str, balances: dict[str, Decimal]) -> list[Mismatch]:
+    """The usage records say what the ledger says usage took (charges, silent-call
+    adjustments and re-rating corrections alike), and every correction entry names a usage
+    record of its tenant."""
+    out: list[Mismatch] = []
+    spent = balances.get(ledger.external_account(tid, "usage"), ZERO)
+    taken = uow.credits.usage_taken(tid)
+    if taken != spent:
+        out.append(Mismatch(tid, "usage records' credits charges", taken, spent))
+    for txn_id in uow.credits.stray_corrections(tid):
+        out.append(Mismatch(tid, f"correction {txn_id} names no usage record", ZERO, ZERO))
+    return out

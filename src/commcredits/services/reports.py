@@ -45,9 +45,12 @@ ZIP, as the admin center's "Export to Excel" gives it: see :mod:`report_zip`.
 
 Beyond the contract (``extra``): the PSTN report's JSON rows also carry ``Uncollected``, the
 part of the call's price that credits could not pay (the call happened; it is never lost
-from the books). The CSV, Excel and ZIP files keep exactly the 20 columns of the contract;
-the uncollected amount is in the totals (:func:`totals`, ``GET .../pstn-usage/totals``, the
-console's report page and ``commcredits report``), in ``/metrics`` and in each JSON row.
+from the books), and ``Original Charge``, what the call was charged when it settled (a
+re-rate, ``services.rerate``, changes ``Charge`` to the corrected price; the two are equal
+for a call never corrected). The CSV, Excel and ZIP files keep exactly the 20 columns of
+the contract (``Charge`` shows the corrected price); the uncollected amount is in the totals
+(:func:`totals`, ``GET .../pstn-usage/totals``, the console's report page and
+``commcredits report``), in ``/metrics`` and in each JSON row.
 
 Every report can be narrowed to one user (``upn``, any case): rows, counts, totals and
 every download alike.
@@ -179,7 +182,8 @@ def _pstn_row(r: Any) -> Row:
 
 
 def _pstn_extra(r: Any) -> Row:
-    return (_money(r.uncollected, r.currency),)
+    original = r.charge if r.original_charge is None else r.original_charge
+    return (_money(r.uncollected, r.currency), _money(original, r.currency))
 
 
 def _sms_row(r: Any) -> Row:
@@ -216,7 +220,7 @@ PSTN = Report(
              "Currency", "Capability"),
     money=frozenset({"Connection Fee", "Charge"}), integers=frozenset({"Duration Seconds"}),
     row=_pstn_row, times=frozenset({"Start Time", "End Time"}), export_name="PSTN.calls",
-    extra=("Uncollected",), extra_row=_pstn_extra)
+    extra=("Uncollected", "Original Charge"), extra_row=_pstn_extra)
 
 SMS = Report(
     name="sms-usage", kind="sms",
@@ -258,11 +262,12 @@ def totals(uow: UnitOfWork, report: Report, tenant_id: str, period: Period,
 
 
 def rows(uow: UnitOfWork, report: Report, tenant_id: str, period: Period,
-         upn: str | None = None) -> Iterator[Row]:
-    """The report's rows in time order, inside one transaction (``uow`` stays open)."""
+         upn: str | None = None, extras: bool = False) -> Iterator[Row]:
+    """The report's rows in time order, inside one transaction (``uow`` stays open); with
+    the ``extra`` cells after the columns when ``extras``."""
     for record in uow.charging.usage(tenant_id, report.kind, period.start, period.end,
                                      upn=upn):
-        yield report.row(record)
+        yield report.row(record) + report.extra_row(record) if extras else report.row(record)
 
 
 def stream(db: Database, report: Report, tenant_id: str, period: Period,

@@ -25,7 +25,7 @@ TENANT = "tenant_id"
 ROOT = "tenants"  # distributed by its own id
 REFERENCE = ("rate_decks", "rate_rows", "clock", "event_capture")
 COORDINATOR = ("api_keys", "idempotency_keys", "audit_log", "operator_admins",
-               "console_sessions", "login_failures", "ingest_consumers")
+               "console_sessions", "login_failures", "ingest_consumers", "rerate_runs")
 IGNORED = ("alembic_version",)
 
 

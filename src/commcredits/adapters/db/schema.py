@@ -361,6 +361,7 @@ usage_records = sa.Table(
     sa.Column("uncollected", Amount, nullable=False),
     sa.Column("lots", sa.Text, nullable=False),  # JSON [[lot id, amount], ...]
     sa.Column("detail", sa.Text),  # JSON: what its explanation is made of (migration 0019)
+    sa.Column("original_charge", Amount),  # set by the first re-rate that corrects it
     sa.UniqueConstraint("tenant_id", "kind", "ref", name="uq_usage_records_ref"),
 )
 sa.Index("ix_usage_records_period", usage_records.c.tenant_id, usage_records.c.kind,
@@ -404,7 +405,23 @@ from commcredits.adapters.db.schema_bus import (  # noqa: E402
     event_capture,
     ingest_consumers,
 )
+from commcredits.adapters.db.schema_rerate import (  # noqa: E402
+    rerate_runs,
+    rerate_tenants,
+    usage_corrections,
+)
 
-__all__ = ["audit_log", "console_sessions", "domain_events", "event_capture",
-           "ingest_consumers", "login_failures", "operator_admins", "payment_attempts",
-           "statement_mailings"]
+__all__ = [
+    "audit_log",
+    "console_sessions",
+    "domain_events",
+    "event_capture",
+    "ingest_consumers",
+    "login_failures",
+    "operator_admins",
+    "payment_attempts",
+    "rerate_runs",
+    "rerate_tenants",
+    "statement_mailings",
+    "usage_corrections",
+]

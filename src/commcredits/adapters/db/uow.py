@@ -31,6 +31,7 @@ from commcredits.adapters.db.repositories.notifications import NotificationRepo
 from commcredits.adapters.db.repositories.operators import OperatorAdminRepo
 from commcredits.adapters.db.repositories.payments import PaymentRepo
 from commcredits.adapters.db.repositories.rating import DeckCache, RateRepo
+from commcredits.adapters.db.repositories.rerates import RerateRepo
 from commcredits.adapters.db.repositories.switching import SwitchingRepo
 from commcredits.adapters.db.repositories.tenants import TenantRepo
 
@@ -69,6 +70,7 @@ class UnitOfWork:
         self.charging = ChargingRepo(self.conn, self.postgres)
         self.switching = SwitchingRepo(self.conn)
         self.payments = PaymentRepo(self.conn)
+        self.rerates = RerateRepo(self.conn)  # re-rating runs and corrections
         self.bus = BusRepo(self.conn, self.postgres)  # domain events, ingest progress
         self.recharges_requested: set[str] = set()  # tenants to recharge after commit
         self.cuts_requested: set[str] = set()  # switch cuts to push after commit

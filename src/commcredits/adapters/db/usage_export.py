@@ -53,8 +53,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
             _MONEY.replace("{}", "r.charge"), "r.currency", "r.capability"),
 }
 # beyond the export's contract columns: what JSON rows add (services/reports.py ``extra``)
-EXTRA: dict[str, tuple[str, ...]] = {"call": (_MONEY.replace("{}", "r.uncollected"),),
-                                     "sms": ()}
+EXTRA: dict[str, tuple[str, ...]] = {
+    "call": (_MONEY.replace("{}", "r.uncollected"),
+             _MONEY.replace("{}", "COALESCE(r.original_charge, r.charge)")),
+    "sms": ()}
 _TEXT_COLUMNS = {"r.id", "r.ref", "r.conference_id", "r.user_location", _AAD, "r.upn",
                  "r.display_name", "r.caller_id", "r.call_type", "r.number_type", "r.scope",
                  "r.destination", "r.destination_number", "r.currency", "r.capability"}

@@ -22,6 +22,7 @@ from commcredits.entrypoints.api.routes import (
     operator,
     rating,
     reports,
+    rerates,
     statements,
     system,
     telephony,
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.state.runtime = rt
     errors.install(app)
     for module in (operator, tenant_admin, credits, gateway, rating, telephony, reports, system,
-                   audit, statements):
+                   audit, statements, rerates):
         app.include_router(module.router)
     from commcredits.entrypoints.console import pages
     pages.install(app)

@@ -300,6 +300,7 @@ def install(app: FastAPI) -> None:
         billing,
         checkout,
         operator,
+        operator_rerates,
         reports,
         spend,
         statements,
@@ -307,6 +308,7 @@ def install(app: FastAPI) -> None:
     )
     # HTML pages: not part of the API (the browser tests cover them)
     app.include_router(router, include_in_schema=False)
-    for module in (billing, checkout, users, reports, spend, statements, audit, operator):
+    for module in (billing, checkout, users, reports, spend, statements, audit, operator,
+                   operator_rerates):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -45,7 +45,7 @@ REPORT_PAGE_ROWS = 500  # rows shown on the page; the downloads have them all
 KEY_COLUMNS = {
     "pstn": ("Start Time", "Call ID", "UPN", "Call Type", "Destination Dialed",
              "Destination Number", "Domestic/International", "Duration Seconds",
-             "Connection Fee", "Charge", "Currency"),
+             "Connection Fee", "Charge", "Original Charge", "Currency"),
     "sms": ("Sent Time", "Message ID", "UPN", "Message Type", "Destination",
             "Destination Number", "Domestic/International", "Segments", "Charge", "Currency"),
 }
@@ -121,7 +121,8 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
                 sums = usage_totals(uow.conn, sess.tenant_id, report.kind, period.start,
                                     period.end, upn or None)
                 total = sums.records
-                rows = rep.rows(uow, report, sess.tenant_id, period, upn or None)
+                rows = rep.rows(uow, report, sess.tenant_id, period, upn or None,
+                                extras=True)
                 try:
                     shown = list(islice(rows, REPORT_PAGE_ROWS))
                 finally:
@@ -133,9 +134,9 @@ def reports(request: Request, kind: str = "pstn", days: str = "", from_: str = _
     all_cols = cols.strip().lower() == "all"
     keep = {**({"cols": "all"} if all_cols else {}), **({"user": upn} if upn else {})}
     names = report.columns if all_cols else KEY_COLUMNS[kind_key]
-    where = [report.columns.index(n) for n in names]
-    numeric = report.money | report.integers
-    ref = report.columns.index("Message ID" if report is rep.SMS else "Call ID")
+    where = [report.json_columns.index(n) for n in names]
+    numeric = report.money | report.integers | {"Uncollected", "Original Charge"}
+    ref = report.json_columns.index("Message ID" if report is rep.SMS else "Call ID")
     link = {**pq, **keep}
     return templates.TemplateResponse(request, "reports.html", {
         "sess": sess, "tenant": tenant, "role_label": ROLE_LABELS[sess.principal.role],

@@ -160,6 +160,23 @@ class CreditsRepo:
              .execution_options(yield_per=batch))
         yield from self.conn.execute(q)
 
+    def usage_taken(self, tenant_id: str) -> Decimal:
+        """What the tenant's usage records say credits took (charged, not uncollected)."""
+        from commcredits.adapters.db.schema import usage_records as u
+        total = self.conn.scalar(sa.select(sa.type_coerce(sa.func.sum(u.c.credits_charge),
+                                                          Amount))
+                                 .where(u.c.tenant_id == tenant_id))
+        return total if total is not None else Decimal(0)
+
+    def stray_corrections(self, tenant_id: str) -> list[str]:
+        """Correction entries whose reference names no usage record of the tenant."""
+        from commcredits.adapters.db.schema import usage_records as u
+        t = ledger_transactions
+        known = sa.select(u.c.id).where(u.c.tenant_id == tenant_id)
+        q = sa.select(t.c.id).where(t.c.tenant_id == tenant_id, t.c.kind == "correction",
+                                    sa.or_(t.c.reference.is_(None), t.c.reference.not_in(known)))
+        return list(self.conn.scalars(q))
+
     # -- payment methods -------------------------------------------------------------------
     def add_payment_method(self, **values: Any) -> None:
         self.conn.execute(sa.insert(payment_methods).values(**values))
