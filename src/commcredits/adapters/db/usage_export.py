@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from commcredits.adapters.db.types import UtcDateTime
+from commcredits.domain import csv_cells
 
 _TIME = "to_char({}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 # exact: amounts are whole millionths and a currency has at most 6 places (CLDR: 0-4); the
@@ -60,12 +61,25 @@ _TEXT_COLUMNS = {"r.id", "r.ref", "r.conference_id", "r.user_location", _AAD, "r
                  "r.destination", "r.destination_number", "r.currency", "r.capability"}
 
 
+def _sql_char(ch: str) -> str:
+    return f"'{ch}'" if ch.isprintable() and ch != "'" else f"chr({ord(ch)})"
+
+
+# domain.csv_cells.neutral in SQL, for the cells COPY writes: the same starts, the same
+# number pattern, the same quote (the export tests compare both renderings byte for byte)
+_FORMULA_START = ", ".join(_sql_char(c) for c in csv_cells.FORMULA_STARTS)
+_NEUTRAL = (f"CASE WHEN left({{0}}, 1) IN ({_FORMULA_START}) "
+            f"AND {{0}} !~ '^{csv_cells.NUMBER_PATTERN}$' "
+            f"THEN {_sql_char(csv_cells.QUOTE)} || {{0}} ELSE {{0}} END")
+
+
 def _select(kind: str, currency: str, *, csv: bool, upn: str | None = None,
             extras: bool = False) -> str:
     cols = tuple(c.replace("{places}", _places_by_currency(currency))
                  for c in COLUMNS[kind] + (EXTRA[kind] if extras else ()))
     if csv:  # csv.writer leaves an empty string unquoted; COPY would write ""
-        cols = tuple(f"NULLIF({c}, '')" if c in _TEXT_COLUMNS else c for c in cols)
+        cols = tuple(_NEUTRAL.format(f"NULLIF({c}, '')") if c in _TEXT_COLUMNS else c
+                     for c in cols)
     return (f"SELECT {', '.join(cols)} FROM usage_records r "
             "LEFT JOIN users u ON u.id = r.user_id AND u.tenant_id = r.tenant_id "
             "WHERE r.tenant_id = %(tenant)s AND r.kind = %(kind)s "
