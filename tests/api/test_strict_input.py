@@ -9,6 +9,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.routing import Route
 from typer.testing import CliRunner
 
@@ -73,6 +75,27 @@ def test_the_hot_path_hands_duplicates_to_the_application() -> None:
                                    {"a": 'x":', "b": {"c": [1, {"d": 2}]}})
     assert has_duplicate_names(b'{"a": 1, "b": {"c": 1, "c": 2}}', {"a": 1, "b": {"c": 2}})
     assert has_duplicate_names(b'[{"a": 1}, {"a": 1 , "a" : 2}]', [{"a": 1}, {"a": 2}])
+    # a dropped name cannot be hidden by colons written as escapes in the kept values
+    sly = b'{"amount": "1", "amount": "1000", "x": "\\u003a"}'
+    assert has_duplicate_names(sly, json.loads(sly))
+    assert not has_duplicate_names(b'{"t": "12:00:00", "u": "sip:a@b"}',
+                                   {"t": "12:00:00", "u": "sip:a@b"})
+
+
+_JSON_TEXT = st.text(alphabet=st.sampled_from('ab:"\\ \u00e9'), max_size=4)
+_MEMBERS = st.lists(st.tuples(st.sampled_from(["a", "b", "c:", 'd"']),
+                              st.one_of(_JSON_TEXT, st.integers(), st.none())), max_size=5)
+
+
+@given(members=_MEMBERS, spaced=st.booleans())
+def test_the_quick_count_agrees_with_a_strict_parse(members: list[tuple[str, Any]],
+                                                    spaced: bool) -> None:
+    sep = " : " if spaced else ":"
+    raw = ("{" + ",".join(json.dumps(k) + sep + json.dumps(v) for k, v in members)
+           + "}").encode()
+    twice = len({k for k, _ in members}) < len(members)
+    assert has_duplicate_names(raw, json.loads(raw)) is twice
+    assert (check(raw) is not None) is twice
 
 
 def test_json_that_is_not_utf8_is_refused(voice: Voice) -> None:
