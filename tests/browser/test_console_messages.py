@@ -103,3 +103,34 @@ def test_card_form_shows_every_error_at_once(page: Page, server: str, api: Api) 
     expect(page).to_have_url(f"{server}/console/payment-methods")
     page.reload()
     expect(page.locator("#notice")).to_have_count(0)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_card_refused_at_checkout_is_kept_only_when_asked(page: Page, server: str,
+                                                            api: Api, keep: bool) -> None:
+    tid = api.tenant("US")
+    login(page, server, add_admin(api, tid, "billing_admin"))
+    page.goto(f"{server}/console/buy")
+    form = page.locator("#buy-form")
+    form.get_by_label("Amount").fill("60.00")
+    form.get_by_label("Add a credit or debit card").check()
+    form.get_by_label("Card number").fill("4000000000000002")  # the test gateway declines it
+    form.get_by_label("Expiry month").fill("12")
+    form.get_by_label("Expiry year").fill("2035")
+    if keep:
+        form.get_by_label("Keep this card even if the payment is refused").check()
+    form.get_by_role("button", name="Review order").click()
+    page.get_by_role("button", name="Place order").click()
+    expect(page.locator("#err-method")).to_contain_text("declined")
+    saved = api.get(f"/v1/tenants/{tid}/payment-methods", expect=200).json()
+    assert api.credits(tid)["balance"] == "0.00"
+    if keep:
+        assert [m["last4"] for m in saved] == ["0002"]
+        expect(page.locator("#err-method")).not_to_contain_text("not saved")
+        return
+    assert saved == []
+    expect(page.locator("#err-method")).to_contain_text("The card was not saved.")
+    # not offered, not preselected: a new card is the choice again
+    page.goto(f"{server}/console/buy")
+    expect(page.locator("#method input[type=radio]")).to_have_count(2)  # new card, agreement
+    expect(page.get_by_label("Add a credit or debit card")).to_be_checked()
