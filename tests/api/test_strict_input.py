@@ -144,6 +144,19 @@ def test_a_number_is_not_a_timestamp(voice: Voice, value: Any) -> None:
                    key=voice.switch, expect=200)
 
 
+@pytest.mark.parametrize("value", [0, 20300310, 1700000000, "20300310", "2030-03-10"])
+def test_a_cdr_object_with_a_number_for_start_time_is_refused(value: Any) -> None:
+    """CDRs as JSON objects (the NATS stream): ``20300310`` was read as 2030-03-10."""
+    from commcredits.domain.errors import DomainError
+    from commcredits.services import cdrs
+    row = {"call_id": "n-1", "tenant_id": "t", "call_type": "user_out", "from": US, "to": UK,
+           "start_time": value, "duration_s": 60}
+    with pytest.raises(DomainError) as e:
+        cdrs.from_rows([row])
+    assert "RFC 3339" in e.value.details[0]["message"]
+    assert cdrs.from_rows([{**row, "start_time": "2030-03-10T12:00:00Z"}])
+
+
 def test_a_cdr_file_with_a_number_for_start_time_is_refused(voice: Voice, db_url: str,
                                                            tmp_path: Any) -> None:
     before = voice.credits()["balance"]

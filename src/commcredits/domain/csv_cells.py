@@ -9,8 +9,9 @@ number stays as it is (``-1.50``, ``+3``), and so does an E.164 number (``+14255
 so a cell that was a number or a phone number reads back the same.
 
 The PostgreSQL export renders CSV in the database (``COPY``); it applies the same rule,
-built from :data:`FORMULA_STARTS` and :data:`NUMBER_PATTERN` here
-(``adapters/db/usage_export.py``), and the export tests compare both renderings byte for byte.
+built from :data:`FORMULA_STARTS` and :data:`NUMBER_PATTERN` here, to the cells clients and
+operators write (``adapters/db/usage_export.py``; the others are the service's own codes),
+and the export tests compare both renderings byte for byte.
 """
 
 from __future__ import annotations
