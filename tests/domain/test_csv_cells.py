@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from commcredits.domain.csv_cells import neutral, neutral_row
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from commcredits.domain.csv_cells import FORMULA_STARTS, NUMBER_PATTERN, neutral, neutral_row
 
 
 @pytest.mark.parametrize("cell", [
@@ -27,3 +31,11 @@ def test_numbers_e164_and_plain_text_stay_as_they_are(cell: object) -> None:
 def test_a_row_is_neutralised_cell_by_cell() -> None:
     assert neutral_row(("=1+2", "+14255550100", None, 90, "@x")) == [
         "'=1+2", "+14255550100", None, 90, "'@x"]
+
+
+@given(st.text(alphabet=st.sampled_from("=+-@\t\r0123456789.a \u0661'"), max_size=8))
+def test_the_fast_checks_agree_with_the_rule(cell: str) -> None:
+    formula = bool(cell) and cell[0] in FORMULA_STARTS and not re.fullmatch(NUMBER_PATTERN,
+                                                                            cell)
+    assert neutral(cell) == ("'" + cell if formula else cell)
+    assert neutral_row([cell]) == [neutral(cell)]
