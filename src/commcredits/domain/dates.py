@@ -5,7 +5,7 @@ these years is refused at the edge instead (the manual clock, report periods).""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 from commcredits.domain.errors import invalid
 
@@ -32,8 +32,9 @@ TIMESTAMP_EXAMPLE = "2030-03-10T12:00:00Z"
 def timestamp_problem(value: object) -> str | None:
     """Why ``value`` (a JSON value or a CSV cell) is not an RFC 3339 date-time (None: it
     is one, as far as its shape goes; the calendar is checked when it is parsed)."""
-    if isinstance(value, str) and _TIMESTAMP.fullmatch(value.strip()):
-        return None
+    if isinstance(value, datetime) or (isinstance(value, str)
+                                       and _TIMESTAMP.fullmatch(value.strip())):
+        return None  # (a datetime: from Python, e.g. the demo's own calls)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (f"must be an RFC 3339 date-time string such as {TIMESTAMP_EXAMPLE}, "
                 "not a number")
