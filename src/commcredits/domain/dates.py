@@ -21,10 +21,10 @@ def check_in_span(value: date, field: str) -> None:
 
 
 # An RFC 3339 date-time (``T``, ``t`` or a space between date and time, as RFC 3339 § 5.6
-# allows); the offset may be left out, and such a time is taken as UTC. Numbers (Unix
-# times), dates alone and ISO 8601's basic form (``20300310T1200``) are not timestamps here.
+# allows); the offset may be left out (taken as UTC) or written without its colon. Numbers
+# (Unix times), dates alone and ISO 8601's basic form (``20300310T1200``) are not timestamps.
 TIMESTAMP_PATTERN = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"
-                     r"(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?")
+                     r"(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?")
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 TIMESTAMP_EXAMPLE = "2030-03-10T12:00:00Z"
 
