@@ -70,3 +70,23 @@ def test_no_card_number_is_stored(api: Any) -> None:
         rows = [dict(r._mapping) for r in uow.conn.execute(sa.select(payment_methods))]
     assert rows and all("4242424242424242" not in str(v) for row in rows for v in row.values())
     assert rows[0]["last4"] == "4242" and rows[0]["token"]
+
+
+def test_the_same_card_added_at_once_twice_is_one_entry(api: Any) -> None:
+    """Two requests adding one card at the same moment (a double click) take turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from commcredits.adapters.payments import TestGateway
+    from commcredits.services import credits
+
+    tid = api.tenant("US")
+
+    def add(_: int) -> str:
+        with api.rt.db.uow() as uow:
+            view = credits.add_card(uow, TestGateway(), tid, "4242424242424242", 12, 2035)
+            uow.commit()
+        return str(view["id"])
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(add, range(8)))
+    assert len(ids) == 1 and len(_saved(api, tid)) == 1

@@ -49,6 +49,7 @@ def add_token(uow: UnitOfWork, gateway_name: str, tenant_id: str,
     """Store a card the gateway holds: its token, brand, last4 and expiry, nothing more.
     The same card again (the test gateway: same brand, last four digits and expiry) is the
     entry the tenant already has, not a second one."""
+    uow.tenants.wallet(tenant_id, lock=True)  # two adds of one card take turns
     same = _same_card(uow, gateway_name, tenant_id, token)
     if same is not None:
         return payment_method_view(same)
