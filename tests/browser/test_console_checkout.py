@@ -32,8 +32,8 @@ def test_buy_with_a_new_card_and_auto_recharge(page: Page, server: str, api: Api
     form.get_by_label("Recharge with").fill("abc")
     form.get_by_label("When the balance falls below").fill("20.00")
     form.get_by_role("button", name="Review order").click()
-    expect(page.locator("#err-amount")).to_have_text("Amount 10.00 is below the minimum of 50.")
-    expect(page.locator("#err-ar_recharge")).to_contain_text("Recharge amount")
+    expect(page.locator("#err-amount")).to_have_text("Amount: 10.00 is below the minimum of 50.")
+    expect(page.locator("#err-ar_recharge")).to_contain_text("Recharge with: 'abc' is not")
     expect(form.get_by_label("Amount")).to_have_value("10")
     expect(form.get_by_label("When the balance falls below")).to_have_value("20.00")
     assert api.get(f"/v1/tenants/{tid}/payment-methods", expect=200).json() == []

@@ -383,5 +383,9 @@ def test_minute_pools_page(page: Page, server: str, usage: Voice) -> None:
     expect(pool.locator("td").nth(3)).to_have_text("3")
     response = page.goto(f"{server}/console/pools?month=2030-13")
     assert response is not None and response.status == 422
-    expect(page.get_by_role("alert")).to_have_text("validation_error: month must be YYYY-MM")
+    expect(page.get_by_role("alert")).to_have_text(
+        "validation_error: month '2030-13' must be YYYY-MM with a month 01 to 12")
     expect(page.locator("#pools")).to_have_count(0)
+    response = page.goto(f"{server}/console/pools?month=0000-01")  # issue 19: a year 0
+    assert response is not None and response.status == 422
+    expect(page.get_by_role("alert")).to_contain_text("outside the years 2000 to 2199")

@@ -50,7 +50,8 @@ DOMAIN_RULES = [re.compile(p) for p in (
     r"(below the minimum|above the maximum)",
     # grammars beyond a JSON Schema pattern: dates, months, E.164, addresses, host names,
     # and a rate deck (a CSV body)
-    r"is not a (valid )?date \(YYYY-MM-DD\)$", r"^month must be YYYY-MM$",
+    r"is not a (valid )?date \(YYYY-MM-DD\)$", r"^month .* must be YYYY-MM with a month 01 to 12$",
+    r"^month \S+ is outside the years \d+ to \d+$",
     r"must be E\.164", r"is not a valid phone number", r"must look like name@domain$",
     r"value is not a valid email address", r"^not a domain name: ",
     r"^rate deck refused, nothing imported: line \d+",

@@ -197,7 +197,7 @@ def test_the_quick_row_check_refuses_what_the_full_check_refuses():
            "to": ("", "empty to"),
            "upn": ("a\x00@b.c", "upn must not contain control characters"),
            "organizer_upn": ("x" * 321, "organizer_upn must be at most 320 characters"),
-           "start_time": ("2030-13-01", "start_time '2030-13-01' is not ISO 8601"),
+           "start_time": ("2030-13-01", "start_time '2030-13-01' is not an RFC 3339 date-time"),
            "duration_s": (str(7 * 24 * 3600 + 1), "must be whole seconds (at most a week)")}
     for field, (value, message) in bad.items():
         with pytest.raises(DomainError) as e:

@@ -19,9 +19,12 @@ from commcredits.services import reports as rep
 
 ODD = ["", "plain", 'with "quotes", and a comma', "two\nlines", "cr\r\nlf", " padded ",
        "ünïcødé ✓", None]
+# formula starts (neutralised by both renderings alike), numbers and E.164 numbers (kept)
+HOSTILE = ["=1+2", "@SUM(A1)", "-2+3", "+cmd", "\t=1", "\r=1", "'quoted", "+14255550100",
+           "-12.50", "+", None]
 
 
-def _records(uow: Any, tid: str) -> None:
+def _records(uow: Any, tid: str, values: list[str | None] = ODD) -> None:
     start = datetime(2030, 3, 10, 12, 0, 0, tzinfo=UTC)
     # records of a user with an Entra ID object id, of one without, and of nobody (None)
     for user_id, guid in (("usr_guid", "0f9e8d7c-6b5a-4948-a7b6-c5d4e3f2a1b0"),
@@ -29,9 +32,9 @@ def _records(uow: Any, tid: str) -> None:
         uow.conn.execute(schema.users.insert().values(
             id=user_id, tenant_id=tid, upn=f"{user_id}@contoso.com", display_name=user_id,
             usage_location="US", aad_object_id=guid, created_at=start))
-    for i, odd in enumerate(ODD * 2):
+    for i, odd in enumerate(values * 2):
         at = start + timedelta(seconds=i // 3, microseconds=999_999 * (i % 2))
-        kind = "call" if i < len(ODD) else "sms"
+        kind = "call" if i < len(values) else "sms"
         uow.charging.add_usage(
             id=f"use_{i:03d}", tenant_id=tid, kind=kind, ref=f"ref-{i}", conference_id=odd,
             user_location="US", user_id=(None, "usr_guid", "usr_plain")[i % 3], upn=odd,
@@ -56,20 +59,43 @@ def odd_tenant(api: Any) -> str:
     return tid
 
 
+@pytest.fixture
+def hostile_tenant(api: Any) -> str:
+    tid: str = api.tenant("US", "legacy")
+    with api.rt.db.uow() as uow:
+        _records(uow, tid, HOSTILE)
+        uow.commit()
+    return tid
+
+
 def test_database_rows_and_csv_equal_the_python_rendering(api, odd_tenant):
-    tid, db = odd_tenant, api.rt.db
+    _rows_and_csv_agree(api, odd_tenant, ODD)
+
+
+def test_formula_cells_are_neutralised_alike_by_database_and_python(api, hostile_tenant):
+    expected = _rows_and_csv_agree(api, hostile_tenant, HOSTILE)
+    text = expected.decode("utf-8")
+    for cell in ("'=1+2", "'@SUM(A1)", "'-2+3", "'+cmd", ",'\t=1,", "\"'\r=1\"",
+                 ",'quoted,", ",+14255550100,", ",-12.50,", ",'+,"):
+        assert cell in text, cell
+    assert ",=1+2" not in text and ",@SUM" not in text
+
+
+def _rows_and_csv_agree(api: Any, tid: str, values: list[str | None]) -> bytes:
+    db = api.rt.db
     period = rep.parse_period(datetime(2030, 3, 20).date(), from_="2030-03-01")
     for report in (rep.PSTN, rep.SMS):
         with db.uow() as uow:
             reference = [report.row(r) for r in uow.charging.usage(
                 tid, report.kind, period.start, period.end)]
-        assert len(reference) == len(ODD)
+        assert len(reference) == len(values)
         aad = report.columns.index("AAD ObjectId")
         assert {r[aad] for r in reference} == {None, "0f9e8d7c-6b5a-4948-a7b6-c5d4e3f2a1b0"}
         assert list(rep.stream(db, report, tid, period)) == reference
         expected = "".join(formats.csv_lines(report, reference)).encode("utf-8")
         assert b"".join(formats.csv_bytes(report, rep.stream(db, report, tid, period))) == expected
         assert b"".join(formats.csv_bytes(report, iter(reference))) == expected
+    return expected
 
 
 def test_streamed_xlsx_holds_the_rows_and_starts_at_once(api, odd_tenant, monkeypatch):

@@ -45,3 +45,13 @@ def is_expired(exp_month: int, exp_year: int, now: datetime) -> bool:
 def check_not_expired(exp_month: int, exp_year: int, now: datetime) -> None:
     if is_expired(exp_month, exp_year, now):
         raise payment("card_expired", f"the card expired at the end of {exp_month:02d}/{exp_year}")
+
+
+def check_card(card_number: str, exp_month: int, exp_year: int, now: datetime) -> None:
+    """A card that may be saved: 12-19 digits passing Luhn, a real expiry month, and not
+    expired at ``now`` (valid through the last day of its month). ``validation_error``."""
+    digits(card_number)
+    check_expiry_fields(exp_month, exp_year)
+    if is_expired(exp_month, exp_year, now):
+        raise invalid("validation_error",
+                      f"the card expired at the end of {exp_month:02d}/{exp_year}")

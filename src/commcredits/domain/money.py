@@ -22,6 +22,8 @@ ZERO = Decimal(0)
 # the sum of any few of them.
 MAX_DIGITS = 12
 _DECIMAL = re.compile(rf"[+-]?[0-9]{{1,{MAX_DIGITS}}}(\.[0-9]{{1,12}})?")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # any plain decimal number, however long
+MAX_AMOUNT = Decimal(10) ** MAX_DIGITS - 1  # the largest amount with MAX_DIGITS digits
 
 
 @lru_cache(maxsize=512)
@@ -46,22 +48,35 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-places(currency))
 
 
-def parse_amount(value: object, currency: str, *, field: str = "amount") -> Decimal:
+def parse_amount(value: object, currency: str, *, field: str = "amount",
+                 maximum: Decimal | None = None) -> Decimal:
     """Turn a JSON/CLI value into an exact amount in ``currency``.
 
     Accepts a plain decimal string (``"50"``, ``"50.00"``, ASCII digits, no exponent or
     separators), an int or a Decimal; refuses floats, NaN/Infinity, and more places than the
-    currency allows.
+    currency allows. A number with more than :data:`MAX_DIGITS` integer digits is refused as
+    above ``maximum`` (the caller's limit, e.g. the largest order; else the largest amount
+    stored), not as "not a number".
     """
     if isinstance(value, bool | float):
         raise invalid("validation_error", f"{field} must be a decimal string such as \"50.00\"")
     if isinstance(value, int | Decimal):
         amount = Decimal(value)
     elif isinstance(value, str):
-        if not _DECIMAL.fullmatch(value.strip()):
-            raise invalid("validation_error",
-                          f"{field} {value[:40]!r} is not a decimal number like \"50.00\"")
-        amount = Decimal(value.strip())
+        text = value.strip()
+        if not _DECIMAL.fullmatch(text):
+            if _NUMBER.fullmatch(text) and len(text) <= 200:
+                big = Decimal(text)
+                if big > MAX_AMOUNT:
+                    limit = MAX_AMOUNT if maximum is None else maximum
+                    raise invalid("amount_above_maximum",
+                                  f"{field} {text[:40]} is above the maximum of {limit}")
+                if big < -MAX_AMOUNT:
+                    raise invalid("validation_error", f"{field} {text[:40]} is out of range")
+            else:
+                raise invalid("validation_error",
+                              f"{field} {value[:40]!r} is not a decimal number like \"50.00\"")
+        amount = Decimal(text)
     else:
         raise invalid("validation_error", f"{field} must be a decimal string")
     if not amount.is_finite():

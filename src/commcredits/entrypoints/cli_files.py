@@ -151,6 +151,10 @@ def cdrs_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
         out.print(table)
     out.print(", ".join(f"{counts.get(k, 0)} {k}" for k in ("rated", "duplicate", "blocked",
                                                              "error")))
+    unknown = cdr_files.unknown_file_columns(file)
+    if unknown:
+        out.print(f"unknown columns ignored: {', '.join(unknown)} (the columns read are "
+                  f"{','.join(cdrs.COLUMNS)})", markup=False)
     err.print(f"{total} CDRs in {time.perf_counter() - began:.1f} s")
 
 

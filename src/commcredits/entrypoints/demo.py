@@ -93,7 +93,7 @@ def _load(rt: Runtime, lines: list[str],
                              "card is added in the console (Stripe's card form)")
             else:
                 card = credits.add_card(uow, rt.gateway, tenant.id, "4242424242424242", 12,
-                                        2030)
+                                        max(2030, uow.now.year + 4))  # never saved expired
             access.add_admin(uow, tenant.id, ADMIN_EMAIL, ADMIN_PASSWORD, "global_admin")
             lines.append(f"# demo tenant {tenant.id}: 4 users, 100.00 {tenant.currency} of "
                          f"credits (min order {Decimal(rt.settings.min_order)})")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from commcredits.domain.access import Principal
+from commcredits.domain.csv_cells import neutral_row
 from commcredits.domain.errors import invalid
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ def csv_lines(uow: UnitOfWork, tenant_id: str) -> Iterator[str]:
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     for r in rows:
-        writer.writerow([r.id, r.at.isoformat(), r.actor, r.actor_role, r.via, r.action,
-                         r.target, r.before or "", r.after or ""])
+        writer.writerow(neutral_row([r.id, r.at.isoformat(), r.actor, r.actor_role, r.via,
+                                     r.action, r.target, r.before or "", r.after or ""]))
     yield buf.getvalue()
 
 

@@ -6,13 +6,14 @@ only if two clash is the file read once more to name the repeated lines exactly.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from array import array
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
-from commcredits.services.cdrs import Cdr, _cdr, _error, _records, _repeat
+from commcredits.services.cdrs import Cdr, _cdr, _error, _records, _repeat, unknown_columns
 
 MAX_LISTED = 1000  # bad lines listed in a refusal (the count says how many more)
 
@@ -67,6 +68,13 @@ def _repeats(path: Path, clashes: set[int], problems: list[tuple[int, str]]) -> 
             elif not isinstance(_cdr(line, row), str):
                 first[call_id] = line
     return found
+
+
+def unknown_file_columns(path: Path) -> list[str]:
+    """The header's columns that nothing reads (see ``cdrs.unknown_columns``)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    return unknown_columns(h.strip().lstrip("\ufeff") for h in header)
 
 
 def read_file(path: Path) -> Iterator[Cdr]:

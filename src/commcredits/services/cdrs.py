@@ -33,7 +33,7 @@ from commcredits.charging.engine import ChargingEngine
 from commcredits.charging.requests import Cdr, CdrOutcome, Kind, Request
 from commcredits.charging.requests import Settings as EngineSettings
 from commcredits.domain import calls as rules
-from commcredits.domain import text
+from commcredits.domain import dates, text
 from commcredits.domain.access import Principal, Role
 from commcredits.domain.errors import DomainError, file_refused
 
@@ -74,6 +74,17 @@ def _records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
             yield reader.line_num, row
 
 
+def unknown_columns(names: Iterable[str]) -> list[str]:
+    """The columns (or JSON fields) of CDRs that nothing reads, in the order given, each
+    once: the CDRs are imported without them and the import's summary names them, so a
+    misspelt column (``duration`` for ``duration_s``) does not go unnoticed."""
+    out: list[str] = []
+    for name in names:
+        if name and name not in COLUMNS and name not in out:
+            out.append(name)
+    return out
+
+
 def _cdr(line: int, row: dict[str, str]) -> Cdr | str:
     """The CDR, or every problem of the row (joined with "; ")."""
     get = row.get
@@ -86,7 +97,10 @@ def _cdr(line: int, row: dict[str, str]) -> Cdr | str:
             and text.call_id_problem(call_id) is None and text.id_problem(tenant_id, 40) is None
             and text.text_problem(frm + to + upn + organizer, 1320) is None):
         try:  # a good row (the usual case) checked at once; any doubt: every check below
-            start = datetime.fromisoformat(get("start_time", "").replace("Z", "+00:00"))
+            when = get("start_time", "")
+            if dates.timestamp_problem(when):
+                return _problems(row)
+            start = datetime.fromisoformat(when.replace("Z", "+00:00"))
         except ValueError:
             return _problems(row)
         start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
@@ -111,9 +125,12 @@ def _problems(row: dict[str, str]) -> str:
                      f"{', '.join(sorted(rules.CALL_TYPES))}")
     if row.get("start_time"):
         try:
+            if dates.timestamp_problem(row["start_time"]):
+                raise ValueError
             datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
         except ValueError:
-            wrong.append(f"start_time {row['start_time']!r} is not ISO 8601")
+            wrong.append(f"start_time {row['start_time'][:40]!r} is not an RFC 3339 "
+                         f"date-time such as {dates.TIMESTAMP_EXAMPLE}")
     duration = row.get("duration_s", "")
     if duration and (not (duration.isascii() and duration.isdigit())
                      or int(duration) > _MAX_DURATION_S):

@@ -36,14 +36,23 @@ if TYPE_CHECKING:
 # -- payment methods ----------------------------------------------------------------------------
 def add_card(uow: UnitOfWork, gateway: PaymentGateway, tenant_id: str, card_number: str,
              exp_month: int, exp_year: int) -> dict[str, Any]:
+    """Check the card (digits, Luhn, an expiry month that has not passed) before the gateway
+    sees it, then store what the gateway gives back (``add_token``)."""
     get_tenant(uow, tenant_id)
+    cards.check_card(card_number, exp_month, exp_year, uow.now)
     return add_token(uow, gateway.name, tenant_id,
                      gateway.tokenize(card_number, exp_month, exp_year))
 
 
 def add_token(uow: UnitOfWork, gateway_name: str, tenant_id: str,
               token: CardToken) -> dict[str, Any]:
-    """Store a card the gateway holds: its token, brand, last4 and expiry, nothing more."""
+    """Store a card the gateway holds: its token, brand, last4 and expiry, nothing more.
+    The same card again (the test gateway: same brand, last four digits and expiry) is the
+    entry the tenant already has, not a second one."""
+    uow.tenants.wallet(tenant_id, lock=True)  # two adds of one card take turns
+    same = _same_card(uow, gateway_name, tenant_id, token)
+    if same is not None:
+        return payment_method_view(same)
     pm_id = new_id("pm")
     uow.credits.add_payment_method(
         id=pm_id, tenant_id=tenant_id, type="card", gateway=gateway_name, token=token.token,
@@ -52,6 +61,21 @@ def add_token(uow: UnitOfWork, gateway_name: str, tenant_id: str,
     view = payment_method_view(uow.credits.payment_method(tenant_id, pm_id))
     audit.record(uow, tenant_id, "payment_method.add", pm_id, None, view)
     return view
+
+
+def _same_card(uow: UnitOfWork, gateway_name: str, tenant_id: str,
+               token: CardToken) -> sa.Row | None:
+    """The tenant's saved card that ``token`` is again, if any. The test gateway knows a
+    card by brand, last4 and expiry (its tokens are new each time); other gateways hand out
+    a token per card the tenant saves, so only the same token is the same card there."""
+    for row in uow.credits.payment_methods(tenant_id):
+        if row.type != "card" or row.gateway != gateway_name:
+            continue
+        if row.token == token.token or (gateway_name == "test" and (
+                row.brand, row.last4, row.exp_month, row.exp_year) == (
+                token.brand, token.last4, token.exp_month, token.exp_year)):
+            return row
+    return None
 
 
 def add_agreement(uow: UnitOfWork, tenant_id: str, agreement_number: str) -> dict[str, Any]:
@@ -140,7 +164,8 @@ def _auto_recharge_settings(uow: UnitOfWork, tenant: Tenant, min_order: Decimal,
     current = uow.tenants.wallet(tenant.id).auto_recharge
     def amount(field: str, old: Decimal | None) -> Decimal | None:
         raw = body.get(field)
-        return old if raw is None else parse_amount(raw, tenant.currency, field=field)
+        return old if raw is None else parse_amount(raw, tenant.currency, field=field,
+                                                    maximum=max_order)
     pm_id = body.get("payment_method_id") or current.payment_method_id
     if enabled:
         tenancy.check_can_buy_credits(tenant)

@@ -268,7 +268,7 @@ def _begin_order(uow: UnitOfWork, limits: Limits, tenant_id: str, amount: object
                  gateway: PaymentGateway | None = None) -> str:
     tenant = get_tenant(uow, tenant_id)
     tenancy.check_can_buy_credits(tenant)
-    value = parse_amount(amount, tenant.currency)
+    value = parse_amount(amount, tenant.currency, maximum=limits.maximum)
     check_order_amount(value, limits.minimum, maximum=limits.maximum)
     pm = uow.credits.payment_method(tenant_id, pm_id)
     if pm is None:

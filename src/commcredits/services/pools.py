@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from commcredits.adapters.db.schema import pool_usage
 from commcredits.domain import pools as poolrules
-from commcredits.domain.errors import invalid
+from commcredits.domain.dates import check_month
 from commcredits.domain.pools import PoolKey
 from commcredits.services.charging import pool_total
 from commcredits.services.tenants import get_tenant
@@ -42,10 +42,7 @@ def open_month(uow: UnitOfWork) -> int:
 def report(uow: UnitOfWork, tenant_id: str, month: str | None) -> list[dict[str, Any]]:
     """Every pool the tenant's licenses give it this month: total, used, left (minutes)."""
     get_tenant(uow, tenant_id)
-    month = month or poolrules.month_of(uow.now)
-    if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit() \
-            or not 1 <= int(month[5:]) <= 12:
-        raise invalid("validation_error", "month must be YYYY-MM")
+    month = check_month(month) if month else poolrules.month_of(uow.now)
     keys: set[PoolKey] = set()
     for user in uow.directory.users(tenant_id):
         keys.update(poolrules.pools_of(user.licenses, user.usage_location))

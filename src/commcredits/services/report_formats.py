@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from commcredits.domain.csv_cells import neutral_row
 from commcredits.services.reports import Export, Report, Row, as_dicts, each_row
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -31,11 +32,12 @@ class _Echo:
 
 
 def csv_lines(report: Report, rows_: Iterable[Row]) -> Iterator[str]:
-    """RFC 4180: a header row, CRLF line ends, fields quoted when needed; None is empty."""
+    """RFC 4180: a header row, CRLF line ends, fields quoted when needed; None is empty;
+    a text a spreadsheet would take for a formula starts with ``'`` (:mod:`csv_cells`)."""
     writer = csv.writer(_Echo(), lineterminator="\r\n")
     yield writer.writerow(report.columns)
     for row in rows_:
-        yield writer.writerow(row)
+        yield writer.writerow(neutral_row(row))
 
 
 def csv_bytes(report: Report, rows_: Iterable[Row],

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from commcredits.adapters.db.types import UtcDateTime
+from commcredits.domain import csv_cells
 
 _TIME = "to_char({}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 # exact: amounts are whole millionths and a currency has at most 6 places (CLDR: 0-4); the
@@ -62,12 +63,29 @@ _TEXT_COLUMNS = {"r.id", "r.ref", "r.conference_id", "r.user_location", _AAD, "r
                  "r.destination", "r.destination_number", "r.currency", "r.capability"}
 
 
+# domain.csv_cells.neutral in SQL, for the cells COPY writes: the same starts (by their code:
+# ascii() is the cheapest test of a first character), the same number pattern, the same quote;
+# the export tests compare both renderings byte for byte
+_FORMULA_START = ", ".join(str(ord(c)) for c in csv_cells.FORMULA_STARTS)
+# (a sign and digits, as every E.164 number is, is told by rtrim without the regex)
+_NEUTRAL = (f"CASE WHEN coalesce(ascii({{0}}), 0) NOT IN ({_FORMULA_START}) THEN {{0}} "
+            f"WHEN length({{0}}) > 1 AND rtrim({{0}}, '0123456789') IN ('+', '-') THEN {{0}} "
+            f"WHEN {{0}} ~ '^{csv_cells.NUMBER_PATTERN}$' THEN {{0}} "
+            f"ELSE chr({ord(csv_cells.QUOTE)}) || {{0}} END")
+# the cells a client or an operator writes (ids, names, numbers, deck destinations): the
+# others are the service's own words (usage ids, codes, enums, the Entra ID GUID), which
+# never start with a formula character, and are left out of the test for speed
+_FREE_TEXT = {"r.ref", "r.conference_id", "r.upn", "r.display_name", "r.caller_id",
+              "r.scope", "r.destination", "r.destination_number"}
+
+
 def _select(kind: str, currency: str, *, csv: bool, upn: str | None = None,
             extras: bool = False) -> str:
     cols = tuple(c.replace("{places}", _places_by_currency(currency))
                  for c in COLUMNS[kind] + (EXTRA[kind] if extras else ()))
     if csv:  # csv.writer leaves an empty string unquoted; COPY would write ""
-        cols = tuple(f"NULLIF({c}, '')" if c in _TEXT_COLUMNS else c for c in cols)
+        cols = tuple((_NEUTRAL if c in _FREE_TEXT else "{0}").format(f"NULLIF({c}, '')")
+                     if c in _TEXT_COLUMNS else c for c in cols)
     return (f"SELECT {', '.join(cols)} FROM usage_records r "
             "LEFT JOIN users u ON u.id = r.user_id AND u.tenant_id = r.tenant_id "
             "WHERE r.tenant_id = %(tenant)s AND r.kind = %(kind)s "

@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     from commcredits.entrypoints.api.front import SwitchFront, TelephonyFront
     from commcredits.entrypoints.api.guard import RequestGuard
+    from commcredits.entrypoints.api.strict_json import StrictJsonBodies
+    app.add_middleware(StrictJsonBodies)  # UTF-8, unique names: before any route parses
     app.state.switch_front = SwitchFront(rt, record)  # serve's protocol answers with it too
     app.add_middleware(TelephonyFront, front=app.state.switch_front)  # inside the guard
     app.add_middleware(RequestGuard, max_body_bytes=rt.settings.max_body_bytes)

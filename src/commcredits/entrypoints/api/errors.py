@@ -54,6 +54,12 @@ def validation_error(errors: Sequence[Any]) -> DomainError:
     it too, so a form is refused exactly as the API would refuse the same fields)."""
     details = []
     for e in errors:
+        if e.get("type") == "json_invalid":  # its loc is ("body", character offset)
+            at = [p for p in e.get("loc", ()) if isinstance(p, int)]
+            where = f" (at character {at[0] + 1})" if at else ""
+            reason = str((e.get("ctx") or {}).get("error", "")) or "JSON decode error"
+            details.append({"field": "body", "problem": f"is not valid JSON: {reason}{where}"})
+            continue
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
         details.append({"field": loc, "problem": str(e.get("msg", "invalid"))})
     message = "; ".join(f"{d['field'] or 'body'}: {d['problem']}" for d in details[:5])
@@ -76,8 +82,34 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code if exc.status_code < 500 else 400
     if status == 400:  # a body that cannot be parsed (invalid UTF-8, nested too deep)
         code, status = "validation_error", 422
-    return JSONResponse(error_body(code, str(exc.detail)), status,
-                        headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:  # every method the path answers (Starlette names one route's only)
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+    return JSONResponse(error_body(code, str(exc.detail)), status, headers=headers or None)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: Any, scope: Any) -> list[str]:
+    """The methods some route of ``app`` answers at the scope's path (RFC 9110 § 15.5.6:
+    a 405 names them all, though they belong to different routes)."""
+    from starlette.routing import Match, Mount
+    found: list[str] = []
+    # the path as the application saw it (a mount below it changes root_path, not path)
+    base = {"type": "http", "path": scope["path"], "headers": [],
+            "root_path": scope.get("app_root_path", "")}
+    for method in _METHODS:
+        probe = {**base, "method": method}
+        for route in app.router.routes:
+            if isinstance(route, Mount):  # static files: GET and HEAD
+                if method in ("GET", "HEAD") and route.matches(probe)[0] is Match.FULL:
+                    found.append(method)
+                    break
+            elif route.matches(probe)[0] is Match.FULL:
+                found.append(method)
+                break
+    return found
 
 
 def _domain(request: Request, exc: Exception) -> JSONResponse:

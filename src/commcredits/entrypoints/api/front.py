@@ -10,7 +10,8 @@ holding a thread, and the answer is encoded once (orjson). Refusals answer exact
 routes do (``errors.error_response``).
 
 Anything else is handed to the full application with the body replayed, which answers it
-exactly as before: a body that does not validate (its 422 comes from FastAPI), a call
+exactly as before: a body that does not validate (its 422 comes from FastAPI, or from
+``strict_json`` for a name sent twice, which orjson would silently keep one of), a call
 without ``tenant_id`` (the route finds the tenant first), an answer without a body, an
 error that is not the request's own. That is safe because a request the engine did not
 answer committed nothing, and every one of these requests is idempotent by its id.
@@ -43,6 +44,7 @@ from commcredits.entrypoints.api.schemas import (
     InterimIn,
     SmsIn,
 )
+from commcredits.entrypoints.api.strict_json import has_duplicate_names
 from commcredits.entrypoints.runtime import Runtime
 
 Record = Callable[[str, str, int, float], None]  # (method, route, status, seconds)
@@ -92,7 +94,10 @@ def engine_request(route: Route, call_id: str | None, body: bytes, auth: str) ->
     Parsed, then validated, as FastAPI does it (so a body is taken here exactly when the
     route would take it)."""
     try:
-        parsed: Any = route.model.model_validate(orjson.loads(body))
+        raw = orjson.loads(body)
+        if has_duplicate_names(body, raw):
+            return None  # the application refuses it, naming the field (strict_json)
+        parsed: Any = route.model.model_validate(raw)
     except (ValidationError, ValueError):
         return None
     data = parsed.model_dump(by_alias=True)

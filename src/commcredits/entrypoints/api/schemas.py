@@ -24,7 +24,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from commcredits.domain import text
+from commcredits.domain import dates, text
 from commcredits.domain.money import MAX_DIGITS, currency_codes
 from commcredits.domain.tenancy import country_codes, tenant_country_codes
 from commcredits.domain.text import ID_MAX
@@ -287,9 +287,20 @@ def _utc(value: datetime | None) -> datetime | None:
         raise ValueError("time out of range") from None
 
 
-AnswerTime = Annotated[datetime | None, AfterValidator(_utc),
-                       Field(None, description="when the callee answered (UTC); default: "
-                                               "when the service hears of it")]
+def _timestamp(value: Any) -> Any:
+    """An RFC 3339 string: not a number (pydantic would take ``0`` as 1970-01-01), not a
+    date alone."""
+    problem = None if value is None else dates.timestamp_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Timestamp = {"format": "date-time", "examples": [dates.TIMESTAMP_EXAMPLE]}
+AnswerTime = Annotated[datetime | None, BeforeValidator(_timestamp), AfterValidator(_utc),
+                       Field(None, description="when the callee answered (UTC, RFC 3339); "
+                                               "default: when the service hears of it",
+                             json_schema_extra=Timestamp)]
 Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600), BeforeValidator(_whole)]
 CallType = Literal["user_in", "user_out", "user_out_conf", "user_out_transfer",
                    "user_out_forwarding", "conf_in", "conf_out", "ucap_in", "ucap_out"]
@@ -356,10 +367,12 @@ class CdrIn(Body):
     upn: Upn | None = None
     organizer_upn: Upn | None = None
     sip_domain: SipDomain | None = None
-    start_time: Annotated[datetime, AfterValidator(_utc)]
+    start_time: Annotated[datetime, BeforeValidator(_timestamp), AfterValidator(_utc),
+                          Field(json_schema_extra=Timestamp)]
     duration_s: Seconds
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+    # other fields are kept aside (``model_extra``), not rated: the answer names them
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True, populate_by_name=True)
 
 
 class CdrsIn(Body):

@@ -14,10 +14,18 @@ from pydantic import ValidationError
 
 from commcredits.domain.access import Action, authorize
 from commcredits.domain.errors import DomainError
+from commcredits.domain.money import parse_amount
 from commcredits.entrypoints.api.deps import run_recharges
 from commcredits.entrypoints.api.errors import validation_error
 from commcredits.entrypoints.api.schemas import OrderIn
-from commcredits.entrypoints.console.common import guard, locale_for, money, render
+from commcredits.entrypoints.console.common import (
+    field_of,
+    guard,
+    labelled,
+    locale_for,
+    money,
+    render,
+)
 from commcredits.entrypoints.console.pages import (
     ROLE_LABELS,
     Session,
@@ -32,13 +40,18 @@ from commcredits.services.tenants import get_tenant
 
 router = APIRouter(tags=["console"])
 LEDGER_ROWS = 200  # newest transactions shown
+# the auto-recharge form's labels, which its errors name (not recharge_amount)
+AUTO_RECHARGE_LABELS = {"recharge_amount": "Recharge with",
+                        "trigger_amount": "When balance falls below",
+                        "payment_method_id": "Pay with", "enabled": "Auto-recharge"}
 NOTICES = {"auto_recharge": "Auto-recharge settings saved.",
            "duplicate": "That form was already submitted; nothing was charged twice."}
 
 # -- credits ------------------------------------------------------------------------------------
 def _console_page(request: Request, sess: Session, *, error: DomainError | None = None,
                   form: dict[str, str] | None = None, notice: str | None = None,
-                  added_order: str | None = None, status: int = 200) -> HTMLResponse:
+                  added_order: str | None = None, status: int = 200,
+                  errors: dict[str, str] | None = None) -> HTMLResponse:
     tid = sess.tenant_id
     authorize(sess.principal, Action.READ, tid)
     with _runtime(request).db.uow() as uow:
@@ -60,6 +73,7 @@ def _console_page(request: Request, sess: Session, *, error: DomainError | None 
     return render(request, sess, "console.html", tenant, status=status, error_at=where,
                   credits=view, ledger=ledger, methods=methods,
                   methods_by_id={m["id"]: m for m in methods}, error=error, notice=notice,
+                  errors=errors or {},
                   form=form or {}, order_token=secrets.token_urlsafe(16))
 
 
@@ -132,17 +146,32 @@ def auto_recharge(request: Request, enabled: str = Form(""), recharge_amount: st
         "trigger_amount": trigger_amount.strip() or None,
         "payment_method_id": payment_method_id or None,
     }
+    errors: dict[str, str] = {}
+    status = 422
     try:
         with rt.db.uow() as uow:
             uow.actor = audit.Actor.of(sess.principal, "console", sess.email)
-            credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body,
-                                      rt.settings.max_order, rt.gateway)
-            uow.commit()
+            currency = get_tenant(uow, sess.tenant_id).currency
+            for field in ("recharge_amount", "trigger_amount"):  # each amount on its own
+                try:
+                    if body[field] is not None:
+                        parse_amount(body[field], currency, field=field,
+                                     maximum=rt.settings.max_order)
+                except DomainError as e:
+                    errors[field] = labelled(e.message, AUTO_RECHARGE_LABELS)
+            if not errors:
+                credits.set_auto_recharge(uow, rt.settings.min_order, sess.tenant_id, body,
+                                          rt.settings.max_order, rt.gateway)
+                uow.commit()
             started = sorted(uow.recharges_requested)
     except DomainError as e:
+        errors[field_of(e, tuple(AUTO_RECHARGE_LABELS), "ar")] = labelled(
+            e.message, AUTO_RECHARGE_LABELS)
+        status = _status(e)
+    if errors:
         form = {f"ar_{k}": ("on" if v is True else v or "") for k, v in body.items()}
         try:
-            return _console_page(request, sess, error=e, form=form, status=_status(e))
+            return _console_page(request, sess, errors=errors, form=form, status=status)
         except DomainError as e2:
             return _error_page(request, sess, _status(e2), "Not available", e2.message)
     run_recharges(_runtime(request), started)

@@ -21,11 +21,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from commcredits.domain import tenancy
 from commcredits.domain.access import Action, authorize
-from commcredits.domain.errors import DomainError
+from commcredits.domain.errors import DomainError, ErrorKind
 from commcredits.domain.money import parse_amount
 from commcredits.domain.wallet import AutoRecharge, check_auto_recharge, check_order_amount
 from commcredits.entrypoints.console.billing import place_order
-from commcredits.entrypoints.console.common import field_of, guard, read_page, render
+from commcredits.entrypoints.console.common import (
+    CARD_LABELS,
+    card_problems,
+    field_of,
+    guard,
+    labelled,
+    read_page,
+    render,
+)
 from commcredits.entrypoints.console.common import sentence as _sentence
 from commcredits.entrypoints.console.pages import (
     Session,
@@ -85,6 +93,10 @@ def buy(request: Request) -> Response:
     return _buy_page(request, sess, {}, {})
 
 
+# the buy form's labels, which its errors name
+BUY_LABELS = {"amount": "Amount", "recharge_amount": "Recharge with",
+              "trigger_amount": "When the balance falls below", "po_number": "PO number",
+              "agreement_number": "Agreement number", **CARD_LABELS}
 FIELDS = ("amount", "method", "card_number", "card_exp", "agreement_number", "po_number",
           "ar_recharge", "ar_trigger")
 
@@ -95,7 +107,7 @@ def review(request: Request, csrf: str = Form(""), amount: str = Form(""),
            card_exp_month: str = Form(""), card_exp_year: str = Form(""),
            agreement_number: str = Form(""), po_number: str = Form(""),
            ar_on: str = Form(""), ar_recharge: str = Form(""),
-           ar_trigger: str = Form("")) -> Response:
+           ar_trigger: str = Form(""), keep_card: str = Form("")) -> Response:
     """Step 2: check everything as Place order will, save a new card or agreement, and show
     the order to confirm. Errors go back to step 1, next to their field."""
     sess, refused = guard(request, csrf, Action.BILLING, "buy credits")
@@ -106,21 +118,25 @@ def review(request: Request, csrf: str = Form(""), amount: str = Form(""),
             "ar_on": "on" if ar_on else "", "ar_recharge": ar_recharge.strip(),
             "ar_trigger": ar_trigger.strip(), "card_exp_month": card_exp_month.strip(),
             "card_exp_year": card_exp_year.strip(),
-            "agreement_number": agreement_number.strip()}
+            "agreement_number": agreement_number.strip(),
+            "keep_card": "on" if keep_card else ""}
     errors: dict[str, str] = {}
 
     def check(field: str, fn: Any) -> Any:
         try:
             return fn()
         except DomainError as e:
-            errors.setdefault(field, _sentence(e.message))
+            errors.setdefault(field, labelled(e.message, BUY_LABELS))
             return None
     with rt.db.uow() as uow:
         _actor(uow, sess)
         tenant = get_tenant(uow, sess.tenant_id)
-        value = check("amount", lambda: parse_amount(form["amount"] or "", tenant.currency))
+        most = rt.settings.max_order
+        value = check("amount", lambda: parse_amount(form["amount"] or "", tenant.currency,
+                                                     maximum=most))
         if value is not None:
-            check("amount", lambda: check_order_amount(value, rt.settings.min_order))
+            check("amount", lambda: check_order_amount(value, rt.settings.min_order,
+                                                       maximum=most))
         check("amount", lambda: tenancy.check_can_buy_credits(tenant))
         saved = {m["id"]: m for m in _methods(uow, sess.tenant_id)}
         if method not in saved and method not in (NEW_CARD, NEW_AGREEMENT):
@@ -131,12 +147,18 @@ def review(request: Request, csrf: str = Form(""), amount: str = Form(""),
             errors["po_number"] = "A PO number has at most 100 characters."
         if form["ar_on"]:
             rech = check("ar_recharge", lambda: parse_amount(
-                form["ar_recharge"] or None, tenant.currency, field="recharge amount"))
+                form["ar_recharge"] or None, tenant.currency, field="recharge_amount",
+                maximum=most))
             trig = check("ar_trigger", lambda: parse_amount(
-                form["ar_trigger"] or None, tenant.currency, field="trigger amount"))
+                form["ar_trigger"] or None, tenant.currency, field="trigger_amount"))
             if rech is not None and trig is not None:
                 check("ar_recharge", lambda: check_auto_recharge(
-                    AutoRecharge(True, rech, trig, method or "pm"), rt.settings.min_order))
+                    AutoRecharge(True, rech, trig, method or "pm"), rt.settings.min_order,
+                    most))
+        if method == NEW_CARD:  # every problem of the card at once, before the gateway
+            for field, problem in card_problems(card_number, form["card_exp_month"],
+                                                form["card_exp_year"], uow.now).items():
+                errors.setdefault(field, problem)
         pm_id = method
         if not errors and method == NEW_CARD:
             pm_id = check("card_number", lambda: credits.add_card(
@@ -151,7 +173,7 @@ def review(request: Request, csrf: str = Form(""), amount: str = Form(""),
         chosen = _methods(uow, sess.tenant_id)
     pm = next(m for m in chosen if m["id"] == pm_id)
     return render(request, sess, "review.html", tenant, form=form, pm=pm,
-                  token=secrets.token_urlsafe(16))
+                  token=secrets.token_urlsafe(16), new_card=method == NEW_CARD)
 
 
 def _int(value: str) -> int:
@@ -165,8 +187,11 @@ def _int(value: str) -> int:
 def place(request: Request, csrf: str = Form(""), token: str = Form(""),
           amount: str = Form(""), payment_method_id: str = Form(""),
           po_number: str = Form(""), ar_on: str = Form(""), ar_recharge: str = Form(""),
-          ar_trigger: str = Form("")) -> Response:
-    """Step 3: Place order. Pays once however often it is posted; then the receipt."""
+          ar_trigger: str = Form(""), new_card: str = Form(""),
+          keep_card: str = Form("")) -> Response:
+    """Step 3: Place order. Pays once however often it is posted; then the receipt. A card
+    entered in this checkout that the gateway refuses is removed again, unless the admin
+    ticked "Keep this card": it is not offered (or preselected) next time."""
     sess, refused = guard(request, csrf, Action.BILLING, "buy credits")
     if sess is None:
         return refused
@@ -181,9 +206,27 @@ def place(request: Request, csrf: str = Form(""), token: str = Form(""),
     except DomainError as e:
         form = {"amount": amount, "method": payment_method_id, "po_number": po_number,
                 "ar_on": ar_on, "ar_recharge": ar_recharge, "ar_trigger": ar_trigger}
-        return _buy_page(request, sess, form, {field_of(e, FIELDS, "method"):
-                                               _sentence(e.message)}, status=_status(e))
+        message = _sentence(e.message)
+        if e.kind is ErrorKind.PAYMENT and new_card and not keep_card \
+                and _forget_card(request, sess, payment_method_id):
+            form["method"] = NEW_CARD
+            message += " The card was not saved."
+        return _buy_page(request, sess, form, {field_of(e, FIELDS, "method"): message},
+                         status=_status(e))
     return RedirectResponse(f"/console/orders/{order['id']}?placed=1", status_code=303)
+
+
+def _forget_card(request: Request, sess: Session, pm_id: str) -> bool:
+    """Remove the card a refused checkout added (whether it went: a card auto-recharge pays
+    with stays)."""
+    try:
+        with _runtime(request).db.uow() as uow:
+            _actor(uow, sess)
+            payment_methods.remove(uow, sess.tenant_id, pm_id)
+            uow.commit()
+    except DomainError:
+        return False
+    return True
 
 
 # -- orders -------------------------------------------------------------------------------------
@@ -284,6 +327,11 @@ def add_method(request: Request, csrf: str = Form(""), kind: str = Form(""),
         with rt.db.uow() as uow:
             _actor(uow, sess)
             if kind == "card":
+                problems = card_problems(card_number, form["card_exp_month"],
+                                         form["card_exp_year"], uow.now)
+                if problems:
+                    return _methods_page(request, sess, form=form, errors=problems,
+                                         status=422)
                 credits.add_card(uow, rt.gateway, sess.tenant_id, card_number,
                                  _int(card_exp_month), _int(card_exp_year))
             else:

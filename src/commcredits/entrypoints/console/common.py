@@ -118,3 +118,46 @@ def sentence(message: str) -> str:
     is ...", ending with a full stop."""
     text = message.replace("_", " ")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def labelled(message: str, labels: dict[str, str]) -> str:
+    """A service message about a field, told with the field's label as the form shows it:
+    ``recharge_amount 'ten' is not ...`` → ``Recharge with: 'ten' is not ....``; a message
+    naming no field of the form becomes a plain sentence."""
+    head, _, rest = message.partition(" ")
+    label = labels.get(head.rstrip(":"))
+    if label is None or not rest:
+        return sentence(message)
+    text = f"{label}: {rest}"
+    return text + ("" if text.endswith(".") else ".")
+
+
+def card_problems(card_number: str, exp_month: str, exp_year: str,
+                  now: Any) -> dict[str, str]:
+    """Every problem of a card form at once, keyed ``card_number`` / ``card_exp`` (the
+    month and year share one line), in the form's words."""
+    from commcredits.domain import cards
+    problems: dict[str, str] = {}
+    try:
+        cards.digits(card_number)
+    except DomainError as e:
+        problems["card_number"] = labelled(e.message, CARD_LABELS)
+    wrong = []
+    month = int(exp_month) if exp_month.isascii() and exp_month.isdigit() else None
+    year = int(exp_year) if exp_year.isascii() and exp_year.isdigit() else None
+    if month is None or not 1 <= month <= 12:
+        wrong.append(f"Expiry month {exp_month[:10]!r} must be 1 to 12" if exp_month
+                     else "Expiry month is missing")
+    if year is None or len(exp_year) != 4 or not 2000 <= year <= 2100:
+        wrong.append(f"Expiry year {exp_year[:10]!r} must be a four-digit year such as "
+                     f"{now.year + 3}" if exp_year else "Expiry year is missing")
+    if not wrong and month is not None and year is not None \
+            and cards.is_expired(month, year, now):
+        wrong.append(f"The card expired at the end of {month:02d}/{year}")
+    if wrong:
+        problems["card_exp"] = ". ".join(wrong) + "."
+    return problems
+
+
+CARD_LABELS = {"card_number": "Card number", "exp_month": "Expiry month",
+               "exp_year": "Expiry year"}

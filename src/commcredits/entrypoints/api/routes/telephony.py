@@ -211,11 +211,13 @@ def end(call_id: str, body: CallEndIn, request: Request_,
 @router.post("/cdrs")
 def rate_cdrs(body: CdrsIn, request: Request_, who: Principal = Depends(caller)) -> Any:
     """Rate calls a switch let through while the service was unreachable: the same
-    idempotent rating as ``commcredits cdrs import``, a result per CDR."""
+    idempotent rating as ``commcredits cdrs import``, a result per CDR. Fields of a CDR
+    that nothing reads are ignored and named in ``unknown_fields``."""
     authorize(who, Action.TELEPHONY)
     rt = runtime(request)
     results: list[dict[str, Any] | None] = []
     todo: list[cdrs.Cdr] = []
+    unknown = cdrs.unknown_columns(name for row in body.cdrs for name in row.model_extra or ())
     for line, row in enumerate(body.cdrs, start=1):
         try:
             tenant_id = _resolved(rt, who, row.tenant_id, row.call_type, row.from_,
@@ -225,14 +227,14 @@ def rate_cdrs(body: CdrsIn, request: Request_, who: Principal = Depends(caller))
                             "message": e.message})
             continue
         todo.append(cdrs.Cdr(line, {**row.model_dump(by_alias=True, exclude={
-            "start_time", "duration_s", "sip_domain"}), "tenant_id": tenant_id},
-            row.start_time, row.duration_s))
+            "start_time", "duration_s", "sip_domain", *(row.model_extra or ())}),
+            "tenant_id": tenant_id}, row.start_time, row.duration_s))
         results.append(None)
     rated = iter(cdrs.rate_all(rt.db, todo, who=who))  # one batch: one transaction
     for i, item in enumerate(results):
         if item is None:
             results[i] = _cdr_view(next(rated))
-    return {"results": results}
+    return {"results": results, "unknown_fields": unknown}
 
 
 def _cdr_view(out: cdrs.CdrResult) -> dict[str, Any]:
