@@ -16,6 +16,7 @@ them, published to NATS JetStream by the ``events`` job.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -61,14 +62,14 @@ def message(row: sa.Row[Any], prefix: str) -> BusMessage:
 
 
 def publish_due(db: Database, bus: EventBus, prefix: str = rules.DEFAULT_PREFIX,
-                batch: int = 1000) -> int:
+                batch: int = 1000, stopping: Callable[[], bool] | None = None) -> int:
     """Publish every unpublished event, ``batch`` per transaction; returns how many were
     published (counting those JetStream already had)."""
     with db.uow() as uow:
         if uow.bus.capture_calls(uow.now):
             uow.commit()
     published = 0
-    while True:
+    while stopping is None or not stopping():
         with db.uow() as uow:
             repo = uow.bus
             rows = repo.claim_unpublished(batch)
@@ -79,6 +80,7 @@ def publish_due(db: Database, bus: EventBus, prefix: str = rules.DEFAULT_PREFIX,
         published += len(rows)
         if len(rows) < batch:
             return published
+    return published
 
 
 def unpublished(uow: UnitOfWork) -> int:
