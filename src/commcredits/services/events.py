@@ -38,6 +38,16 @@ def record(uow: UnitOfWork, tenant_id: str, kind: EventKind, dedupe: str,
                                 data=json.dumps(data, sort_keys=True), occurred_at=uow.now)
 
 
+def record_many(uow: UnitOfWork, tenant_id: str, kind: EventKind,
+                items: list[tuple[str, dict[str, Any]]]) -> int:
+    """:func:`record` for several events of one tenant and kind, ``(dedupe, data)`` each."""
+    if not items:
+        return 0
+    return uow.bus.add_events(tenant_id, kind.value,
+                              [(d, json.dumps(data, sort_keys=True)) for d, data in items],
+                              uow.now)
+
+
 def _settled(row: sa.Row[Any]) -> dict[str, Any]:
     cur = row.u_currency
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from commcredits.adapters.db import bulk
 from commcredits.adapters.db.schema import (
     ledger_postings,
     ledger_transactions,
@@ -76,6 +77,11 @@ class CreditsRepo:
     def set_remaining(self, lot_id: str, remaining: Decimal) -> None:
         self.conn.execute(_SET_REMAINING, {"b_id": lot_id, "remaining": remaining})
 
+    def set_remaining_many(self, remaining: dict[str, Decimal]) -> None:
+        if remaining:
+            self.conn.execute(_SET_REMAINING, [{"b_id": lot_id, "remaining": value}
+                                               for lot_id, value in remaining.items()])
+
     def tenants_with_lots_due(self, before: datetime) -> list[str]:
         """Tenants having a lot with money left that expires before ``before``."""
         q = (sa.select(lots.c.tenant_id).distinct()
@@ -139,6 +145,12 @@ class CreditsRepo:
             return
         self.conn.execute(sa.insert(ledger_transactions), head)
         self.conn.execute(sa.insert(ledger_postings), legs)
+
+    def record_many(self, heads: list[dict[str, Any]], legs: list[dict[str, Any]]) -> None:
+        """Several ledger transactions (rows of ``ledger_transactions``) and their postings,
+        in bulk (``COPY`` on PostgreSQL)."""
+        bulk.insert(self.conn, ledger_transactions, heads)
+        bulk.insert(self.conn, ledger_postings, legs)
 
     def ledger(self, tenant_id: str, *, limit: int | None = None,
                newest_first: bool = False) -> list[LedgerLine]:
