@@ -181,8 +181,10 @@ URGENT = ("calls", "cuts")
 # the rest, in a second loop: expiry first (it changes balances), then the recharges it may
 # start; notify and events last: they send what the others queued
 BULK = ("expire", "recharge", "payments", "pools", "notify", "events")
-# ``jobs run all`` (one pass): money released first, cuts after expiry (which may add some)
-ORDER = ("calls", "expire", "cuts", "recharge", "payments", "pools", "notify", "events")
+# ``jobs run all`` and ``POST /v1/clock`` (one pass, in this order): expiry and silent calls
+# first (they change balances; expiry cuts calls whose reservation lost its money), then the
+# cuts and the recharges they start; notify and events last: they send what the others queued
+ORDER = ("expire", "calls", "cuts", "recharge", "payments", "pools", "notify", "events")
 
 
 def run(ctx: JobContext, which: str | tuple[str, ...] = "all") -> dict[str, int]:
