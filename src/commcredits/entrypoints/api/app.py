@@ -110,8 +110,8 @@ def trusted_proxies(setting: str) -> list[str]:
     names = [n.strip() for n in setting.split(",") if n.strip()]
     for name in names:
         try:
-            ipaddress.ip_network(name, strict=False)
+            ipaddress.ip_network(name)  # strict, as uvicorn's middleware reads it
         except ValueError:
             raise ValueError(f"COMMCREDITS_TRUSTED_PROXIES: {name!r} is not an IP address "
-                             f"or CIDR network") from None
+                             f"or CIDR network (host bits zero)") from None
     return names
