@@ -169,3 +169,35 @@ def test_sigterm_in_the_middle_stops_serve_within_10_s_and_the_next_run_finishes
 def test_the_money_releasing_jobs_have_the_urgent_loop_and_every_job_a_loop():
     assert set(jobs.URGENT) == {"calls", "cuts"} and not set(jobs.URGENT) & set(jobs.BULK)
     assert set(jobs.URGENT) | set(jobs.BULK) == set(jobs.JOBS) == set(jobs.ORDER)
+
+
+def test_posting_many_writes_what_posting_one_by_one_writes(api):
+    """``ledger.post_many`` (the expiry chunks) against ``ledger.post`` (everything else)."""
+    from decimal import Decimal
+
+    from commcredits.domain import ledger as rules
+    from commcredits.domain.lots import Draw
+    from commcredits.services import ledger
+
+    def forfeit_all(tid: str, many: bool) -> list[tuple[object, ...]]:
+        with api.rt.db.uow() as uow:
+            wallet = uow.tenants.wallet(tid, lock=True)
+            lots = uow.credits.lots(tid)
+            txns = [rules.spend(tid, [Draw(lot.id, lot.remaining - Decimal("0.25") * k)],
+                                rules.TxnKind.EXPIRY, "forfeited", reference=f"r{k}")
+                    for k, lot in enumerate(lots)]
+            if many:
+                ledger.post_many(uow, wallet, txns, lots)
+            else:
+                for txn in txns:
+                    ledger.post(uow, wallet, txn)
+            uow.commit()
+            return [(t.seq, t.kind, t.amount, t.balance_after, t.reference)
+                    for t in uow.credits.ledger(tid)] + [
+                (lot.seq, lot.remaining) for lot in uow.credits.lots(tid)] + [
+                (wallet.balance, wallet.txn_seq)]
+    one, many = api.tenant("US"), api.tenant("US")
+    for tid in (one, many):
+        scenario.seed_lots(api.rt.db, tid, 4)
+    assert forfeit_all(one, many=False) == forfeit_all(many, many=True)
+    assert scenario.ledger_problems(api.rt.db) == []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from commcredits.entrypoints.lease import JobsLease
 from commcredits.entrypoints.runtime import Runtime
@@ -63,7 +64,9 @@ class JobThread:
         """Stop both loops: each finishes the chunk (or row) it is in, commits it, and
         returns; the lease goes when both have."""
         self.stopping.set()
+        deadline = time.monotonic() + timeout_s  # for both loops together
         for thread in self.threads:
-            thread.join(timeout_s)
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
         with self._lease_lock:
             self.lease.release()
