@@ -159,6 +159,7 @@ def test_sigterm_in_the_middle_stops_serve_within_10_s_and_the_next_run_finishes
             proc.wait(10)
     assert stopped_in < 10, (stopped_in, log.read_text())
     done, _ = scenario.expiries(api.rt.db, tid)
+    print(f"serve stopped {stopped_in:.2f} s after SIGTERM, {done} of {LOTS} lots expired")
     assert 0 < done < LOTS, done  # stopped in the middle, whole chunks committed
     assert scenario.ledger_problems(api.rt.db) == []
     assert jobs.run(api.rt.jobs(), "expire")["expire"] == LOTS - done  # the rest, once
