@@ -66,3 +66,9 @@ class Settings(BaseSettings):
     access_log: bool = False  # a log line per HTTP request (metrics count them anyway)
     max_connections_per_client: int = 256  # open connections one address may hold (per worker)
     request_timeout_s: int = 30  # a request (headers and body) must arrive within this
+    # reverse proxies whose X-Forwarded-For / -Proto are believed: comma-separated IPs or
+    # CIDRs (e.g. "10.0.0.5,10.1.0.0/16"); none by default, so a client cannot pose as others
+    trusted_proxies: str = ""
+    # background jobs: lots (or rows) per transaction, and the most time one may take
+    jobs_chunk: int = 500
+    jobs_chunk_s: float = 0.5

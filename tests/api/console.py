@@ -20,3 +20,18 @@ def csrf(page: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', page)
     assert found is not None, page[:300]
     return found.group(1)
+
+
+def login_token(client: Any, path: str = "/login") -> str:
+    """The sign-in form's token (its page also sets the pre-session cookie it belongs to)."""
+    page = client.get(path, follow_redirects=False)
+    found = re.search(r'name="login_token" value="([^"]+)"', page.text)
+    assert found is not None, (page.status_code, page.text[:300])
+    return found.group(1)
+
+
+def post_login(client: Any, email: str, password: str, path: str = "/login",
+               **options: Any) -> Any:
+    """Sign in through the form as a browser does: the page first, then its form."""
+    return client.post(path, data={"email": email, "password": password,
+                                   "login_token": login_token(client, path)}, **options)

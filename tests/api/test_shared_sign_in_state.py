@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from commcredits.entrypoints.api.app import create_app
 from commcredits.entrypoints.runtime import Runtime
-from tests.api.console import console_admin, csrf
+from tests.api.console import console_admin, csrf, post_login
 
 
 def _client(rt: Runtime, host: str) -> TestClient:
@@ -22,27 +22,25 @@ def test_a_client_throttled_on_one_instance_is_throttled_on_the_other(api, secon
     one = _client(api.rt, "203.0.113.5")
     other = _client(second, "203.0.113.5")
     for _ in range(5):
-        r = one.post("/login", data={"email": "boss@contoso.com", "password": "guess"})
+        r = post_login(one, "boss@contoso.com", "guess")
         assert r.status_code == 200
-    r = other.post("/login", data={"email": "boss@contoso.com", "password": "pass-word-1"})
+    r = post_login(other, "boss@contoso.com", "pass-word-1")
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     # per client too: an email sprayer is stopped by the other instance's count
     for i in range(15):
-        other.post("/login", data={"email": f"u{i}@contoso.com", "password": "guess"})
-    assert one.post("/login", data={"email": "new@contoso.com",
-                                    "password": "guess"}).status_code == 429
+        post_login(other, f"u{i}@contoso.com", "guess")
+    assert post_login(one, "new@contoso.com", "guess").status_code == 429
     # and the real admin, from elsewhere, is not locked out on either instance
-    r = _client(second, "198.51.100.7").post(
-        "/login", data={"email": "boss@contoso.com", "password": "pass-word-1"},
-        follow_redirects=False)
+    r = post_login(_client(second, "198.51.100.7"), "boss@contoso.com", "pass-word-1",
+                   follow_redirects=False)
     assert r.status_code == 303
 
 
 def test_a_session_signed_out_on_one_instance_ends_on_the_other(api, second):
     console_admin(api)
     one = _client(api.rt, "10.0.0.1")
-    assert one.post("/login", data={"email": "boss@contoso.com", "password": "pass-word-1"},
-                    follow_redirects=False).status_code == 303
+    r = post_login(one, "boss@contoso.com", "pass-word-1", follow_redirects=False)
+    assert r.status_code == 303
     other = _client(second, "10.0.0.1")
     other.cookies.set("cc_session", one.cookies.get("cc_session"))
     assert other.get("/console", follow_redirects=False).status_code == 200
@@ -55,9 +53,9 @@ def test_operator_sessions_are_server_side_and_revocable_across_instances(api, s
     api.post("/v1/operator-admins", {"email": "op@example.com", "password": "op-pass-word"},
              expect=201)
     one = _client(api.rt, "10.0.0.2")
-    assert one.post("/operator/login", data={"email": "op@example.com",
-                                              "password": "op-pass-word"},
-                    follow_redirects=False).status_code == 303
+    r = post_login(one, "op@example.com", "op-pass-word", "/operator/login",
+                   follow_redirects=False)
+    assert r.status_code == 303
     stolen = one.cookies.get("cc_operator")
     other = _client(second, "10.0.0.3")
     other.cookies.set("cc_operator", stolen, path="/operator")
@@ -73,7 +71,5 @@ def test_operator_sign_in_is_throttled_across_instances(api, second):
              expect=201)
     one, other = _client(api.rt, "203.0.113.8"), _client(second, "203.0.113.8")
     for _ in range(5):
-        assert one.post("/operator/login", data={"email": "op@example.com",
-                                                 "password": "nope"}).status_code == 200
-    assert other.post("/operator/login", data={"email": "op@example.com",
-                                               "password": "op-pass-word"}).status_code == 429
+        assert post_login(one, "op@example.com", "nope", "/operator/login").status_code == 200
+    assert post_login(other, "op@example.com", "op-pass-word", "/operator/login").status_code == 429

@@ -163,3 +163,12 @@ def test_bad_months_formats_and_callers_are_refused(api):
     assert _statement(api, voice.tid, "2030-03",
                       key=api.new_key("reports_reader", voice.tid)).json()["month"] == "2030-03"
     _statement(api, "tnt_nope", "2030-03", expect=404)
+
+
+def test_a_tenant_name_that_looks_like_a_formula_is_text_in_the_csv(api):
+    hostile = '=HYPERLINK("http://evil.example/x","open")'
+    tid = api.tenant("US", name=hostile)
+    r = _statement(api, tid, "2030-03", fmt="csv")
+    rows = {row[0]: row for row in csv.reader(io.StringIO(r.text))}
+    assert rows["tenant"][1] == "'" + hostile
+    assert rows["opening_balance"][2] == "0.00"  # numbers stay numbers

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
+from commcredits.services import expiry, recharge, settlement
 from commcredits.services import jobs as jobs_module
-from commcredits.services import recharge, settlement
 from tests.api.voice import UK, make_voice
 
 
@@ -67,13 +67,13 @@ def test_a_poisoned_tenant_does_not_stop_expiry_of_the_others(api, monkeypatch):
     sick, well = api.tenant("US"), api.tenant("US")
     for tid in (sick, well):
         api.order(tid, "60.00", api.card(tid))
-    real = jobs_module.get_tenant
+    real = expiry.get_tenant  # the expiry job's chunks (services.expiry) read the tenant
 
     def get_tenant(uow, tid):
         if tid == sick:
             raise RuntimeError("poisoned tenant row")
         return real(uow, tid)
-    monkeypatch.setattr(jobs_module, "get_tenant", get_tenant)
+    monkeypatch.setattr(expiry, "get_tenant", get_tenant)
     before = failures("expire")
     ran = api.set_clock("2031-01-02T00:00:00Z")
     assert ran["jobs"]["expire"] == 1  # the well tenant's lot expired

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from commcredits.entrypoints.cli import app as cli
+from tests.api.console import post_login
 from tests.reports.test_reports import ALICE_NUMBER, UK, UK_MOBILE, Voice
 
 HOSTILE_NAME = '=HYPERLINK("http://evil.example/x","open")'
@@ -100,11 +100,7 @@ def _console(api: Any, tid: str) -> None:
     api.post(f"/v1/tenants/{tid}/admins", {"email": "boss@contoso.com",
                                            "password": "pass-word-1", "role": "global_admin"},
              expect=201)
-    form = {"email": "boss@contoso.com", "password": "pass-word-1"}
-    token = re.search(r'name="csrf" value="([^"]+)"', api.client.get("/login").text)
-    if token:  # a sign-in form with a CSRF token
-        form["csrf"] = token.group(1)
-    r = api.client.post("/login", data=form, follow_redirects=False)
+    r = post_login(api.client, "boss@contoso.com", "pass-word-1", follow_redirects=False)
     assert r.status_code == 303, r.text
 
 

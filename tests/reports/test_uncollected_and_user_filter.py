@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from commcredits.entrypoints.cli import app as cli
 from commcredits.services import reports as rep
+from tests.api.console import post_login
 from tests.api.voice import UK, US, make_voice
 
 PERIOD = "from=2030-03-01&to=2030-03-02"
@@ -82,7 +83,7 @@ def test_console_report_shows_uncollected_and_downloads_keep_the_user(api, db_ur
     api.post(f"/v1/tenants/{voice.tid}/admins", {"email": "boss@contoso.com",
                                                  "password": "pass-word-1",
                                                  "role": "reports_reader"}, expect=201)
-    api.client.post("/login", data={"email": "boss@contoso.com", "password": "pass-word-1"})
+    post_login(api.client, "boss@contoso.com", "pass-word-1")
     page = api.client.get(f"/console/reports?{PERIOD}&user=dom@contoso.com").text
     assert 'id="uncollected"' in page and "$0.00 uncollected" in page
     page = api.client.get(f"/console/reports?{PERIOD}").text

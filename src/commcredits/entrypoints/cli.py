@@ -253,10 +253,17 @@ class JobName(StrEnum):
 @jobs_app.command("run")
 def jobs_run(which: Annotated[JobName, typer.Argument()] = JobName.all,
              db: DbOption = None) -> None:
-    """Run due jobs once."""
+    """Run due jobs once. SIGTERM or Ctrl-C stops after the chunk in progress (committed);
+    the next run does the rest."""
+    import signal
+    import threading
+
     from commcredits.services import jobs
     rt = _runtime(db)
-    done = jobs.run(rt.jobs(), which.value)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    done = jobs.run(rt.jobs(stopping=stopping.is_set), which.value)
     table = Table("job", "items")
     for name, n in done.items():
         table.add_row(name, str(n))

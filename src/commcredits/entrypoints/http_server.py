@@ -288,5 +288,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "request_timeout_s": settings.request_timeout_s,
         "max_per_client": settings.max_connections_per_client,
         "active_limit": settings.limit_concurrency, "_per_client": {}})
+    # X-Forwarded-For is believed only from COMMCREDITS_TRUSTED_PROXIES, by the application
+    # (api.app): uvicorn's own default would trust it from 127.0.0.1
     return {"http": protocol, "loop": "uvloop", "timeout_keep_alive": settings.keep_alive_s,
-            "access_log": settings.access_log}
+            "access_log": settings.access_log, "proxy_headers": False}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -85,10 +86,13 @@ class Runtime:
             self.reads = Reads(self.db)
         return self.reads
 
-    def jobs(self) -> JobContext:
+    def jobs(self, stopping: Callable[[], bool] | None = None) -> JobContext:
+        """What the jobs need; ``stopping``: set when the process is shutting down."""
         s = self.settings
         from commcredits.entrypoints.metrics import job_failed
         return JobContext(self.db, self.mailer, self.gateway, s.max_recharges_per_day,
                           s.call_grace_s, s.call_idle_s, auth_ttl_s=s.auth_ttl_s,
                           silent_charge=s.silent_charge, switch=self.switch, failed=job_failed,
-                          bus=self.bus, events_prefix=s.nats_events_prefix)
+                          bus=self.bus, events_prefix=s.nats_events_prefix,
+                          chunk=s.jobs_chunk, chunk_s=s.jobs_chunk_s,
+                          stopping=stopping or (lambda: False))

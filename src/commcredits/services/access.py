@@ -127,33 +127,45 @@ def revoke_api_key(uow: UnitOfWork, key_id: str,
 # -- console sign-in throttle -----------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SignInLimits:
-    """Failed sign-ins within ``window``, counted three ways so that an attacker can neither
-    guess freely nor lock the real admin out:
+    """Failed sign-ins within ``window``, counted so that an attacker can neither guess freely
+    nor lock the real admin out:
 
     * per client and account (``pair``, 5): one client guessing one password;
     * per client (``client``, 20): one client spraying many emails;
     * per account from every client (``account``, 100): a distributed guess, slowed only
-      far above what locks one client out.
+      far above what locks one client out; it does not hold a browser that signed in to the
+      account before (its device cookie, OWASP), so a distributed guess cannot lock the owner
+      out;
+    * per device cookie (``device``, 10): such a browser instead, wherever it connects from.
 
-    Counted in the database (``login_failures``), so every process and instance sees them."""
+    The client is the connection's address (``X-Forwarded-For`` only from the configured
+    trusted proxies). Counted in the database (``login_failures``), so every process and
+    instance sees them."""
 
     pair: int = 5
     client: int = 20
     account: int = 100
+    device: int = 10
     window: timedelta = timedelta(minutes=15)
 
-    def keys(self, client: str, account: str) -> dict[str, str]:
-        return {"pair": f"pair:{client}|{account}"[:500], "client": f"client:{client}"[:500],
-                "account": f"account:{account}"[:500]}
+    def keys(self, client: str, account: str, device: str | None = None) -> dict[str, str]:
+        """The counters a sign-in of ``account`` from ``client`` is held by (``device``: the
+        nonce of a valid device cookie for that account)."""
+        keys = {"pair": f"pair:{client}|{account}"[:500], "client": f"client:{client}"[:500]}
+        if device is None:
+            keys["account"] = f"account:{account}"[:500]
+        else:
+            keys["device"] = f"device:{device}"[:500]
+        return keys
 
 
 SIGN_IN = SignInLimits()
 
 
 def sign_in_wait_s(uow: UnitOfWork, client: str, account: str, now: datetime,
-                   limits: SignInLimits = SIGN_IN) -> int:
+                   limits: SignInLimits = SIGN_IN, *, device: str | None = None) -> int:
     """Seconds before ``client`` may try ``account`` again (0: now)."""
-    keys = limits.keys(client, account)
+    keys = limits.keys(client, account, device)
     seen = uow.access.recent_failures(list(keys.values()), now - limits.window)
     waits = [0]
     for kind, key in keys.items():
@@ -164,14 +176,17 @@ def sign_in_wait_s(uow: UnitOfWork, client: str, account: str, now: datetime,
 
 
 def sign_in_failed(uow: UnitOfWork, client: str, account: str, now: datetime,
-                   limits: SignInLimits = SIGN_IN) -> None:
+                   limits: SignInLimits = SIGN_IN, *, device: str | None = None) -> None:
     uow.access.forget_failures(before=now - limits.window)  # what no longer counts
-    uow.access.add_failures(list(limits.keys(client, account).values()), now)
+    uow.access.add_failures(list(limits.keys(client, account, device).values()), now)
 
 
 def sign_in_succeeded(uow: UnitOfWork, client: str, account: str,
-                      limits: SignInLimits = SIGN_IN) -> None:
-    uow.access.forget_failures(limits.keys(client, account)["pair"])
+                      limits: SignInLimits = SIGN_IN, *, device: str | None = None) -> None:
+    keys = limits.keys(client, account, device)
+    uow.access.forget_failures(keys["pair"])
+    if "device" in keys:
+        uow.access.forget_failures(keys["device"])
 
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # hashes stored before argon2id: still accepted

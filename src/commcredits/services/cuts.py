@@ -12,7 +12,9 @@ the commit to the switch's webhook (``COMMCREDITS_SWITCH_CUT_URL``) and retried 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from commcredits.domain import licensing
@@ -99,11 +101,15 @@ def for_guardrails(uow: UnitOfWork, tenant: Tenant) -> int:
     return cut
 
 
-def cover_reservations(uow: UnitOfWork, wallet: WalletRow) -> int:
+def cover_reservations(uow: UnitOfWork, wallet: WalletRow,
+                       spendable: Decimal | None = None) -> int:
     """When money behind reservations is gone (lots expired under them), cut the newest
-    credit-funded calls until what the rest hold is covered. ``wallet`` is locked."""
-    lots = tuple(uow.credits.lots(wallet.tenant_id))
-    short = wallet.reserved - Wallet(wallet.tenant_id, wallet.currency, lots).spendable(uow.now)
+    credit-funded calls until what the rest hold is covered. ``wallet`` is locked;
+    ``spendable``: what its live lots hold, when the caller knows (else the lots are read)."""
+    if spendable is None:
+        lots = tuple(uow.credits.lots(wallet.tenant_id))
+        spendable = Wallet(wallet.tenant_id, wallet.currency, lots).spendable(uow.now)
+    short = wallet.reserved - spendable
     cut = 0
     calls = sorted(uow.charging.active_calls(wallet.tenant_id),
                    key=lambda c: c.started_at, reverse=True)
@@ -123,7 +129,8 @@ def _route_data(call: sa.Row) -> dict[str, Any]:
 
 # -- delivery ------------------------------------------------------------------------------
 def deliver(db: Database, notifier: SwitchNotifier | None,
-            cut_ids: list[str] | None = None) -> int:
+            cut_ids: list[str] | None = None,
+            stopping: Callable[[], bool] | None = None) -> int:
     """Push due cuts (or just ``cut_ids``) to the switch. Returns how many were delivered.
 
     Each cut is leased in its own short transaction, delivered outside any transaction, then
@@ -135,6 +142,8 @@ def deliver(db: Database, notifier: SwitchNotifier | None,
             cut_ids = [c.id for c in uow.switching.due_cuts(uow.now)]
     sent = 0
     for cut_id in cut_ids:
+        if stopping is not None and stopping():  # the rest goes at the next run
+            break
         with db.uow() as uow:
             row = uow.switching.cut(cut_id, lock=True)
             if row is None or row.status != "pending" or row.next_attempt_at > uow.now:

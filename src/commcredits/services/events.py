@@ -16,6 +16,7 @@ them, published to NATS JetStream by the ``events`` job.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,16 @@ def record(uow: UnitOfWork, tenant_id: str, kind: EventKind, dedupe: str,
     """Queue an event (once per ``dedupe`` and tenant); False if it was already queued."""
     return uow.bus.add_event(tenant_id=tenant_id, dedupe=dedupe, kind=kind.value,
                                 data=json.dumps(data, sort_keys=True), occurred_at=uow.now)
+
+
+def record_many(uow: UnitOfWork, tenant_id: str, kind: EventKind,
+                items: list[tuple[str, dict[str, Any]]]) -> int:
+    """:func:`record` for several events of one tenant and kind, ``(dedupe, data)`` each."""
+    if not items:
+        return 0
+    return uow.bus.add_events(tenant_id, kind.value,
+                              [(d, json.dumps(data, sort_keys=True)) for d, data in items],
+                              uow.now)
 
 
 def _settled(row: sa.Row[Any]) -> dict[str, Any]:
@@ -61,14 +72,14 @@ def message(row: sa.Row[Any], prefix: str) -> BusMessage:
 
 
 def publish_due(db: Database, bus: EventBus, prefix: str = rules.DEFAULT_PREFIX,
-                batch: int = 1000) -> int:
+                batch: int = 1000, stopping: Callable[[], bool] | None = None) -> int:
     """Publish every unpublished event, ``batch`` per transaction; returns how many were
     published (counting those JetStream already had)."""
     with db.uow() as uow:
         if uow.bus.capture_calls(uow.now):
             uow.commit()
     published = 0
-    while True:
+    while stopping is None or not stopping():
         with db.uow() as uow:
             repo = uow.bus
             rows = repo.claim_unpublished(batch)
@@ -79,6 +90,7 @@ def publish_due(db: Database, bus: EventBus, prefix: str = rules.DEFAULT_PREFIX,
         published += len(rows)
         if len(rows) < batch:
             return published
+    return published
 
 
 def unpublished(uow: UnitOfWork) -> int:

@@ -1,9 +1,12 @@
-"""Background jobs. Each is safe to run at any time, from any number of instances: the work
-for one tenant happens in one transaction under that tenant's wallet lock, and everything it
-does is keyed so that a second run finds nothing left to do.
+"""Background jobs. Each is safe to run at any time, from any number of instances: its work
+happens in short transactions (one call, one cut, one message, or a bounded chunk of one
+tenant's lots under that tenant's wallet lock), and everything it does is keyed so that a
+second run finds nothing left to do. Between rows and chunks a job looks at
+``JobContext.stopping`` and leaves the rest for the next run.
 
 * ``expire``: forfeit what is left in lots past their 12-month expiry (ledger kind
-  ``expiry``), send ``lot_expired``; and warn 30 days ahead with ``lot_expiring``.
+  ``expiry``), send ``lot_expired``; and warn 30 days ahead with ``lot_expiring``; in
+  chunks of ``COMMCREDITS_JOBS_CHUNK`` lots / ``COMMCREDITS_JOBS_CHUNK_S`` (``services.expiry``).
 * ``recharge``: attempt due auto-recharges (first tries and the 1 h / 6 h / 24 h retries).
 * ``payments``: settle card payments a crash left pending (charged again with the same
   idempotency key, then funded).
@@ -30,16 +33,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from commcredits.domain import ledger as ledger_rules
 from commcredits.domain import lots as lotrules
-from commcredits.domain import notifications as notes
 from commcredits.domain.call_clock import SilentCharge
-from commcredits.domain.events import DEFAULT_PREFIX, EventKind
-from commcredits.domain.money import fmt
+from commcredits.domain.events import DEFAULT_PREFIX
 from commcredits.services import (
     cuts,
     events,
-    ledger,
+    expiry,
     notify,
     payments,
     recharge,
@@ -48,7 +48,6 @@ from commcredits.services import (
 )
 from commcredits.services import pools as pools_service
 from commcredits.services.ports import EventBus, Mailer, PaymentGateway, SwitchNotifier
-from commcredits.services.tenants import get_tenant
 
 if TYPE_CHECKING:
     from commcredits.adapters.db.uow import Database
@@ -77,6 +76,13 @@ class JobContext:
     events_prefix: str = DEFAULT_PREFIX
     # told of every failure: (job, row id or None for the whole job, the exception)
     failed: Callable[[str, str | None, BaseException], None] = field(default=log_failure)
+    chunk: int = 500  # lots (rows) per transaction of a bulk job
+    chunk_s: float = 0.5  # a chunk ends early after this long
+    # set when the process is stopping: jobs look at it between rows and chunks
+    stopping: Callable[[], bool] = field(default=lambda: False)
+
+    def chunks(self) -> expiry.Chunks:
+        return expiry.Chunks(self.chunk, self.chunk_s, self.stopping)
 
 
 def each(ctx: JobContext, job: str, rows: Iterable[str], work: Callable[[str], Any]) -> int:
@@ -84,6 +90,8 @@ def each(ctx: JobContext, job: str, rows: Iterable[str], work: Callable[[str], A
     Returns the sum of what the rows returned (True counts 1)."""
     done = 0
     for row in rows:
+        if ctx.stopping():  # the rest waits for the next run
+            break
         try:
             done += int(work(row) or 0)
         except Exception as exc:  # isolate: the next row and the next job still run
@@ -92,59 +100,24 @@ def each(ctx: JobContext, job: str, rows: Iterable[str], work: Callable[[str], A
 
 
 def expire_lots(ctx: JobContext) -> int:
-    """Forfeit expired remainders. Returns the number of lots expired."""
-    with ctx.db.uow() as uow:
+    """Forfeit expired remainders, tenant by tenant, in chunks (``services.expiry``).
+    Returns the number of lots expired."""
+    with ctx.db.uow(readonly=True) as uow:
         tenant_ids = uow.credits.tenants_with_lots_due(uow.now)
-
-    def one(tid: str) -> int:
-        expired = 0
-        with ctx.db.uow() as uow:
-            tenant = get_tenant(uow, tid)
-            wallet = uow.tenants.wallet(tid, lock=True)
-            for draw in lotrules.due_for_expiry(uow.credits.lots(tid), uow.now):
-                txn = ledger_rules.spend(tid, [draw], ledger_rules.TxnKind.EXPIRY, "forfeited",
-                                         reference=f"lot {draw.lot_id} expired")
-                ledger.post(uow, wallet, txn)
-                notify.queue(uow, tenant, notes.lot_expired(
-                    tenant.name, draw.lot_id, fmt(draw.amount, tenant.currency),
-                    tenant.currency, fmt(wallet.balance, tenant.currency)))
-                events.record(uow, tid, EventKind.LOT_EXPIRED, f"lot_expired:{draw.lot_id}",
-                              {"lot_id": draw.lot_id, "currency": tenant.currency,
-                               "forfeited": fmt(draw.amount, tenant.currency),
-                               "balance": fmt(wallet.balance, tenant.currency)})
-                expired += 1
-            cuts.cover_reservations(uow, wallet)  # money gone under reservations
-            uow.commit()
-        return expired
-    return each(ctx, "expire", tenant_ids, one)
+    return each(ctx, "expire", tenant_ids,
+                lambda tid: expiry.expire_tenant(ctx.db, tid, ctx.chunks()))
 
 
 def warn_expiring(ctx: JobContext) -> int:
-    """Queue ``lot_expiring`` once per lot, 30 days before it expires."""
-    with ctx.db.uow() as uow:
+    """Queue ``lot_expiring`` once per lot, 30 days before it expires (in chunks)."""
+    with ctx.db.uow(readonly=True) as uow:
         tenant_ids = uow.credits.tenants_with_lots_due(uow.now + lotrules.EXPIRING_NOTICE)
-
-    def one(tid: str) -> int:
-        warned = 0
-        with ctx.db.uow() as uow:
-            tenant = get_tenant(uow, tid)
-            uow.tenants.wallet(tid, lock=True)
-            done = uow.credits.expiring_notified(tid)
-            for lot in lotrules.due_for_expiring_notice(uow.credits.lots(tid), uow.now):
-                if lot.id in done:
-                    continue
-                notify.queue(uow, tenant, notes.lot_expiring(
-                    tenant.name, lot.id, fmt(lot.remaining, tenant.currency), tenant.currency,
-                    lot.expires_at.isoformat()))
-                uow.credits.mark_expiring_notified(lot.id)
-                warned += 1
-            uow.commit()
-        return warned
-    return each(ctx, "expire", tenant_ids, one)
+    return each(ctx, "expire", tenant_ids,
+                lambda tid: expiry.warn_tenant(ctx.db, tid, ctx.chunks()))
 
 
 def deliver(ctx: JobContext) -> int:
-    return notify.deliver_due(ctx.db, ctx.mailer)
+    return notify.deliver_due(ctx.db, ctx.mailer, stopping=ctx.stopping)
 
 
 def run_recharges(ctx: JobContext) -> int:
@@ -185,14 +158,14 @@ def settle_silent_calls(ctx: JobContext) -> int:
 
 
 def push_cuts(ctx: JobContext) -> int:
-    return cuts.deliver(ctx.db, ctx.switch)
+    return cuts.deliver(ctx.db, ctx.switch, stopping=ctx.stopping)
 
 
 def publish_events(ctx: JobContext) -> int:
     """Publish the domain events outbox to JetStream (``services.events``)."""
     if ctx.bus is None:
         return 0
-    return events.publish_due(ctx.db, ctx.bus, ctx.events_prefix)
+    return events.publish_due(ctx.db, ctx.bus, ctx.events_prefix, stopping=ctx.stopping)
 
 
 def open_month(ctx: JobContext) -> int:
@@ -219,8 +192,8 @@ def mail_statements(ctx: JobContext) -> int:
 
 
 JOBS: dict[str, list[Callable[[JobContext], int]]] = {
-    "expire": [warn_expiring, expire_lots],
     "calls": [settle_silent_calls],
+    "expire": [warn_expiring, expire_lots],
     "cuts": [push_cuts],
     "recharge": [run_recharges],
     "payments": [reconcile_payments],
@@ -229,20 +202,30 @@ JOBS: dict[str, list[Callable[[JobContext], int]]] = {
     "notify": [deliver],
     "events": [publish_events],
 }
-# expiry and silent calls first (they change balances), then the recharges they may start,
-# notify and events last: they send what the others queued
+# the jobs that release money (lapsed authorizations, silent calls) and cut the calls whose
+# money is gone: ``serve`` runs them in a loop of their own, so they never wait behind bulk work
+URGENT = ("calls", "cuts")
+# the rest, in a second loop: expiry first (it changes balances), then the recharges it may
+# start; notify and events last: they send what the others queued
+BULK = ("expire", "recharge", "payments", "pools", "statements", "notify", "events")
+# ``jobs run all`` and ``POST /v1/clock`` (one pass, in this order): expiry and silent calls
+# first (they change balances; expiry cuts calls whose reservation lost its money), then the
+# cuts and the recharges they start; notify and events last: they send what the others queued
 ORDER = ("expire", "calls", "cuts", "recharge", "payments", "pools", "statements", "notify",
          "events")
 
 
-def run(ctx: JobContext, which: str = "all") -> dict[str, int]:
-    names = ORDER if which == "all" else (which,)
+def run(ctx: JobContext, which: str | tuple[str, ...] = "all") -> dict[str, int]:
+    """Run the named job (``all``: every job in :data:`ORDER`; a tuple: those) once."""
+    names = ORDER if which == "all" else (which,) if isinstance(which, str) else which
     if any(n not in JOBS for n in names):
         raise ValueError(f"unknown job {which!r}; choose from {', '.join(ORDER)} or all")
     done: dict[str, int] = {}
     for name in names:
         done[name] = 0
         for job in JOBS[name]:
+            if ctx.stopping():
+                return done
             try:
                 done[name] += job(ctx)
             except Exception as exc:  # e.g. the database is away: the other jobs still run

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from commcredits.domain import rerate
 from commcredits.domain.calls import Settlement
+from commcredits.domain.csv_cells import neutral_row
 from commcredits.domain.dates import check_in_span
 from commcredits.domain.errors import DomainError, conflict, invalid, not_found
 from commcredits.domain.money import ZERO, fmt
@@ -265,8 +266,9 @@ def get(uow: UnitOfWork, run_id: str) -> dict[str, Any]:
 def csv_rows(run: dict[str, Any]) -> list[list[str]]:
     """The per-call diff as CSV rows (header first)."""
     rows = [["tenant_id", "call_id", "usage_id", "old_charge", "new_charge", "delta"]]
-    rows += [[c["tenant_id"], c["call_id"], c["usage_id"], c["old_charge"], c["new_charge"],
-              c["delta"]] for c in run["calls"]]
+    rows += [[str(x) for x in neutral_row([  # a switch's call id is never a formula
+        c["tenant_id"], c["call_id"], c["usage_id"], c["old_charge"], c["new_charge"],
+        c["delta"]])] for c in run["calls"]]
     return rows
 
 

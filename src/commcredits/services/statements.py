@@ -26,6 +26,7 @@ from commcredits.adapters.db.schema import (
     usage_records,
 )
 from commcredits.domain import statements as rules
+from commcredits.domain.csv_cells import neutral_row
 from commcredits.domain.money import ZERO, fmt
 from commcredits.services.tenants import get_tenant
 
@@ -128,13 +129,14 @@ def to_csv(view: dict[str, Any]) -> str:
     """RFC 4180: a header row, the tenant and month, then one row per line."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["line", "label", "amount", "currency"])
-    w.writerow(["tenant", view["tenant_name"], view["tenant_id"], ""])
-    w.writerow(["month", view["month"], "final" if view["final"] else "not final", ""])
-    for key, label, amount in rules.lines(view):
-        w.writerow([key, label, amount, view["currency"]])
-    for f in view.get("fundings", []):
-        w.writerow([f"funding.{f['kind']}", rules.paid_how(f), f["amount"], view["currency"]])
+    rows: list[list[object]] = [
+        ["line", "label", "amount", "currency"],
+        ["tenant", view["tenant_name"], view["tenant_id"], ""],
+        ["month", view["month"], "final" if view["final"] else "not final", ""]]
+    rows += [[key, label, amount, view["currency"]] for key, label, amount in rules.lines(view)]
+    rows += [[f"funding.{f['kind']}", rules.paid_how(f), f["amount"], view["currency"]]
+             for f in view.get("fundings", [])]
+    w.writerows(neutral_row(r) for r in rows)  # a tenant's name is never a formula
     return buf.getvalue()
 
 

@@ -66,6 +66,9 @@ lots = sa.Table(
     sa.UniqueConstraint("tenant_id", "seq", name="uq_lots_tenant_seq"),
 )
 sa.Index("ix_lots_expires_at_open", lots.c.expires_at)
+# a tenant's lots with money left in FIFO order: the expiry job's chunks (migration 0018)
+sa.Index("ix_lots_open_fifo", lots.c.tenant_id, lots.c.purchased_at, lots.c.seq,
+         postgresql_where=lots.c.remaining > 0, sqlite_where=lots.c.remaining > 0)
 
 ledger_transactions = sa.Table(
     "ledger_transactions", metadata,

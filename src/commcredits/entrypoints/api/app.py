@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import Counter, Histogram
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from commcredits import __version__
 from commcredits.config import Settings
@@ -100,4 +102,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.state.switch_front = SwitchFront(rt, record)  # serve's protocol answers with it too
     app.add_middleware(TelephonyFront, front=app.state.switch_front)  # inside the guard
     app.add_middleware(RequestGuard, max_body_bytes=rt.settings.max_body_bytes)
+    trusted = trusted_proxies(rt.settings.trusted_proxies)
+    if trusted:  # the client's address and scheme as the named proxies saw them, outermost
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     return app
+
+
+def trusted_proxies(setting: str) -> list[str]:
+    """``COMMCREDITS_TRUSTED_PROXIES`` as a list of IPs / CIDRs (checked: a typo refuses to
+    start rather than trusting nobody, or everybody, by surprise)."""
+    names = [n.strip() for n in setting.split(",") if n.strip()]
+    for name in names:
+        try:
+            ipaddress.ip_network(name)  # strict, as uvicorn's middleware reads it
+        except ValueError:
+            raise ValueError(f"COMMCREDITS_TRUSTED_PROXIES: {name!r} is not an IP address "
+                             f"or CIDR network (host bits zero)") from None
+    return names

@@ -23,14 +23,19 @@ from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.console.common import locale_for, money
 from commcredits.entrypoints.console.common import sentence as _sentence
 from commcredits.entrypoints.console.pages import (
+    FORM_EXPIRED,
     NO_STORE,
     Realm,
-    _client,
     _csrf_ok,
     _runtime,
-    sign_in_failed,
-    sign_in_wait_s,
     templates,
+)
+from commcredits.entrypoints.console.sign_in import (
+    login_form,
+    login_token_ok,
+    sign_in_failed,
+    sign_in_succeeded,
+    sign_in_wait_s,
 )
 from commcredits.services import access, audit, credits, operator_admins, rating, tenants
 
@@ -77,33 +82,42 @@ def _actor(uow: Any, sess: OperatorSession) -> None:
 
 
 # -- sign in ------------------------------------------------------------------------------------
+def _login_page(request: Request, email: str = "", error: str | None = None,
+                status: int = 200) -> Response:
+    return login_form(request, lambda token: _page(
+        request, None, "operator_login.html", status=status, email=email, error=error,
+        login_token=token))
+
+
 @router.get("/operator/login", response_class=HTMLResponse)
-def login_form(request: Request) -> Response:
+def login_page(request: Request) -> Response:
     if _session(request):
         return RedirectResponse("/operator", status_code=303)
-    return _page(request, None, "operator_login.html", email="", error=None)
+    return _login_page(request)
 
 
 @router.post("/operator/login", response_class=HTMLResponse)
-def login(request: Request, email: str = Form(""), password: str = Form("")) -> Response:
+def login(request: Request, email: str = Form(""), password: str = Form(""),
+          login_token: str = Form("")) -> Response:
     email = email.strip()
+    if not login_token_ok(request, login_token):  # login CSRF: nobody is signed in
+        return _login_page(request, email, FORM_EXPIRED, status=403)
     key = f"operator:{email.lower()}"
     wait = sign_in_wait_s(request, key)
     if wait:
-        return _page(request, None, "operator_login.html", status=429, email=email,
-                     error=f"Too many failed sign-ins; try again in {wait // 60 + 1} minutes.")
+        return _login_page(request, email, f"Too many failed sign-ins; try again in "
+                                           f"{wait // 60 + 1} minutes.", status=429)
     who = None
     if email and password:
         with _runtime(request).db.uow(readonly=True) as uow:
             who = operator_admins.authenticate(uow, email, password)
     if who is None:
         sign_in_failed(request, key)
-        return _page(request, None, "operator_login.html", email=email,
-                     error="Wrong email or password.")
+        return _login_page(request, email, "Wrong email or password.")
     response = RedirectResponse("/operator", status_code=303)
     with _runtime(request).db.uow() as uow:
         OPERATOR.start(request, response, uow, who.id)
-        access.sign_in_succeeded(uow, _client(request), key)
+        sign_in_succeeded(request, response, uow, key)
         uow.commit()
     return response
 

@@ -1,8 +1,9 @@
 """The web console: server-rendered pages for tenant admins (Jinja2, plain HTML forms).
 
 A tenant admin (``POST /v1/tenants/{tid}/admins``) signs in at ``/login`` with email and
-password (argon2id; throttled per client, per client and account, and per account, counted
-in the database so that every process and instance sees them). The
+password (argon2id; throttled per client, per client and account, and per account or per
+device cookie, counted in the database so that every process and instance sees them; the
+form carries a login-CSRF token: ``sign_in``). The
 session lives in the database (``console_sessions``: revocable, listed at
 ``/console/sessions``, "sign out everywhere"); the cookie is a signed random token, HttpOnly
 and SameSite=Lax, and every form posts the session's CSRF token back. Pages only translate HTTP to
@@ -42,6 +43,14 @@ from commcredits.adapters.db.uow import UnitOfWork
 from commcredits.domain.access import TENANT_ROLES, Action, Principal, Role, authorize
 from commcredits.domain.errors import DomainError
 from commcredits.entrypoints.api.errors import STATUS
+from commcredits.entrypoints.console.sign_in import (
+    client_of,
+    login_form,
+    login_token_ok,
+    sign_in_failed,
+    sign_in_succeeded,
+    sign_in_wait_s,
+)
 from commcredits.entrypoints.runtime import Runtime
 from commcredits.services import access
 
@@ -179,20 +188,7 @@ def _wall_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _client(request: Request) -> str:
-    return (request.client.host if request.client else "unknown")[:100]
-
-
-# -- sign-in throttle (shared through the database: services.access.SignInLimits) -------------
-def sign_in_wait_s(request: Request, account: str) -> int:
-    with _runtime(request).db.uow(readonly=True) as uow:
-        return access.sign_in_wait_s(uow, _client(request), account, _wall_now())
-
-
-def sign_in_failed(request: Request, account: str) -> None:
-    with _runtime(request).db.uow() as uow:
-        access.sign_in_failed(uow, _client(request), account, _wall_now())
-        uow.commit()
+_client = client_of  # the client's address (sign_in.py: trusted proxies only)
 
 
 def _csrf_ok(sess: Session, token: str) -> bool:
@@ -222,25 +218,37 @@ def home(request: Request) -> RedirectResponse:
     return RedirectResponse("/console" if _session(request) else "/login", status_code=303)
 
 
+def _login_page(request: Request, email: str = "", error: str | None = None,
+                status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return login_form(request, lambda token: templates.TemplateResponse(
+        request, "login.html", {"email": email, "error": error, "login_token": token},
+        status_code=status, headers={**NO_STORE, **(headers or {})}))
+
+
+FORM_EXPIRED = "The sign-in form expired or came from another site; please sign in again."
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> Response:
+def login_page(request: Request) -> Response:
     """The console sign-in page (email + password of a tenant admin)."""
     if _session(request):
         return RedirectResponse("/console", status_code=303)
-    return templates.TemplateResponse(request, "login.html", {"email": "", "error": None},
-                                      headers=NO_STORE)
+    return _login_page(request)
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, email: str = Form(""), password: str = Form("")) -> Response:
-    """Check the credentials; on success start a session and go to ``/console``."""
+def login(request: Request, email: str = Form(""), password: str = Form(""),
+          login_token: str = Form("")) -> Response:
+    """Check the form's token, then the credentials; on success start a session and go to
+    ``/console``."""
     email = email.strip()
+    if not login_token_ok(request, login_token):  # login CSRF: nobody is signed in
+        return _login_page(request, email, FORM_EXPIRED, status=403)
     wait = sign_in_wait_s(request, email.lower())
     if wait:
-        return templates.TemplateResponse(request, "login.html", {
-            "email": email, "error": f"Too many failed sign-ins; try again in "
-                                     f"{wait // 60 + 1} minutes."},
-            status_code=429, headers={**NO_STORE, "Retry-After": str(wait)})
+        return _login_page(request, email, f"Too many failed sign-ins; try again in "
+                                           f"{wait // 60 + 1} minutes.",
+                           status=429, headers={"Retry-After": str(wait)})
     response = RedirectResponse("/console", status_code=303)
     db = _runtime(request).db
     with db.uow(readonly=True) as uow:  # the slow hash holds no write lock
@@ -251,12 +259,11 @@ def login(request: Request, email: str = Form(""), password: str = Form("")) -> 
             if upgraded:
                 access.upgrade_password(uow, who.id, upgraded)
             TENANT.start(request, response, uow, who.id)
-            access.sign_in_succeeded(uow, _client(request), email.lower())
+            sign_in_succeeded(request, response, uow, email.lower())
             uow.commit()
     if who is None or who.tenant_id is None:
         sign_in_failed(request, email.lower())
-        return templates.TemplateResponse(request, "login.html", {
-            "email": email, "error": "Wrong email or password."}, headers=NO_STORE)
+        return _login_page(request, email, "Wrong email or password.")
     return response
 
 

@@ -34,6 +34,26 @@ class BusRepo:
             tenant_id=tenant_id, dedupe=dedupe, kind=kind, data=data, occurred_at=occurred_at))
         return True
 
+    def add_events(self, tenant_id: str, kind: str, items: list[tuple[str, str]],
+                   occurred_at: datetime) -> int:
+        """Queue several events of one tenant and kind, ``(dedupe, data)`` each, in one
+        statement, skipping those queued before; returns how many were added."""
+        dedupes = sorted({d for d, _ in items})
+        seen: set[str] = set()
+        for start in range(0, len(dedupes), 500):
+            seen.update(self.conn.scalars(sa.select(domain_events.c.dedupe).where(
+                domain_events.c.tenant_id == tenant_id,
+                domain_events.c.dedupe.in_(dedupes[start:start + 500]))))
+        fresh = []
+        for dedupe, data in items:
+            if dedupe not in seen:
+                seen.add(dedupe)
+                fresh.append({"tenant_id": tenant_id, "dedupe": dedupe, "kind": kind,
+                              "data": data, "occurred_at": occurred_at})
+        if fresh:
+            self.conn.execute(sa.insert(domain_events), fresh)
+        return len(fresh)
+
     def claim_unpublished(self, limit: int) -> list[sa.Row[Any]]:
         """The oldest events not yet published, with the usage record of a settled call;
         locked (SKIP LOCKED) on PostgreSQL, so two publishers never take the same rows."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from commcredits.adapters.db import bulk
 from commcredits.adapters.db.schema import (
     ledger_postings,
     ledger_transactions,
@@ -76,11 +77,49 @@ class CreditsRepo:
     def set_remaining(self, lot_id: str, remaining: Decimal) -> None:
         self.conn.execute(_SET_REMAINING, {"b_id": lot_id, "remaining": remaining})
 
+    def set_remaining_many(self, remaining: dict[str, Decimal]) -> None:
+        if remaining:
+            self.conn.execute(_SET_REMAINING, [{"b_id": lot_id, "remaining": value}
+                                               for lot_id, value in remaining.items()])
+
     def tenants_with_lots_due(self, before: datetime) -> list[str]:
         """Tenants having a lot with money left that expires before ``before``."""
         q = (sa.select(lots.c.tenant_id).distinct()
              .where(lots.c.expires_at <= before, lots.c.remaining > 0))
         return sorted(self.conn.scalars(q))
+
+    def open_lots_due(self, tenant_id: str, before: datetime, limit: int) -> list[Lot]:
+        """The first ``limit`` lots (FIFO) with money left that expire by ``before``: a
+        chunk of the expiry job. A lot expires 12 months after its purchase, so in FIFO order
+        the expired ones come first; the walk stops at ``limit`` (``ix_lots_open_fifo``)."""
+        q = (sa.select(lots).where(lots.c.tenant_id == tenant_id, lots.c.remaining > 0,
+                                   lots.c.expires_at <= before)
+             .order_by(lots.c.purchased_at, lots.c.seq).limit(limit))
+        return [_lot(r) for r in self.conn.execute(q)]
+
+    def lots_to_warn(self, tenant_id: str, now: datetime, until: datetime,
+                     limit: int) -> list[Lot]:
+        """The first ``limit`` lots (FIFO) with money left, expiring in ``(now, until]``,
+        not yet warned about."""
+        q = (sa.select(lots).where(lots.c.tenant_id == tenant_id, lots.c.remaining > 0,
+                                   lots.c.expires_at > now, lots.c.expires_at <= until,
+                                   sa.not_(lots.c.expiring_notified))
+             .order_by(lots.c.purchased_at, lots.c.seq).limit(limit))
+        return [_lot(r) for r in self.conn.execute(q)]
+
+    def spendable(self, tenant_id: str, now: datetime) -> Decimal:
+        """What the tenant's live lots hold (the sum the database makes, exact)."""
+        q = sa.select(sa.type_coerce(sa.func.coalesce(sa.func.sum(lots.c.remaining), 0),
+                                     Amount)).where(lots.c.tenant_id == tenant_id,
+                                                    lots.c.remaining > 0,
+                                                    lots.c.expires_at > now)
+        total = self.conn.execute(q).scalar()
+        return total if total is not None else Decimal(0)
+
+    def mark_expiring_notified_many(self, lot_ids: list[str]) -> None:
+        if lot_ids:
+            self.conn.execute(sa.update(lots).where(lots.c.id.in_(lot_ids))
+                              .values(expiring_notified=True))
 
     def expiring_notified(self, tenant_id: str) -> set[str]:
         q = sa.select(lots.c.id).where(lots.c.tenant_id == tenant_id, lots.c.expiring_notified)
@@ -106,6 +145,12 @@ class CreditsRepo:
             return
         self.conn.execute(sa.insert(ledger_transactions), head)
         self.conn.execute(sa.insert(ledger_postings), legs)
+
+    def record_many(self, heads: list[dict[str, Any]], legs: list[dict[str, Any]]) -> None:
+        """Several ledger transactions (rows of ``ledger_transactions``) and their postings,
+        in bulk (``COPY`` on PostgreSQL)."""
+        bulk.insert(self.conn, ledger_transactions, heads)
+        bulk.insert(self.conn, ledger_postings, legs)
 
     def ledger(self, tenant_id: str, *, limit: int | None = None,
                newest_first: bool = False) -> list[LedgerLine]:

@@ -28,6 +28,27 @@ class NotificationRepo:
             created_at=now))
         return True
 
+    def add_many(self, tenant_id: str, rows: list[dict[str, object]], now: datetime) -> int:
+        """Queue several messages of one tenant (keys as :meth:`add`'s, without ``now``) in
+        one statement, skipping any (dedupe, recipient) queued before; returns rows added."""
+        dedupes = sorted({str(r["dedupe"]) for r in rows})
+        seen: set[tuple[str, str]] = set()
+        for start in range(0, len(dedupes), 500):
+            q = sa.select(notifications.c.dedupe, notifications.c.recipient).where(
+                notifications.c.tenant_id == tenant_id,
+                notifications.c.dedupe.in_(dedupes[start:start + 500]))
+            seen.update((d, r) for d, r in self.conn.execute(q))
+        fresh = []
+        for r in rows:
+            key = (str(r["dedupe"]), str(r["recipient"]))
+            if key not in seen:
+                seen.add(key)
+                fresh.append({**r, "tenant_id": tenant_id, "attempts": 0,
+                              "next_attempt_at": now, "created_at": now})
+        if fresh:
+            self.conn.execute(sa.insert(notifications), fresh)
+        return len(fresh)
+
     def list(self, tenant_id: str) -> list[sa.Row]:
         q = (sa.select(notifications).where(notifications.c.tenant_id == tenant_id)
              .order_by(notifications.c.created_at.desc(), notifications.c.id))
