@@ -70,7 +70,7 @@ sa.Index("ix_lots_expires_at_open", lots.c.expires_at)
 ledger_transactions = sa.Table(
     "ledger_transactions", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(primary_key=True),
+    _tenant_fk(primary_key=True, index=False),  # uq_ledger_transactions_tenant_seq covers it
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
@@ -329,7 +329,7 @@ pool_usage = sa.Table(
 usage_records = sa.Table(
     "usage_records", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(primary_key=True),
+    _tenant_fk(primary_key=True, index=False),  # ix_usage_records_period covers it
     sa.Column("kind", sa.String(5), nullable=False),  # call | sms
     sa.Column("ref", sa.String(200), nullable=False),  # call id or message id
     sa.Column("conference_id", sa.String(200)),
