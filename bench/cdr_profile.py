@@ -181,16 +181,26 @@ def as_command(url: str, path: Path, n: int) -> None:
           f"bare COPY {n / raw_s:,.0f} rows/s; load average {os.getloadavg()[0]:.1f}")
 
 
+def _run_sql(url: str, sql: str) -> None:
+    import psycopg
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql", 1)) as conn:
+        conn.execute(sql)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=20_000, help="CDRs in the file")
     parser.add_argument("--cprofile", action="store_true", help="add a cProfile of rating")
     parser.add_argument("--cli", action="store_true",
                         help="time the real command as a process instead")
+    parser.add_argument("--sql", default="",
+                        help="SQL run on the fresh schema first (to measure a schema change)")
     args = parser.parse_args()
     dbs = Databases()
     try:
         with dbs.url("postgresql") as url, tempfile.TemporaryDirectory() as tmp:
+            if args.sql:
+                _run_sql(url, args.sql)
             setup = bulk.prepare(url)
             path = Path(tmp) / "cdrs.csv"
             bulk.write_cdrs(path, setup, args.n)
