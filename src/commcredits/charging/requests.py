@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from commcredits.domain.access import Action, Principal, Role, authorize
 from commcredits.domain.pools import month_of
 from commcredits.services import access, charging, sms, switching
+from commcredits.services.call_records import settled_route_json
 
 if TYPE_CHECKING:
     from commcredits.adapters.db.batch_store import LoadPlan
@@ -225,5 +226,10 @@ def rate_cdr(uow: UnitOfWork, cdr: Cdr) -> CdrOutcome:
     decision = charging.authorize_call(uow, max(cdr.duration_s, 1), cdr.body, at=cdr.start,
                                        happened=True)
     if decision["decision"] == "blocked":
-        return CdrOutcome("blocked", detail=decision["reason"])
-    return CdrOutcome("rated", charging.end_call(uow, call_id, cdr.duration_s))
+        outcome = CdrOutcome("blocked", detail=decision["reason"])
+    else:
+        outcome = CdrOutcome("rated", charging.end_call(uow, call_id, cdr.duration_s))
+    call = uow.charging.call(call_id)
+    assert call is not None
+    uow.charging.update_call(call_id, route=settled_route_json(call.route))  # a narrower row
+    return outcome

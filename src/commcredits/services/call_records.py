@@ -3,7 +3,6 @@ reserves and uses. Shared by the call path (``charging``) and settlement."""
 
 from __future__ import annotations
 
-import functools
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +25,11 @@ if TYPE_CHECKING:
 
 # -- what is stored with a call --------------------------------------------------------------
 def route_json(route: Route, number: Number | None, party: Party | None) -> str:
-    """The route as stored with the call (JSON; money as decimal strings)."""
+    """The route as stored with the call (JSON; money as decimal strings). The text is
+    remembered with what it says, so the settlement of the same call (a CDR is settled
+    right after it is authorized) reads it back without parsing it."""
     rate = route.rate
-    return orjson.dumps({
+    data = {
         "blocked": route.blocked, "pool": route.pool.code if route.pool else None,
         "credits": route.credits, "overage": route.overage, "free": route.free,
         "no_pay_reason": route.no_pay_reason, "capability": route.capability,
@@ -43,7 +44,25 @@ def route_json(route: Route, number: Number | None, party: Party | None) -> str:
         "party": None if party is None else {
             "id": party.id, "upn": party.upn, "display_name": party.display_name,
             "usage_location": party.usage_location},
-    }).decode()
+    }
+    text = orjson.dumps(data).decode()
+    if route.pool is None or PoolKey.parse(route.pool.code) == route.pool:  # reads back equal
+        _remember(text, data, route)
+    return text
+
+
+def settled_route_json(text: str) -> str:
+    """The route kept with a call that was settled as soon as it was authorized (a CDR):
+    how it was paid and at what rate, which is all an ended call's route is read for (a
+    repeated authorize's answer); its number and party, which only settling reads, are
+    in its usage record."""
+    data, route = _parsed(text)
+    if data["number"] is None and data["party"] is None:
+        return text
+    kept = {**data, "number": None, "party": None}
+    narrow = orjson.dumps(kept).decode()
+    _remember(narrow, kept, route)
+    return narrow
 
 
 def route_data(call: Any) -> dict[str, Any]:
@@ -56,12 +75,26 @@ def route_of(call: Any) -> Route:
     return _parsed(call.route)[1]
 
 
-@functools.lru_cache(maxsize=4096)
+#: stored route text → (its JSON as Python values, its Route): calls of one user to one
+#: number store the same text, and a route just written is read back at once (a CDR)
+_ROUTES: dict[str, tuple[dict[str, Any], Route]] = {}
+_ROUTES_KEPT = 4096
+
+
+def _remember(text: str, data: dict[str, Any], route: Route) -> None:
+    if len(_ROUTES) >= _ROUTES_KEPT:
+        _ROUTES.clear()  # (one step, safe with other threads reading)
+    _ROUTES[text] = (data, route)
+
+
 def _parsed(text: str) -> tuple[dict[str, Any], Route]:
-    """A stored route's JSON and its ``Route``, parsed once per text (calls of one user to
-    one number store the same text)."""
-    data = orjson.loads(text)
-    return data, route_from(data)
+    """A stored route's JSON and its ``Route``, parsed once per text."""
+    found = _ROUTES.get(text)
+    if found is None:
+        data = orjson.loads(text)
+        found = (data, route_from(data))
+        _remember(text, *found)
+    return found
 
 
 def route_from(data: dict[str, Any]) -> Route:

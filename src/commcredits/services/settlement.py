@@ -6,6 +6,7 @@ switch went silent on are settled or, never answered, released.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -57,8 +58,19 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
     uow.charging.add_usage(
         id=new_id("use"), tenant_id=call.tenant_id, kind="call", ref=call.call_id,
         **_usage(call, data, route, s, charged, s.credit_charge - charged, cur),
-        lots=json.dumps([[d.lot_id, str(d.amount)] for d in draws]))
+        lots=lots_json([(d.lot_id, d.amount) for d in draws]))
     return _ended(uow, call, s, charged, cur, settled_by)
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_:.-]*").fullmatch
+
+
+def lots_json(draws: list[tuple[str, Decimal]]) -> str:
+    """The usage record's ``lots`` column: ``json.dumps`` of ``[[lot id, amount], ...]``
+    (the same text), written directly for the plain ids the service makes."""
+    if all(_PLAIN_ID(lot_id) for lot_id, _ in draws):
+        return "[" + ", ".join(f'["{lot_id}", "{amount}"]' for lot_id, amount in draws) + "]"
+    return json.dumps([[lot_id, str(amount)] for lot_id, amount in draws])
 
 
 def _split(uow: UnitOfWork, call: sa.Row, route: Route, grant: Grant, duration_s: int,
@@ -169,7 +181,7 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
                     s.pool_minutes - row.included_minutes)
     uow.charging.update_usage(
         row.id, **_usage(call, data, route, s, charged, uncollected, cur),
-        lots=json.dumps([[lot_id, str(amount)] for lot_id, amount in drawn if amount]))
+        lots=lots_json([(lot_id, amount) for lot_id, amount in drawn if amount]))
     return _ended(uow, call, s, charged, cur, "switch")
 
 
