@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from commcredits.entrypoints.cli import app as cli
-from tests.api.voice import UK, US, make_voice
+from tests.api.voice import UK, US, ledger_ok, make_voice
 
 runner = CliRunner()
 
@@ -73,3 +73,34 @@ def test_a_long_import_refreshes_the_statistics_as_the_tables_grow(api, db_url, 
     assert [r.status for r in results] == ["rated"] * 10
     assert len(analyzed) == 2  # after 2 CDRs, then after 8, counted across the calls
     assert analyzed == [db_url.startswith("postgresql")] * 2  # SQLite has nothing to refresh
+
+
+def test_a_cdr_keeps_its_whole_route_and_its_twin_authorize_is_answered(api, db_url, tmp_path):
+    """A call rated from its CDR keeps how it was paid, the rate and the number (a re-rate
+    prices the number again with another deck); a switch that sends an authorize with the
+    same call id later gets the stored decision."""
+    from decimal import Decimal
+
+    import orjson
+    voice = make_voice(api)
+    voice.fund("10.00")
+    cdrs = tmp_path / "cdrs.csv"
+    cdrs.write_text(
+        "call_id,tenant_id,call_type,from,to,upn,organizer_upn,start_time,duration_s\n"
+        f"n1,{voice.tid},user_out,{US},{UK},payg@contoso.com,,2030-03-01T09:00:00Z,61\n"
+        f"n2,{voice.tid},user_out,{US},{UK},bare@contoso.com,,2030-03-01T11:00:00Z,60\n")
+    r = runner.invoke(cli, ["cdrs", "import", str(cdrs), "--db", db_url])
+    assert "1 rated, 0 duplicate, 1 blocked, 0 error" in r.output, r.output
+    with api.rt.db.uow() as uow:
+        routes = dict(uow.conn.exec_driver_sql(
+            "SELECT call_id, route FROM calls ORDER BY call_id").all())
+        usage = uow.conn.exec_driver_sql(
+            "SELECT upn, destination_number, user_location FROM usage_records").one()
+    assert orjson.loads(routes["n1"])["number"]["e164"] == UK
+    assert Decimal(orjson.loads(routes["n1"])["rate"]["per_minute"]) == Decimal("0.02")
+    assert tuple(usage) == ("payg@contoso.com", UK, "US")
+    twin = voice.call("n1", UK)
+    assert (twin["decision"], twin["funding"]) == ("allowed", "credits")
+    assert voice.call("n2", UK, upn="bare@contoso.com")["decision"] == "blocked"
+    assert voice.credits()["balance"] == "9.96"
+    ledger_ok(api)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -172,3 +173,19 @@ def test_a_call_whose_split_cannot_be_reproduced_is_left_alone_and_listed(api):
     assert dry["calls"] == [] and dry["tenants"][0]["skipped"] == 1
     assert [(s["call_id"], s["reason"]) for s in dry["skipped"]] == [
         ("uk", "split_not_reproducible")]
+
+
+def test_a_corrected_call_explains_its_correction_and_still_adds_up(api):
+    voice = _voice(api)
+    put_deck(api, DEAR)
+    dry = api.post("/v1/rerates", {"tenant_id": voice.tid, **PERIOD}, expect=200).json()
+    api.post(f"/v1/rerates/{dry['id']}/apply", expect=200)
+    e = api.get(f"/v1/tenants/{voice.tid}/calls/uk/explanation", expect=200).json()
+    assert [(c["rerate_id"], c["old_charge"], c["new_charge"], c["delta"])
+            for c in e["corrections"]] == [(dry["id"], "0.20", "0.50", "0.30")]
+    assert e["charge"] == "0.50"
+    parts = sum(Decimal(x["amount"]) for x in e["lots"]) + Decimal(e["overage"]) + Decimal(
+        e["uncollected"])
+    assert parts == Decimal(e["charge"])  # the lots as the correction left them
+    untouched = api.get(f"/v1/tenants/{voice.tid}/calls/us/explanation", expect=200).json()
+    assert untouched["corrections"] == [] and untouched["charge"] == "0.10"

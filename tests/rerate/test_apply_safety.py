@@ -64,7 +64,8 @@ def test_live_calls_keep_working_during_an_apply(api, db_url):
             ends = []
             with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
                 i = 0
-                while not stop.is_set() or i < 2:
+                while True:  # until the apply has answered, then one call more (after it)
+                    last = stop.is_set()
                     call_id = f"live{t}-{i}"
                     i += 1
                     d = client.post("/v1/calls", json={
@@ -75,7 +76,8 @@ def test_live_calls_keep_working_during_an_apply(api, db_url):
                         e = client.post(f"/v1/calls/{call_id}/end", json={"duration_s": 20})
                         assert e.status_code == 200, e.text
                         ends.append(e.json())
-            return ends
+                    if last and i >= 2:
+                        return ends
 
         with ThreadPoolExecutor(max_workers=SWITCHES) as pool:
             futures = [pool.submit(caller, t) for t in range(SWITCHES)]

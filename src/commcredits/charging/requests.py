@@ -225,5 +225,7 @@ def rate_cdr(uow: UnitOfWork, cdr: Cdr) -> CdrOutcome:
     decision = charging.authorize_call(uow, max(cdr.duration_s, 1), cdr.body, at=cdr.start,
                                        happened=True)
     if decision["decision"] == "blocked":
-        return CdrOutcome("blocked", detail=decision["reason"])
-    return CdrOutcome("rated", charging.end_call(uow, call_id, cdr.duration_s))
+        outcome = CdrOutcome("blocked", detail=decision["reason"])
+    else:
+        outcome = CdrOutcome("rated", charging.end_call(uow, call_id, cdr.duration_s))
+    return outcome

@@ -15,8 +15,9 @@ pool (``FREECALL``), or blocked with ``no_rate`` when the tenant's ``no_rate`` p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from commcredits.domain import licensing
 from commcredits.domain.money import ZERO, round_half_up
@@ -102,8 +103,8 @@ def route_call(call_type: str, *, commerce: Commerce, party: Party | None, numbe
     if premium and not allow_premium:
         return blocked("destination_blocked")
     if call_type == "ucap_out":  # auto attendants and call queues: the tenant pays
-        return _paid(Route(credits=True, overage=overage, capability=licensing.CREDITS,
-                           no_pay_reason=no_pay), rate, no_rate)
+        return _paid(rate, no_rate, credits=True, overage=overage,
+                     capability=licensing.CREDITS, no_pay_reason=no_pay)
     if party is None:
         return blocked("unknown_user")
     have = licensing.effective(party.licenses)
@@ -115,10 +116,10 @@ def route_call(call_type: str, *, commerce: Commerce, party: Party | None, numbe
         pooled = licensing.AUDIO_CONFERENCING in have  # pay-per-minute has no pool
         if pooled and number.country in zone_a and not premium:
             pool = PoolKey("conferencing")
-        return _paid(Route(pool=pool, credits=party.has_credits_license, overage=overage,
-                           no_pay_reason=no_license,
-                           capability=licensing.AUDIO_CONFERENCING if pooled
-                           else licensing.CONFERENCING_PPM), rate, no_rate)
+        return _paid(rate, no_rate, pool=pool, credits=party.has_credits_license,
+                     overage=overage, no_pay_reason=no_license,
+                     capability=licensing.AUDIO_CONFERENCING if pooled
+                     else licensing.CONFERENCING_PPM)
     plans = have & licensing.CALLING_PLANS
     if not plans:
         return blocked("no_calling_plan")
@@ -133,18 +134,20 @@ def route_call(call_type: str, *, commerce: Commerce, party: Party | None, numbe
     elif licensing.INTERNATIONAL_PLAN in plans:
         pool = PoolKey("international", party.usage_location, licensing.INTERNATIONAL_PLAN)
     capability = pool.plan if pool and pool.plan else sorted(plans)[0]
-    return _paid(Route(pool=pool, credits=party.has_credits_license, overage=overage,
-                       no_pay_reason=no_license, capability=capability), rate, no_rate)
+    return _paid(rate, no_rate, pool=pool, credits=party.has_credits_license,
+                 overage=overage, no_pay_reason=no_license, capability=capability)
 
 
-def _paid(route: Route, rate: Rate | None, no_rate: str = "free") -> Route:
-    """Beyond any pool the call must be priced; if it cannot be, that part is free — or,
-    under the ``block`` policy, not allowed (``no_rate``)."""
+def _paid(rate: Rate | None, no_rate: str = "free", **route: Any) -> Route:
+    """The route of the fields ``route``: beyond any pool the call must be priced; if it
+    cannot be, that part is free — or, under the ``block`` policy, not allowed
+    (``no_rate``). (Built at once: ``dataclasses.replace`` cost more than the rule.)"""
     if rate is None:
         if no_rate == "block":
-            return replace(route, credits=False, overage=False, no_pay_reason=NO_RATE)
-        return replace(route, free=True, credits=False, overage=False)
-    return replace(route, rate=rate)
+            return Route(**{**route, "credits": False, "overage": False,
+                            "no_pay_reason": NO_RATE})
+        return Route(**{**route, "free": True, "credits": False, "overage": False})
+    return Route(**route, rate=rate)
 
 
 def _plan_capability(party: Party | None) -> str:

@@ -3,7 +3,6 @@ reserves and uses. Shared by the call path (``charging``) and settlement."""
 
 from __future__ import annotations
 
-import functools
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +28,11 @@ if TYPE_CHECKING:
 def route_json(route: Route, number: Number | None, party: Party | None,
                deck_version: int | None = None) -> str:
     """The route as stored with the call (JSON; money as decimal strings), with the version
-    of the deck that priced it (what the call's explanation names)."""
+    of the deck that priced it (what the call's explanation names). The text is remembered
+    with what it says, so the settlement of the same call (a CDR is settled right after it
+    is authorized) reads it back without parsing it."""
     rate = route.rate
-    return orjson.dumps({
+    data = {
         "deck_version": deck_version,
         "blocked": route.blocked, "pool": route.pool.code if route.pool else None,
         "credits": route.credits, "overage": route.overage, "free": route.free,
@@ -47,7 +48,11 @@ def route_json(route: Route, number: Number | None, party: Party | None,
         "party": None if party is None else {
             "id": party.id, "upn": party.upn, "display_name": party.display_name,
             "usage_location": party.usage_location},
-    }).decode()
+    }
+    text = orjson.dumps(data).decode()
+    if route.pool is None or PoolKey.parse(route.pool.code) == route.pool:  # reads back equal
+        _remember(text, data, route)
+    return text
 
 
 def route_data(call: Any) -> dict[str, Any]:
@@ -60,12 +65,26 @@ def route_of(call: Any) -> Route:
     return _parsed(call.route)[1]
 
 
-@functools.lru_cache(maxsize=4096)
+#: stored route text → (its JSON as Python values, its Route): calls of one user to one
+#: number store the same text, and a route just written is read back at once (a CDR)
+_ROUTES: dict[str, tuple[dict[str, Any], Route]] = {}
+_ROUTES_KEPT = 4096
+
+
+def _remember(text: str, data: dict[str, Any], route: Route) -> None:
+    if len(_ROUTES) >= _ROUTES_KEPT:
+        _ROUTES.clear()  # (one step, safe with other threads reading)
+    _ROUTES[text] = (data, route)
+
+
 def _parsed(text: str) -> tuple[dict[str, Any], Route]:
-    """A stored route's JSON and its ``Route``, parsed once per text (calls of one user to
-    one number store the same text)."""
-    data = orjson.loads(text)
-    return data, route_from(data)
+    """A stored route's JSON and its ``Route``, parsed once per text."""
+    found = _ROUTES.get(text)
+    if found is None:
+        data = orjson.loads(text)
+        found = (data, route_from(data))
+        _remember(text, *found)
+    return found
 
 
 def route_from(data: dict[str, Any]) -> Route:

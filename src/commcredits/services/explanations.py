@@ -11,13 +11,14 @@ and after is then unknown (``null``).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from commcredits.adapters.db.schema import ledger_transactions, lots, usage_records
+from commcredits.adapters.db.schema_rerate import usage_corrections
 from commcredits.domain import explanation as ex
 from commcredits.domain.errors import not_found
 from commcredits.services.call_records import route_data
@@ -37,32 +38,14 @@ def explain_sms(uow: UnitOfWork, tenant_id: str, message_id: str) -> dict[str, A
 
 def corrections_for(uow_or_conn: Any, tenant_id: str, usage_id: str) -> list[dict[str, Any]]:
     """The re-rating corrections of one usage record, oldest first, as
-    ``{rerate_id, old_charge, new_charge, delta, at}`` (Decimals, aware times); ``[]`` while
-    the ``usage_corrections`` table (re-rating, issue 21 part B) does not exist."""
+    ``{rerate_id, old_charge, new_charge, delta, at}`` (Decimals, aware times)."""
     conn: sa.Connection = getattr(uow_or_conn, "conn", uow_or_conn)
-    if not sa.inspect(conn).has_table("usage_corrections"):
-        return []
-    table = sa.Table("usage_corrections", sa.MetaData(), autoload_with=conn)
-    q = (sa.select(table.c.rerate_id, table.c.old_charge, table.c.new_charge, table.c.delta,
-                   table.c.at)
-         .where(table.c.tenant_id == tenant_id, table.c.usage_id == usage_id)
-         .order_by(table.c.at, table.c.id))
-    return [{"rerate_id": r.rerate_id, "old_charge": _money(r.old_charge),
-             "new_charge": _money(r.new_charge), "delta": _money(r.delta), "at": _time(r.at)}
-            for r in conn.execute(q)]
-
-
-def _money(value: Any) -> Decimal:
-    """A stored amount (integer millionths when read through a reflected table)."""
-    if isinstance(value, int):
-        return Decimal(value).scaleb(-6)
-    return Decimal(str(value))
-
-
-def _time(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    t = usage_corrections
+    q = (sa.select(t.c.rerate_id, t.c.old_charge, t.c.new_charge, t.c.delta, t.c.at)
+         .where(t.c.tenant_id == tenant_id, t.c.usage_id == usage_id)
+         .order_by(t.c.at, t.c.id))
+    return [{"rerate_id": r.rerate_id, "old_charge": r.old_charge, "new_charge": r.new_charge,
+             "delta": r.delta, "at": r.at} for r in conn.execute(q)]
 
 
 def _explain(uow: UnitOfWork, tenant_id: str, kind: str, ref: str) -> ex.Explanation:

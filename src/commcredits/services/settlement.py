@@ -6,6 +6,7 @@ switch went silent on are settled or, never answered, released.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -62,11 +63,22 @@ def settle(uow: UnitOfWork, call: sa.Row, duration_s: int,
     uow.charging.add_usage(
         id=new_id("use"), tenant_id=call.tenant_id, kind="call", ref=call.call_id,
         **_usage(call, data, route, s, charged, s.credit_charge - charged, cur),
-        lots=json.dumps([[lot_id, str(amount)] for lot_id, amount in drawn]),
+        lots=lots_json(drawn),
         detail=usage_detail(deck_version=data.get("deck_version"), rate=route.rate,
                             draws=drawn, lots=lots, txn_ids=[txn_id] if txn_id else [],
                             seconds=(s.pool_s, s.credit_s, s.overage_s), pool=pool))
     return _ended(uow, call, s, charged, cur, settled_by)
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_:.-]*").fullmatch
+
+
+def lots_json(draws: list[tuple[str, Decimal]]) -> str:
+    """The usage record's ``lots`` column: ``json.dumps`` of ``[[lot id, amount], ...]``
+    (the same text), written directly for the plain ids the service makes."""
+    if all(_PLAIN_ID(lot_id) for lot_id, _ in draws):
+        return "[" + ", ".join(f'["{lot_id}", "{amount}"]' for lot_id, amount in draws) + "]"
+    return json.dumps([[lot_id, str(amount)] for lot_id, amount in draws])
 
 
 def _split(uow: UnitOfWork, call: sa.Row, route: Route, grant: Grant, duration_s: int,
@@ -186,7 +198,7 @@ def correct(uow: UnitOfWork, call: sa.Row, duration_s: int) -> dict[str, Any]:
     drawn = [(lot_id, amount) for lot_id, amount in drawn if amount]
     uow.charging.update_usage(
         row.id, **_usage(call, data, route, s, charged, uncollected, cur),
-        lots=json.dumps([[lot_id, str(amount)] for lot_id, amount in drawn]),
+        lots=lots_json(drawn),
         detail=usage_detail(deck_version=data.get("deck_version"), rate=route.rate,
                             draws=drawn, lots=lots, txn_ids=txn_ids,
                             seconds=(s.pool_s, s.credit_s, s.overage_s), pool=pool))

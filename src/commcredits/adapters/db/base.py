@@ -17,6 +17,11 @@ Id = sa.String(40)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def tenant_fk(*, primary_key: bool = False) -> sa.Column[str]:
-    return sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), nullable=False, index=True,
+def tenant_fk(*, primary_key: bool = False, index: bool = True,
+              references: bool = True) -> sa.Column[str]:
+    """``index=False`` where a composite index starting with ``tenant_id`` covers it;
+    ``references=False`` on the tables a rated call fills where the key to ``tenants`` only
+    restated what holds anyway (migration 0022; SQLite keeps it)."""
+    fk = (sa.ForeignKey("tenants.id"),) if references else ()
+    return sa.Column("tenant_id", Id, *fk, nullable=False, index=index,
                      primary_key=primary_key)

@@ -73,7 +73,7 @@ sa.Index("ix_lots_open_fifo", lots.c.tenant_id, lots.c.purchased_at, lots.c.seq,
 ledger_transactions = sa.Table(
     "ledger_transactions", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(primary_key=True),
+    _tenant_fk(primary_key=True, index=False),  # uq_ledger_transactions_tenant_seq covers it
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
@@ -88,9 +88,10 @@ ledger_postings = sa.Table(
     "ledger_postings", metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),  # SQLite: id alone
     sa.Column("transaction_id", Id, nullable=False, index=True),
-    _tenant_fk(primary_key=True),
-    sa.Column("debit_account", sa.String(100), nullable=False, index=True),
-    sa.Column("credit_account", sa.String(100), nullable=False, index=True),
+    # the tenant is its transaction's (the key below), which references tenants (0022)
+    _tenant_fk(primary_key=True, references=False),
+    sa.Column("debit_account", sa.String(100), nullable=False),
+    sa.Column("credit_account", sa.String(100), nullable=False),
     sa.Column("amount", Amount, nullable=False),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.CheckConstraint("debit_account <> credit_account", name="two_accounts"),
@@ -267,7 +268,7 @@ rate_rows = sa.Table(
 calls = sa.Table(
     "calls", metadata,
     sa.Column("call_id", sa.String(200), primary_key=True),
-    _tenant_fk(primary_key=True),
+    _tenant_fk(primary_key=True, references=False),  # a locked wallet's tenant (0022)
     sa.Column("call_type", sa.String(20), nullable=False),
     sa.Column("from_number", sa.String(40), nullable=False),
     sa.Column("to_number", sa.String(40), nullable=False),
@@ -335,7 +336,8 @@ pool_usage = sa.Table(
 usage_records = sa.Table(
     "usage_records", metadata,
     sa.Column("id", Id, primary_key=True),
-    _tenant_fk(primary_key=True),
+    # ix_usage_records_period covers the index; the tenant is a locked wallet's (0022)
+    _tenant_fk(primary_key=True, index=False, references=False),
     sa.Column("kind", sa.String(5), nullable=False),  # call | sms
     sa.Column("ref", sa.String(200), nullable=False),  # call id or message id
     sa.Column("conference_id", sa.String(200)),
