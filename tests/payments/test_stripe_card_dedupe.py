@@ -77,3 +77,29 @@ def test_the_same_card_reported_by_the_webhook_is_already_saved(
                         headers={"Stripe-Signature": signature})
     assert r.status_code == 200 and r.json()["outcome"] == "already_saved"
     assert [pm["id"] for pm in _saved(api, tid)] == [first]
+
+
+def test_the_same_card_finished_through_two_setups_at_once_is_one_entry(
+        api: Any, stripe_fake: StripeFake) -> None:
+    """The browser and the webhook of two setups of one card, at the same moment, take
+    turns (the wallet lock): one entry."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from commcredits.services import card_setup
+
+    tid = api.tenant("US")
+    setups = []
+    for _ in range(2):
+        setup = api.post(f"/v1/tenants/{tid}/payment-methods/card-setups", expect=201).json()
+        stripe_fake.confirm_setup(setup["setup_intent_id"], CARD)
+        setups.append(setup["setup_intent_id"])
+
+    def finish(setup_intent_id: str) -> tuple[str, bool]:
+        view, new = card_setup.finish(api.rt.db, api.rt.gateway, tid, setup_intent_id)
+        return str(view["id"]), new
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(finish, setups * 2))
+    assert len({pm_id for pm_id, _ in answers}) == 1
+    assert sum(new for _, new in answers) == 1
+    assert len(_saved(api, tid)) == 1
