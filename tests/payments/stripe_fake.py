@@ -15,6 +15,9 @@ does (``Stripe-Signature: t=…,v1=HMAC-SHA256(secret, "t.payload")``).
 card element is an input of its own, without a ``name``, and ``confirmCardSetup`` sends the
 number to this fake, never to the page's own server, as the real one sends it to Stripe.
 Every request body the fake received is kept in :attr:`StripeFake.bodies`.
+
+A saved card has a ``fingerprint`` as Stripe's do: the same for the same card number within
+this fake (one Stripe account), different for another number or another fake.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ class StripeFake:
         self.keys_seen: list[tuple[str, str | None]] = []  # (path, Idempotency-Key) of POSTs
         self._stall: dict[str, list[float]] = {}
         self._fail: dict[str, int] = {}
+        self._account = secrets.token_hex(8)  # fingerprints differ between accounts
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
 
@@ -130,6 +134,10 @@ class StripeFake:
             "card": {"number": number, "exp_month": str(exp_month), "exp_year": str(exp_year)}})
         assert status == 200, body
         return body
+
+    def fingerprint(self, number: str) -> str:
+        """The card's fingerprint in this account (Stripe's are 16 characters)."""
+        return hashlib.sha256(f"{self._account}:{number}".encode()).hexdigest()[:16]
 
     def event(self, kind: str, obj: dict[str, Any], secret: str | None = None,
               at: int | None = None) -> tuple[bytes, str]:
@@ -170,7 +178,8 @@ class StripeFake:
                        card={"brand": BRANDS.get(number[0], "unknown"), "last4": number[-4:],
                              "exp_month": int(card.get("exp_month") or 12),
                              "exp_year": int(card.get("exp_year") or 2035),
-                             "country": "US", "funding": "credit"})
+                             "country": "US", "funding": "credit",
+                             "fingerprint": self.fingerprint(number)})
         pm["_number"] = number  # the fake's own record of the card (Stripe keeps it too)
         intent.update(status="succeeded", payment_method=pm["id"])
         return 200, self._public(intent)

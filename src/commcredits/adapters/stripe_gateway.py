@@ -4,9 +4,10 @@ library.
 * **Saving a card** never shows the service the card number: the console asks for a
   SetupIntent (:meth:`StripeGateway.begin_setup`, ``usage=off_session`` on the tenant's
   Stripe Customer), the browser confirms it with Stripe.js and Stripe's own card element,
-  and the service reads back the PaymentMethod (:meth:`finish_setup`): brand, last4, expiry.
-  The stored token is ``<customer>/<payment method>``. :meth:`tokenize` (a raw card number)
-  is refused.
+  and the service reads back the PaymentMethod (:meth:`finish_setup`): brand, last4, expiry
+  and the card's ``fingerprint`` (the same for the same number within the Stripe account:
+  the same card saved twice is one entry). The stored token is ``<customer>/<payment
+  method>``. :meth:`tokenize` (a raw card number) is refused.
 * **Charging** is a PaymentIntent confirmed at once, ``off_session`` (auto-recharges run with
   nobody at the keyboard; orders reuse the same saved card), with the idempotency key
   ``commcredits-<attempt id>``: a retry of the same attempt, after a timeout or a crash, gets
@@ -100,8 +101,10 @@ class StripeGateway:
             raise payment("card_not_saved", f"the card was not saved (Stripe: {intent.status})")
         pm: Any = intent.payment_method
         card = pm.card
+        fingerprint = getattr(card, "fingerprint", None)
         return CardToken(f"{intent.customer}/{pm.id}", str(card.brand), str(card.last4),
-                         int(card.exp_month), int(card.exp_year))
+                         int(card.exp_month), int(card.exp_year),
+                         str(fingerprint) if fingerprint else None)
 
     def verify(self, card: CardToken, *, now: datetime) -> None:
         """Saved through a SetupIntent, the card was checked then; what can change is its

@@ -2,9 +2,11 @@
 
 ``begin`` asks the gateway for a setup the browser completes with the gateway's own card
 form (Stripe.js: a SetupIntent's client secret); ``finish`` reads back what the gateway
-saved and stores it as a payment method (token, brand, last4, expiry), once: the browser
-and the gateway's webhook may both report the same setup. Gateways without such a flow
-(``test``) refuse it with ``card_setup_not_supported`` (409).
+saved and stores it as a payment method (token, brand, last4, expiry, fingerprint), once:
+the browser and the gateway's webhook may both report the same setup, and the same card
+saved again through another setup (a new token, the same fingerprint and expiry) is the
+entry the tenant already has. Gateways without such a flow (``test``) refuse it with
+``card_setup_not_supported`` (409).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def begin(db: Database, gateway: PaymentGateway, tenant_id: str) -> Any:
 
 def finish(db: Database, gateway: PaymentGateway, tenant_id: str,
            setup_intent_id: str) -> tuple[dict[str, Any], bool]:
-    """Store the card the setup saved. Returns its view and whether it is new."""
+    """Store the card the setup saved. Returns its view and whether it is a new entry (not
+    when this setup, or the same card through another one, was stored already)."""
     token = _setup_gateway(gateway).finish_setup(setup_intent_id, tenant_id)
     with db.uow() as uow:
         get_tenant(uow, tenant_id)
@@ -55,6 +58,6 @@ def finish(db: Database, gateway: PaymentGateway, tenant_id: str,
                      if r.gateway == gateway.name and r.token == token.token), None)
         if seen is not None:
             return credits.payment_method_view(seen), False
-        view = credits.add_token(uow, gateway.name, tenant_id, token)
+        view, new = credits.save_token(uow, gateway.name, tenant_id, token)
         uow.commit()
-    return view, True
+    return view, new

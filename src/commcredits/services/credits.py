@@ -46,34 +46,48 @@ def add_card(uow: UnitOfWork, gateway: PaymentGateway, tenant_id: str, card_numb
 
 def add_token(uow: UnitOfWork, gateway_name: str, tenant_id: str,
               token: CardToken) -> dict[str, Any]:
-    """Store a card the gateway holds: its token, brand, last4 and expiry, nothing more.
-    The same card again (the test gateway: same brand, last four digits and expiry) is the
-    entry the tenant already has, not a second one."""
+    """Store a card the gateway holds (``save_token``) and answer its view."""
+    return save_token(uow, gateway_name, tenant_id, token)[0]
+
+
+def save_token(uow: UnitOfWork, gateway_name: str, tenant_id: str,
+               token: CardToken) -> tuple[dict[str, Any], bool]:
+    """Store a card the gateway holds: its token, brand, last4, expiry and the gateway's
+    fingerprint, nothing more. The same card again (``_same_card``) is the entry the tenant
+    already has, not a second one. Returns the view and whether the entry is new."""
     uow.tenants.wallet(tenant_id, lock=True)  # two adds of one card take turns
     same = _same_card(uow, gateway_name, tenant_id, token)
     if same is not None:
-        return payment_method_view(same)
+        return payment_method_view(same), False
     pm_id = new_id("pm")
     uow.credits.add_payment_method(
         id=pm_id, tenant_id=tenant_id, type="card", gateway=gateway_name, token=token.token,
         brand=token.brand, last4=token.last4, exp_month=token.exp_month,
-        exp_year=token.exp_year, created_at=uow.now)
+        exp_year=token.exp_year, fingerprint=token.fingerprint, created_at=uow.now)
     view = payment_method_view(uow.credits.payment_method(tenant_id, pm_id))
     audit.record(uow, tenant_id, "payment_method.add", pm_id, None, view)
-    return view
+    return view, True
 
 
 def _same_card(uow: UnitOfWork, gateway_name: str, tenant_id: str,
                token: CardToken) -> sa.Row | None:
-    """The tenant's saved card that ``token`` is again, if any. The test gateway knows a
-    card by brand, last4 and expiry (its tokens are new each time); other gateways hand out
-    a token per card the tenant saves, so only the same token is the same card there."""
+    """The tenant's saved card that ``token`` is again, if any: the same token, or
+    * the test gateway (its tokens are new each time): the same brand, last4 and expiry;
+    * a gateway that gives a fingerprint (Stripe: a new PaymentMethod, so a new token, for
+      every SetupIntent, but the same fingerprint for the same card number in the account):
+      the same fingerprint and expiry (a reissued card with a new expiry is another entry,
+      as on the test gateway)."""
+    expiry = (token.exp_month, token.exp_year)
     for row in uow.credits.payment_methods(tenant_id):
         if row.type != "card" or row.gateway != gateway_name:
             continue
-        if row.token == token.token or (gateway_name == "test" and (
-                row.brand, row.last4, row.exp_month, row.exp_year) == (
-                token.brand, token.last4, token.exp_month, token.exp_year)):
+        if row.token == token.token:
+            return row
+        if gateway_name == "test" and (row.brand, row.last4, row.exp_month, row.exp_year) == (
+                token.brand, token.last4, *expiry):
+            return row
+        if token.fingerprint is not None and row.fingerprint == token.fingerprint and (
+                row.exp_month, row.exp_year) == expiry:
             return row
     return None
 

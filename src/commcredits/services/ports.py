@@ -13,13 +13,16 @@ from commcredits.domain.errors import DomainError, ErrorKind
 
 @dataclass(frozen=True, slots=True)
 class CardToken:
-    """What the gateway gives back for a card. The only card data we ever store."""
+    """What the gateway gives back for a card. The only card data we ever store.
+    ``fingerprint`` is the same for the same card number at the gateway (Stripe: within the
+    account), never the number itself; ``None`` where the gateway gives none."""
 
     token: str
     brand: str
     last4: str
     exp_month: int
     exp_year: int
+    fingerprint: str | None = None  # the gateway's mark of the card number (Stripe's)
 
 
 def gateway_unavailable(message: str) -> DomainError:

@@ -111,6 +111,7 @@ payment_methods = sa.Table(
     sa.Column("last4", sa.String(4)),
     sa.Column("exp_month", sa.Integer),
     sa.Column("exp_year", sa.Integer),
+    sa.Column("fingerprint", sa.String(100)),  # the gateway's mark of the number (Stripe)
     sa.Column("agreement_number", sa.String(100)),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),

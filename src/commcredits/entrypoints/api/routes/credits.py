@@ -32,8 +32,9 @@ def add_payment_method(tid: str, body: PaymentMethodIn, request: Request,
     """A card (tokenized by the gateway; only token, brand, last4 and expiry are kept) or an
     Enterprise Agreement number. A card is checked before it is saved: a number that fails
     the Luhn check or an expiry month that has passed is 422 `validation_error`. The same
-    card again (test gateway: brand, last4 and expiry) answers the entry the tenant already
-    has. With the Stripe gateway a card comes as `setup_intent_id`
+    card again (test gateway: brand, last4 and expiry; Stripe: the card's fingerprint and
+    expiry, through any SetupIntent) answers the entry the tenant already has (201, same
+    `id`). With the Stripe gateway a card comes as `setup_intent_id`
     (see `POST .../payment-methods/card-setups`); a `card_number` is refused there
     (`card_number_not_accepted`)."""
     authorize(who, Action.BILLING, tid)
