@@ -6,7 +6,7 @@ with the expiry is how the service knows it is the card the tenant already has. 
 the test gateway has none, nor do cards saved before this.
 
 Revision ID: 0017
-Revises: 0018
+Revises: 0022
 Create Date: 2026-12-08
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0017'
-down_revision = '0018'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
