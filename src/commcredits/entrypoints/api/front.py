@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from commcredits.charging.requests import Kind, Request
 from commcredits.domain.errors import DomainError, ErrorKind
@@ -44,7 +44,7 @@ from commcredits.entrypoints.api.schemas import (
     InterimIn,
     SmsIn,
 )
-from commcredits.entrypoints.api.strict_json import has_duplicate_names
+from commcredits.entrypoints.api.strict_json import has_duplicate_names, once, replayed
 from commcredits.entrypoints.runtime import Runtime
 
 Record = Callable[[str, str, int, float], None]  # (method, route, status, seconds)
@@ -175,13 +175,13 @@ class TelephonyFront:
             return
         request = engine_request(route, call_id, body, _header(scope, b"authorization"))
         if request is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replayed(body, receive), send)
             return
         with contextlib.suppress(Exception):  # the outcome is on the request
             await self.front.engine.ask_async(request)
         answer = answer_of(route, request)
         if answer is None:  # not the request's own: the application answers it
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replayed(body, receive), send)
             return
         await send({"type": "http.response.start", "status": answer.status,
                     "headers": [(b"content-length", str(len(answer.body)).encode()),
@@ -209,26 +209,7 @@ async def _read(receive: Receive) -> tuple[bytes | None, Receive]:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return None, _once(message)
+            return None, once(message)
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks), receive
-
-
-def _once(message: Message) -> Receive:
-    async def receive() -> Message:
-        return message
-    return receive
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that hands the app the body already read, then the client's own events."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-    return replay

@@ -156,7 +156,7 @@ class StrictJsonBodies:
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client left: let the app see it
-                await self.app(scope, _once(message), send)
+                await self.app(scope, once(message), send)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -170,16 +170,17 @@ class StrictJsonBodies:
                                     (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replayed(body, receive), send)
 
 
-def _once(message: Message) -> Receive:
+def once(message: Message) -> Receive:
+    """A receive that hands the app ``message`` (an event already read)."""
     async def receive() -> Message:
         return message
     return receive
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replayed(body: bytes, receive: Receive) -> Receive:
     """The body already read, then the client's own events."""
     sent = False
 
