@@ -65,7 +65,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """Used as is by ``serve --workers N`` (worker processes import it by name), so it reads
     its limits from the environment; :func:`uvicorn_options` pins them in a subclass."""
 
-    request_timeout_s: ClassVar[float | None] = None
+    request_timeout_s: ClassVar[int | None] = None
     max_per_client: ClassVar[int | None] = None
     active_limit: ClassVar[int | None] = None
     _per_client: ClassVar[dict[str, int]] = {}
@@ -115,7 +115,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._receiving = True
         self._since = self.loop.time()
         if self._deadline is None:
-            self._deadline = self.loop.call_later(float(self.request_timeout_s or 30),
+            self._deadline = self.loop.call_later(self.request_timeout_s or 30,
                                                   self._late)
 
     def _disarm(self) -> None:
@@ -128,7 +128,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if not self._receiving or self.transport.is_closing():
             return  # between requests: the keep-alive timeout is uvicorn's
-        timeout = float(self.request_timeout_s or 30)
+        timeout = self.request_timeout_s or 30
         waited = self.loop.time() - self._since
         if waited < timeout:  # a later request, begun since: its own time is not up yet
             self._deadline = self.loop.call_later(timeout - waited, self._late)

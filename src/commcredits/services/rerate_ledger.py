@@ -17,6 +17,7 @@ return is posted before any take, which keeps each lot within range at every ste
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -34,14 +35,15 @@ if TYPE_CHECKING:
     from commcredits.adapters.db.uow import UnitOfWork
 
 _FUNDING = {TxnKind.ORDER.value, TxnKind.AUTO_RECHARGE.value}
-_LAST = float("inf")
-_FIRST = float("-inf")  # an expiry without an entry: before anything at its instant
+# the second part of an event's order key is the ledger sequence number (an integer)
+_LAST = sys.maxsize  # a charge seen only through its correction: after anything at its instant
+_FIRST = -sys.maxsize  # an expiry without an entry: before anything at its instant
 
 
 @dataclass(slots=True)
 class _Charge:
     usage_id: str
-    key: tuple[datetime, float]
+    key: tuple[datetime, int]
     at: datetime
     asked: Decimal
     draws: dict[str, Decimal] = field(default_factory=dict)
@@ -80,15 +82,15 @@ def plan(uow: UnitOfWork, tenant_id: str, new_asked: dict[str, Decimal]) -> Plan
     asked.update(new_asked)
     lot_rows = {r.id: r for r in uow.rerates.lot_rows(tenant_id)}
     charges: dict[str, _Charge] = {}
-    others: list[tuple[tuple[datetime, float], rerate.Event, dict[str, Decimal]]] = []
+    others: list[tuple[tuple[datetime, int], rerate.Event, dict[str, Decimal]]] = []
 
-    def charge_of(uid: str, key: tuple[datetime, float], at: datetime) -> _Charge:
+    def charge_of(uid: str, key: tuple[datetime, int], at: datetime) -> _Charge:
         if uid not in charges:
             charges[uid] = _Charge(uid, key, at, asked.get(uid, ZERO))
         return charges[uid]
 
     for txn, legs in uow.rerates.ledger(tenant_id):
-        key = (txn.at, float(txn.seq))
+        key = (txn.at, int(txn.seq))
         moved = _lot_moves(legs)
         if txn.kind == TxnKind.CORRECTION.value and txn.reference in settled_at:
             # a correction comes long after its charge: a charge first seen through one
@@ -118,7 +120,7 @@ def plan(uow: UnitOfWork, tenant_id: str, new_asked: dict[str, Decimal]) -> Plan
         if row.id not in expired and row.expires_at <= uow.now:
             others.append(((row.expires_at, _FIRST), rerate.Expire(row.id, row.remaining), {}))
     start = min(charges[uid].key for uid in new_asked if uid in charges)
-    events: list[tuple[tuple[datetime, float], rerate.Event]] = []
+    events: list[tuple[tuple[datetime, int], rerate.Event]] = []
     amounts = {lot_id: ZERO for lot_id in lot_rows}
     for key, event, moved in others:
         if key < start:
@@ -205,9 +207,9 @@ def _fold_correction(charge: _Charge, lot_id: str | None, legs: list[tuple[str, 
             charge.draws[lot_id] = charge.draws.get(lot_id, ZERO) - amount
 
 
-def _forfeited_before(others: list[tuple[tuple[datetime, float], rerate.Event,
+def _forfeited_before(others: list[tuple[tuple[datetime, int], rerate.Event,
                                          dict[str, Decimal]]],
-                      start: tuple[datetime, float]) -> set[str]:
+                      start: tuple[datetime, int]) -> set[str]:
     return {e.lot_id for k, e, _ in others if isinstance(e, rerate.Expire) and k < start}
 
 

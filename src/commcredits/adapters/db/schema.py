@@ -246,26 +246,7 @@ clock = sa.Table(
     sa.Column("now", UtcDateTime, nullable=False),
 )
 
-# -- rating and charging (issue #3) --------------------------------------------------------------
-rate_decks = sa.Table(
-    "rate_decks", metadata,
-    sa.Column("currency", sa.String(3), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("rows", sa.Integer, nullable=False),
-    sa.Column("imported_at", UtcDateTime, nullable=False),
-)
-
-rate_rows = sa.Table(
-    "rate_rows", metadata,
-    sa.Column("currency", sa.String(3), primary_key=True),
-    sa.Column("prefix", sa.String(15), primary_key=True),
-    sa.Column("number_type", sa.String(20), primary_key=True),
-    sa.Column("destination", sa.String(200), nullable=False),
-    sa.Column("per_minute", Amount, nullable=False),
-    sa.Column("connection_fee", Amount, nullable=False),
-    sa.Column("increment_s", sa.Integer, nullable=False),
-)
-
+# -- charging (issue #3; the rate decks are in schema_rating) ----------------------------
 calls = sa.Table(
     "calls", metadata,
     sa.Column("call_id", sa.String(200), primary_key=True),
@@ -298,30 +279,6 @@ calls = sa.Table(
     sa.Column("settled_by", sa.String(10)),  # switch | silence | expired
 )
 sa.Index("ix_calls_active", calls.c.status, calls.c.last_seen_at)
-
-# calls the switch must end now: an outbox delivered to COMMCREDITS_SWITCH_CUT_URL
-switch_cuts = sa.Table(
-    "switch_cuts", metadata,
-    sa.Column("id", Id, primary_key=True),
-    sa.Column("tenant_id", Id, sa.ForeignKey("tenants.id"), nullable=False, primary_key=True),
-    sa.Column("call_id", sa.String(200), nullable=False),
-    sa.Column("reason", sa.String(40), nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("status", sa.String(12), nullable=False),  # pending|sent|failed|no_receiver
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
-    sa.Column("sent_at", UtcDateTime),
-    sa.Column("last_error", sa.String(200)),
-    sa.UniqueConstraint("call_id", "tenant_id", name="uq_switch_cuts_call_id_tenant"),
-)
-sa.Index("ix_switch_cuts_status", switch_cuts.c.status, switch_cuts.c.next_attempt_at)
-
-# SIP domains a switch may name instead of a tenant id
-sip_domains = sa.Table(
-    "sip_domains", metadata,
-    sa.Column("domain", sa.String(253), primary_key=True),  # one tenant's: services check
-    _tenant_fk(primary_key=True),
-)
 
 pool_usage = sa.Table(
     "pool_usage", metadata,
@@ -396,7 +353,8 @@ recharges = sa.Table(
 )
 sa.Index("ix_recharges_due", recharges.c.status, recharges.c.next_attempt_at)
 
-# the rest of the tables (payments, audit, operator admins, console sessions), on the same
+# the rest of the tables (payments, audit, operator admins, console sessions, the bus,
+# re-rating, the switch's cuts and SIP domains), on the same
 # metadata; imported last so that they can use the names above
 from commcredits.adapters.db.schema_admin import (  # noqa: E402
     audit_log,
@@ -411,10 +369,18 @@ from commcredits.adapters.db.schema_bus import (  # noqa: E402
     event_capture,
     ingest_consumers,
 )
+from commcredits.adapters.db.schema_rating import (  # noqa: E402
+    rate_decks,
+    rate_rows,
+)
 from commcredits.adapters.db.schema_rerate import (  # noqa: E402
     rerate_runs,
     rerate_tenants,
     usage_corrections,
+)
+from commcredits.adapters.db.schema_switching import (  # noqa: E402
+    sip_domains,
+    switch_cuts,
 )
 
 __all__ = [
@@ -426,8 +392,12 @@ __all__ = [
     "login_failures",
     "operator_admins",
     "payment_attempts",
+    "rate_decks",
+    "rate_rows",
     "rerate_runs",
     "rerate_tenants",
+    "sip_domains",
     "statement_mailings",
+    "switch_cuts",
     "usage_corrections",
 ]
